@@ -1,0 +1,1 @@
+"""Benchmarks behind `toydlm bench <part>`: measured side by side, never timed tests."""

@@ -1,0 +1,47 @@
+"""`toydlm bench <part> [--json]`: rerunnable benchmarks; `--json` prints one JSON object."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+
+# part -> module with `run(seconds: float) -> dict` and `describe(result) -> str`
+PARTS = {
+    "grammar": "toydlm.bench.grammar",
+    "train": "toydlm.bench.train",
+    "sample": "toydlm.bench.sample",
+    "theory": "toydlm.bench.theory",
+}
+
+
+def _available() -> dict[str, str]:
+    out = {}
+    for part, mod in PARTS.items():
+        try:
+            if importlib.util.find_spec(mod) is not None:
+                out[part] = mod
+        except ModuleNotFoundError:
+            continue
+    return out
+
+
+def register(sub) -> None:
+    b = sub.add_parser("bench", help="benchmarks (throughput, MFU, speedups)")
+    bs = b.add_subparsers(dest="bench_part", metavar="PART")
+    bs.required = True
+    for part, mod in _available().items():
+        p = bs.add_parser(part, help=f"benchmark the {part} part")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.add_argument("--seconds", type=float, default=3.0, help="rough time budget per measurement")
+        p.set_defaults(func=cmd_bench, bench_module=mod)
+
+
+def cmd_bench(args) -> int:
+    mod = importlib.import_module(args.bench_module)
+    res = mod.run(seconds=args.seconds)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        print(mod.describe(res))
+    return 0
