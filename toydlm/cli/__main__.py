@@ -1,0 +1,5 @@
+import sys
+
+from toydlm.cli import main
+
+sys.exit(main())
