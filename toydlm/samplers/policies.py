@@ -1,0 +1,118 @@
+"""Sampler policies: pure JAX `step(state, logits, keys) -> state`, one per sampler name.
+
+Each policy is written for one row and vmapped over the batch, so every row draws from its
+own key (a row's result does not depend on the batch it was sampled in). One step:
+1. proposals x̂₀ at every masked response position (argmax and the drawn sample);
+2. *selection*: which masked positions get committed (a per-sampler rule);
+3. *re-masking*: which committed positions go back to mask (`remdm` only; never pinned ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from toydlm.samplers import remdm
+from toydlm.samplers.config import LEFT_TO_RIGHT, SELECTION, SamplerConfig, anneal_weight, k_at, n_blocks
+from toydlm.samplers.proposals import (
+    draw,
+    entropy_score,
+    margin_score,
+    process_logits,
+    step_noise,
+    top_k_mask,
+)
+from toydlm.samplers.state import SamplerState
+
+Policy = Callable[[SamplerState, jax.Array, jax.Array], SamplerState]
+
+
+def _leftmost(masked_L: jax.Array) -> jax.Array:
+    return masked_L & (jnp.cumsum(masked_L) == 1)
+
+
+def _selection(cfg: SamplerConfig, L: int, i, masked, block_n, p_sample, p_LV, u_sel, u_tie):
+    """LLaDA/Dream selection: top-k_i eligible positions of the current block by a score."""
+    nb = n_blocks(cfg, L)
+    spb = cfg.steps // nb
+    b, j = i // spb, i % spb
+    in_block = (jnp.arange(L) // (L // nb)) == b
+    eligible = masked & in_block
+    n_b = jnp.where(j == 0, jnp.sum(eligible).astype(jnp.int32), block_n)
+    k = k_at(n_b, spb, j)
+    if cfg.name == "low_confidence":
+        score = p_sample
+    elif cfg.name == "random":
+        score = u_sel
+    elif cfg.name == "margin":
+        score = margin_score(p_LV)
+    elif cfg.name == "entropy":
+        score = entropy_score(p_LV)
+    else:  # annealed (DiffuGuard): blend confidence with noise, annealed within the block
+        a = anneal_weight(cfg.anneal_a0, j, spb)
+        score = (1.0 - a) * p_sample + a * u_sel
+    return top_k_mask(score, eligible, k, u_tie), n_b
+
+
+def _ancestral(cfg: SamplerConfig, i, masked, pinned, psi, u_un, u_re):
+    """MDLM (sigma = 0) or ReMDM: stochastic unmasking and re-masking on the time grid."""
+    L = masked.shape[0]
+    t, s = remdm.times(i, cfg.steps)
+    if cfg.name == "mdlm":  # linear alpha: unmask w.p. (t - s) / t = 1 / (T - i)
+        p_un = 1.0 / (cfg.steps - i).astype(jnp.float32)
+        return masked & (u_un < p_un), jnp.zeros(L, bool)
+    a_t, a_s = remdm.alpha(t, cfg), remdm.alpha(s, cfg)
+    decoded = ~masked & ~pinned
+    sig_dec, sig_masked = remdm.sigma(cfg, t, a_t, a_s, psi, decoded)
+    commit = masked & (u_un < remdm.unmask_prob(a_t, a_s, sig_masked))
+    remask = decoded & (u_re < sig_dec)
+    return commit, remask
+
+
+def row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, logits_NV: jax.Array,
+             key: jax.Array) -> SamplerState:
+    """One step for one row (unbatched state fields; logits over the whole canvas `[P+L, V]`)."""
+    L = state.pinned.shape[0]
+    P = state.canvas.shape[0] - L
+    resp = state.canvas[P:]
+    i = state.step
+    masked = resp == mask_id
+    lg = process_logits(logits_NV[P:], cfg, mask_id)
+    race, (u_sel, u_tie, u_un, u_re) = step_noise(key, L, lg.shape[-1], cfg.temperature > 0)
+    p_LV = jax.nn.softmax(lg, axis=-1)
+    x_arg = jnp.argmax(lg, axis=-1).astype(jnp.int32)
+    x_smp = draw(lg, cfg, race)
+    p_sample = jnp.take_along_axis(p_LV, x_smp[:, None], axis=-1)[:, 0]
+    block_n = state.block_n
+    if cfg.name in LEFT_TO_RIGHT:
+        commit, remask = _leftmost(masked), jnp.zeros(L, bool)
+    elif cfg.name in SELECTION:
+        commit, block_n = _selection(cfg, L, i, masked, block_n, p_sample, p_LV, u_sel, u_tie)
+        remask = jnp.zeros(L, bool)
+    else:
+        commit, remask = _ancestral(cfg, i, masked, state.pinned, state.commit_conf, u_un, u_re)
+    new = jnp.where(commit, x_smp, resp)
+    new = jnp.where(remask, mask_id, new)
+    return SamplerState(
+        canvas=jnp.concatenate([state.canvas[:P], new]), step=i + 1, pinned=state.pinned,
+        commit_conf=jnp.where(commit, p_sample, jnp.where(remask, jnp.nan, state.commit_conf)),
+        commit_step=jnp.where(commit, i, jnp.where(remask, -1, state.commit_step)),
+        block_n=block_n,
+        xhat_argmax=jnp.where(masked, x_arg, resp), xhat_sample=jnp.where(masked, x_smp, resp),
+        conf=jnp.where(masked, p_sample, jnp.nan), committed=commit, remasked=remask)
+
+
+def make_policy(cfg: SamplerConfig, mask_id: int) -> Policy:
+    """The batched policy `step(state [B...], logits [B, P+L, V], keys [B]) -> state`.
+
+    `cfg` must be resolved (`cfg.resolved(L)`): the step count is part of the policy.
+    """
+    if cfg.steps is None:
+        raise ValueError("resolve the sampler config first (cfg.resolved(response_len))")
+
+    def one(state, logits, key):
+        return row_step(cfg, mask_id, state, logits, key)
+
+    return jax.vmap(one)

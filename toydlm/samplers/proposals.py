@@ -1,0 +1,87 @@
+"""Token proposals and position scores for one row of logits `[L, V]`, all in float32.
+
+Proposals are what a sampler would commit at a masked position: argmax at temperature 0,
+otherwise a Gumbel-max draw (in its exponential-race form) from the tempered (optionally
+top-p filtered) distribution. All noise of a row-step comes from one keyed `jax.random.bits`
+draw turned into float32 uniforms on (0, 1) (low-precision Gumbel noise biases samples:
+Zheng et al. 2409.02908, jax-ml/jax#30879).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from toydlm.samplers.config import SamplerConfig
+
+
+def process_logits(logits_LV: jax.Array, cfg: SamplerConfig, mask_id: int) -> jax.Array:
+    """float32 logits with the mask id (and, with `eos_inf`, EOS) set to -inf."""
+    lg = logits_LV.astype(jnp.float32).at[..., mask_id].set(-jnp.inf)
+    if cfg.eos_inf:
+        lg = lg.at[..., cfg.eos_id].set(-jnp.inf)
+    return lg
+
+
+def top_p_filter(logits_LV: jax.Array, top_p: float) -> jax.Array:
+    """Keep the smallest set of most probable tokens whose mass reaches top_p (the top one always)."""
+    p = jax.nn.softmax(logits_LV, axis=-1)
+    order = jnp.argsort(-p, axis=-1)
+    p_sorted = jnp.take_along_axis(p, order, axis=-1)
+    keep_sorted = (jnp.cumsum(p_sorted, axis=-1) - p_sorted) < top_p
+    keep = jnp.take_along_axis(keep_sorted, jnp.argsort(order, axis=-1), axis=-1)
+    return jnp.where(keep, logits_LV, -jnp.inf)
+
+
+N_UNIFORMS = 4  # per position and step: selection score, tie-break, unmask, re-mask
+
+
+def uniform_from_bits(bits: jax.Array) -> jax.Array:
+    """float32 uniforms strictly inside (0, 1) from uint32 bits (23-bit grid midpoints)."""
+    return ((bits >> 9).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
+
+
+def step_noise(key: jax.Array, L: int, V: int, with_race: bool) -> tuple[jax.Array | None, jax.Array]:
+    """All randomness of one row-step from one keyed draw (one threefry call compiles once).
+
+    Returns (Exp(1) race noise `[L, V]` or None, uniforms `[N_UNIFORMS, L]`).
+    """
+    u = uniform_from_bits(jax.random.bits(key, (L, (V if with_race else 0) + N_UNIFORMS), jnp.uint32))
+    race = -jnp.log(u[:, :V]) if with_race else None
+    return race, u[:, -N_UNIFORMS:].T
+
+
+def draw(lg_LV: jax.Array, cfg: SamplerConfig, race_LV: jax.Array | None) -> jax.Array:
+    """Proposed token per position `[L]` from processed logits and Exp(1) noise."""
+    if cfg.temperature == 0:
+        return jnp.argmax(lg_LV, axis=-1).astype(jnp.int32)
+    z = lg_LV / jnp.float32(cfg.temperature)
+    if cfg.top_p < 1:
+        z = top_p_filter(z, cfg.top_p)
+    # exponential race: argmax(p / E), E ~ Exp(1), is Gumbel-max (argmax(log p + G)) with one log
+    # per entry instead of two (MDLM's form); the draw dominates a step's cost on CPU
+    return jnp.argmax(jax.nn.softmax(z, axis=-1) / race_LV, axis=-1).astype(jnp.int32)
+
+
+def entropy_score(p_LV: jax.Array) -> jax.Array:
+    """Negative predictive entropy `sum p log p` (higher = more certain); value-independent."""
+    return jnp.sum(jnp.where(p_LV > 0, p_LV * jnp.log(jnp.where(p_LV > 0, p_LV, 1.0)), 0.0), axis=-1)
+
+
+def margin_score(p_LV: jax.Array) -> jax.Array:
+    """Top-1 minus top-2 probability (Dream's `topk_margin`, Kim et al. 2502.06768)."""
+    top2 = jax.lax.top_k(p_LV, 2)[0]
+    return top2[..., 0] - top2[..., 1]
+
+
+def top_k_mask(score_L: jax.Array, eligible_L: jax.Array, k, tie_L: jax.Array) -> jax.Array:
+    """The k highest-scoring eligible positions; exact ties broken by keyed uniforms `tie_L`.
+
+    Never by position: an argsort that resolves ties to the left-most index silently turns
+    confidence decoding into left-to-right decoding (Dream#72).
+    """
+    L = score_L.shape[0]
+    primary = jnp.where(eligible_L, -score_L, jnp.inf)  # ascending sort = descending score
+    order = jnp.lexsort((tie_L, primary))
+    rank = jnp.zeros(L, jnp.int32).at[order].set(jnp.arange(L, dtype=jnp.int32))
+    return eligible_L & (rank < k)

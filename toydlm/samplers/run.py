@@ -1,0 +1,162 @@
+"""The sampling API `toydlm sample` and `toydlm run` call: prompts -> traced samples -> rates."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+from toydlm.attacks import PromptBatch, build_prompts, exact_condition
+from toydlm.denoiser import JaxDenoiser
+from toydlm.io import provenance
+from toydlm.samplers.config import SamplerConfig
+from toydlm.samplers.drivers import loop_run, row_keys, scan_run
+from toydlm.samplers.state import Force, init_state
+from toydlm.trace import Trace, build_trace, concat_traces, eos_first_share
+
+SEED_STREAM = 0x5A4D  # sampler keys are independent of the numpy stream that draws prompts
+
+
+def params_hash(params: Any) -> str:
+    """Short sha256 over a params pytree's leaves (shapes, dtypes and bytes)."""
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(params):
+        a = np.asarray(leaf)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def check_pairing(denoiser: Any, cfg: SamplerConfig) -> None:
+    """`ar` needs a causal model (or the exact oracle); a causal model only supports `ar`."""
+    causal = getattr(denoiser, "causal", None)
+    exact = getattr(denoiser, "name", None) == "oracle"
+    if causal is None or exact:
+        return
+    if causal and cfg.name != "ar":
+        raise ValueError(f"sampler {cfg.name!r} needs a masked-diffusion denoiser; "
+                         "this one is causal (use ar)")
+    if not causal and cfg.name == "ar":
+        raise ValueError("sampler 'ar' needs a causal (AR) model; "
+                         "for diffusion weights left to right use ar_order")
+
+
+def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBatch | None = None,
+           n: int | None = None, seed: int, batch_size: int = 1024, driver: str = "auto",
+           record_hidden: bool = True,
+           progress: bool = False, model_hash: str | None = None) -> Trace:
+    """Sample n responses with a traced sampler; prompts from `attack` (or the grammar's distribution).
+
+    `driver`: `scan` (JaxDenoiser only), `loop` (any callable denoiser) or `auto`.
+    Rows are processed in chunks of `batch_size`; results do not depend on the chunking.
+    `attack` may be a prebuilt `PromptBatch` (then `n` is its length).
+    """
+    cfg = cfg.resolved(grammar.response_len)
+    check_pairing(denoiser, cfg)
+    if not isinstance(attack, PromptBatch) and n is None:
+        raise ValueError("give n (the number of sequences) or a PromptBatch as attack")
+    batch = attack if isinstance(attack, PromptBatch) else build_prompts(attack, grammar, n, seed, cfg.steps)
+    n = len(batch)
+    is_jax = isinstance(denoiser, JaxDenoiser)
+    if driver == "auto":
+        driver = "scan" if is_jax else "loop"
+    if driver not in ("scan", "loop") or (driver == "scan" and not is_jax):
+        raise ValueError(f"driver must be 'scan' (JAX denoisers), 'loop' or 'auto', got {driver!r}")
+    mask_id = int(getattr(denoiser, "mask_id", grammar.mask_id))
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
+    chunks = range(0, n, batch_size)
+    bar = _bar(progress, len(chunks) * (cfg.steps if driver == "loop" else 1), f"sample {cfg.name}")
+    parts = []
+    for a in chunks:
+        b = min(a + batch_size, n)
+        rows = batch.rows(a, b)
+        state = init_state(rows.prompt_ids, rows.response, rows.pinned, mask_id)
+        force = Force(rows.force_step, rows.force_pos, rows.force_tok)
+        keys = row_keys(key, np.arange(a, b))
+        if driver == "scan":
+            final, rec = scan_run(denoiser, cfg, state, keys, force, with_hidden=record_hidden)
+            bar.update(1)
+        else:
+            final, rec = loop_run(denoiser, cfg, state, keys, force, mask_id=mask_id,
+                                  with_hidden=record_hidden,
+                                  on_step=lambda i: bar.update(1))
+        parts.append(build_trace(rec, final, rows, {}, grammar, eos_id=cfg.eos_id))
+    bar.close()
+    trace = concat_traces(parts)
+    mh = model_hash or (params_hash(denoiser.params) if is_jax else None)
+    trace.meta.update({
+        "sampler": cfg.to_dict(), "seed": seed, "n": n, "attack": batch.attack, "driver": driver,
+        "grammar": grammar.config.name, "grammar_hash": grammar.config.config_hash(),
+        "grammar_config": grammar.config.to_dict(),
+        "model": getattr(denoiser, "name", type(denoiser).__name__), "model_hash": mh,
+        "causal": getattr(denoiser, "causal", None), "mask_id": mask_id,
+        "prompt_len": int(batch.prompt_ids.shape[1]), "response_len": int(batch.response.shape[1]),
+        "provenance": provenance(seed=seed, config=cfg.to_dict()),
+    })
+    return trace
+
+
+def _bar(enabled: bool, total: int, desc: str):
+    if enabled:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, leave=False)
+
+    class _Null:
+        def update(self, k: int) -> None: ...
+
+        def close(self) -> None: ...
+
+    return _Null()
+
+
+def _rate(x: np.ndarray) -> tuple[float, float]:
+    """Mean of a boolean array and its binomial standard error."""
+    m = len(x)
+    if m == 0:
+        return math.nan, math.nan
+    p = float(np.mean(x))
+    return p, math.sqrt(p * (1 - p) / m)
+
+
+def outcome_rates(trace: Trace, grammar=None) -> dict:
+    """Final outcome rates with binomial standard errors, validity, length and EOS-first share.
+
+    With a grammar the judges are re-run on the final canvas (and the exact rates of the
+    prompt condition are added when the attack is a pure prompt condition).
+    """
+    from toydlm.grammar import is_harmful, is_refusal, is_valid
+
+    final = trace.final_response
+    if grammar is not None:
+        harm = np.asarray(is_harmful(grammar, final))
+        ref = np.asarray(is_refusal(grammar, final))
+        valid = is_valid(grammar, trace["prompt"], final)
+    else:
+        harm, ref, valid = trace["final_harmful"], trace["final_refusal"], trace["final_valid"]
+    asr, asr_se = _rate(harm)
+    rr, rr_se = _rate(ref)
+    vr, vr_se = _rate(valid)
+    length = trace["length"].astype(np.float64)
+    share = eos_first_share(trace["committed"], trace["canvas"], int(trace.meta.get("eos_id", 0)),
+                            int(trace.meta.get("n_first_commits", final.shape[-1] // 2)))
+    out = {
+        "n": trace.n, "asr": asr, "asr_se": asr_se, "refusal_rate": rr, "refusal_rate_se": rr_se,
+        "valid_rate": vr, "valid_rate_se": vr_se,
+        "mean_length": float(length.mean()),
+        "mean_length_se": float(length.std(ddof=0) / math.sqrt(max(trace.n, 1))),
+        "eos_first_share": float(np.nanmean(share)) if np.isfinite(share).any() else math.nan,
+        "n_first_commits": int(trace.meta.get("n_first_commits", final.shape[-1] // 2)),
+        "remask_events_per_seq": float(trace["remasked"].sum() / max(trace.n, 1)),
+    }
+    if grammar is not None:
+        try:
+            ex = exact_condition(trace.meta.get("attack"), grammar)
+        except ValueError:
+            ex = None
+        out["exact_harmful_rate"] = None if ex is None else ex["harmful_rate"]
+        out["exact_refusal_rate"] = None if ex is None else ex["refusal_rate"]
+    return out
