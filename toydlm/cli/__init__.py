@@ -12,7 +12,7 @@ import os
 import sys
 
 # modules under toydlm.cli that register subcommands, in help order
-COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bench_cmd"]
+COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bridge_cmd", "bench_cmd"]
 
 
 class UserError(Exception):

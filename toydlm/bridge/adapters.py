@@ -1,0 +1,94 @@
+"""Hugging Face models as Denoisers: canvas (JAX or torch ids) -> (logits, hidden) via DLPack.
+
+Logits are aligned to positions (`logits[:, i]` predicts token i) for both kinds, as in the toy
+lab: a causal LM's outputs are shifted right by one. The mask id never gets probability.
+Hidden states are the final layer *after the final norm*, captured by a forward hook on the
+model's final norm module (as the reference LLaDA wrapper hooks `ln_f`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+NEG = -1e9
+_FINAL_NORMS = ("model.norm", "model.final_norm", "transformer.ln_f", "model.transformer.ln_f",
+                "transformer.norm", "gpt_neox.final_layer_norm", "model.decoder.final_layer_norm")
+
+
+def _get(obj: Any, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def find_final_norm(model):
+    """The module whose output is the final-layer state after the final norm, or None."""
+    for path in _FINAL_NORMS:
+        m = _get(model, path)
+        if m is not None:
+            return m
+    return None
+
+
+@dataclass
+class HFDenoiser:
+    """A Denoiser over a torch model; `pad_id` fills masked positions a causal model cannot see."""
+
+    model: Any
+    kind: str  # "ar" | "dlm"
+    mask_id: int
+    pad_id: int
+    vocab_size: int
+    prompt_len: int = 0
+    response_len: int = 0
+    attention_mask: Any = None  # [B, P+L] torch bool, False at left padding
+    name: str = "hf"
+    _captured: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        self.causal = self.kind == "ar"
+        norm = find_final_norm(self.model)
+        self._hook = norm.register_forward_hook(lambda m, i, o: self._captured.append(o)) if norm else None
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def _ids(self, canvas):
+        import torch
+
+        if isinstance(canvas, torch.Tensor):
+            ids = canvas
+        else:
+            ids = torch.from_dlpack(canvas) if hasattr(canvas, "__dlpack__") else torch.as_tensor(canvas)
+        ids = ids.to(self.device, dtype=torch.long)
+        if self.kind == "ar":  # masked future positions are invisible to a causal model anyway
+            ids = torch.where(ids == self.mask_id, torch.full_like(ids, self.pad_id), ids)
+        return ids
+
+    def __call__(self, canvas):
+        import torch
+
+        ids = self._ids(canvas)
+        am = self.attention_mask
+        if am is not None:
+            am = am.to(self.device)
+        self._captured.clear()
+        with torch.no_grad():
+            out = self.model(input_ids=ids, attention_mask=am, output_hidden_states=self._hook is None)
+        logits = out.logits.float()[..., : self.vocab_size]
+        hidden = self._captured[-1] if self._captured else out.hidden_states[-1]
+        if isinstance(hidden, tuple):
+            hidden = hidden[0]
+        if self.kind == "ar":
+            logits = torch.cat([torch.zeros_like(logits[:, :1]), logits[:, :-1]], dim=1)
+        logits[..., self.mask_id] = NEG
+        return logits.contiguous(), hidden.float().contiguous()
+
+    def close(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None

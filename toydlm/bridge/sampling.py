@@ -1,0 +1,66 @@
+"""Bridge sampling: the toy lab's policies and Python-loop driver over an external denoiser.
+
+Keys follow `toydlm.samplers.run` exactly (same seed stream, one key per row and step), so a
+toy model wrapped as an external denoiser gives the same trace as the toy lab's own run.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import jax
+import numpy as np
+
+from toydlm.samplers import SamplerConfig, init_state, loop_run, no_force, row_keys
+from toydlm.samplers.run import SEED_STREAM
+from toydlm.trace import Trace, build_trace, concat_traces
+
+
+def prompt_batch(prompt_ids: np.ndarray, response_len: int, mask_id: int) -> SimpleNamespace:
+    """A plain (attack-free) prompt batch in the shape `build_trace` expects."""
+    n = len(prompt_ids)
+    z = np.zeros(n, np.int32)
+    return SimpleNamespace(prompt_ids=np.asarray(prompt_ids, np.int32),
+                           response=np.full((n, response_len), mask_id, np.int32),
+                           pinned=np.zeros((n, response_len), bool), force_step=np.full(n, -1, np.int32),
+                           force_pos=z, force_tok=z, topic_kind=z, wrapper=z, topic=z)
+
+
+def loop_sample(denoiser, prompt_ids: np.ndarray, response_len: int, cfg: SamplerConfig, seed: int,
+                mask_id: int, eos_id: int, batch_size: int = 64, row_offset: int = 0,
+                before_batch=None, on_step=None) -> Trace:
+    """Sample every prompt with the Python-loop driver; `before_batch(a, b)` prepares a chunk
+    (e.g. sets the HF adapter's attention mask)."""
+    cfg = cfg.resolved(response_len)
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
+    parts = []
+    for a in range(0, len(prompt_ids), batch_size):
+        b = min(a + batch_size, len(prompt_ids))
+        if before_batch is not None:
+            before_batch(a, b)
+        batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
+        state = init_state(batch.prompt_ids, batch.response, batch.pinned, mask_id)
+        keys = row_keys(key, np.arange(row_offset + a, row_offset + b))
+        final, rec = loop_run(denoiser, cfg, state, keys, no_force(b - a), mask_id=mask_id, on_step=on_step)
+        parts.append(build_trace(rec, final, batch, {}, None, eos_id=eos_id))
+    trace = concat_traces(parts)
+    trace.meta.update({"sampler": cfg.to_dict(), "seed": seed, "mask_id": mask_id, "eos_id": eos_id})
+    return trace
+
+
+class JaxAsExternal:
+    """A toy JaxDenoiser seen as an external (torch-returning) model, to check the bridge path."""
+
+    def __init__(self, denoiser):
+        self.inner = denoiser
+        self.mask_id = denoiser.mask_id
+        self.causal = denoiser.causal
+        self._fn = jax.jit(denoiser.fn)
+
+    def __call__(self, canvas):
+        import torch
+
+        out = self._fn(self.inner.params, canvas)
+        logits = torch.from_dlpack(np.asarray(out.logits))
+        hidden = None if out.hidden is None else torch.from_dlpack(np.asarray(out.hidden))
+        return logits, hidden

@@ -1,0 +1,71 @@
+"""`toydlm bridge run|tiny`: the step-wise analysis on Hugging Face checkpoints (extra [bridge])."""
+
+from __future__ import annotations
+
+import json
+
+from toydlm.io import to_jsonable
+
+
+def register(sub) -> None:
+    b = sub.add_parser("bridge", help="run the lab's samplers and judges on Hugging Face checkpoints")
+    bs = b.add_subparsers(dest="bridge_command", metavar="ACTION")
+    bs.required = True
+    r = bs.add_parser("run", help="sample a checkpoint with a toy-lab sampler and measure refusal dynamics")
+    r.add_argument("--model", required=True, help="local model folder (safetensors weights)")
+    r.add_argument("--kind", required=True, choices=("ar", "dlm"))
+    r.add_argument("--prompts", required=True, help="harmful prompts: .json/.jsonl/.csv with 'instruction'")
+    r.add_argument("--harmless", default=None, help="benign prompts (over-refusal, SRI centres)")
+    r.add_argument("--sampler", default=None, help="toy-lab sampler name (default: ar / low_confidence)")
+    r.add_argument("--steps", type=int, default=None)
+    r.add_argument("--gen-length", type=int, default=32)
+    r.add_argument("--block-length", type=int, default=None)
+    r.add_argument("--temperature", type=float, default=0.0)
+    r.add_argument("--eos-inf", action="store_true")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    r.add_argument("--n", type=int, default=None, help="first N prompts of each file")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own modelling code")
+    r.add_argument("--judge", default=None, help="local classifier judge folder (e.g. a guard model)")
+    r.add_argument("--out", required=True)
+    r.set_defaults(func=cmd_run)
+    t = bs.add_parser("tiny", help="write a tiny randomly initialised checkpoint with its own tokenizer")
+    t.add_argument("--kind", required=True, choices=("ar", "dlm"))
+    t.add_argument("--out", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_tiny)
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ValueError("the bridge needs the [bridge] extra: pip install -e '.[bridge]'") from None
+
+
+def cmd_run(args) -> int:
+    _need_torch()
+    from toydlm.bridge.run import bridge_run
+
+    s = bridge_run(args.model, args.kind, args.prompts, args.out, harmless=args.harmless, sampler=args.sampler,
+                   steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
+                   temperature=args.temperature, eos_inf=args.eos_inf, device=args.device, dtype=args.dtype,
+                   n=args.n, seed=args.seed, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
+                   judge_path=args.judge)
+    for c in s["cells"]:
+        print(json.dumps(to_jsonable({k: c[k] for k in ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr",
+                                            "mean_length", "eos_first_share")})))
+    print(f"wrote {args.out}/summary.json")
+    return 0
+
+
+def cmd_tiny(args) -> int:
+    _need_torch()
+    from toydlm.bridge.tiny import write_tiny
+
+    p = write_tiny(args.kind, args.out, seed=args.seed)
+    print(f"wrote a tiny {args.kind} checkpoint to {p}")
+    return 0
