@@ -1,0 +1,220 @@
+"""One pre-norm transformer backbone for both toy language models (Flax NNX).
+
+The same module serves the autoregressive model (`causal=True`) and the masked-diffusion
+model (`causal=False`, bidirectional, time-agnostic as in MDLM/RADD). It returns float32
+logits and the final-layer hidden states after the final norm (what SRI pools).
+`make_denoiser` wraps a model as a pure `fn(params, canvas) -> DenoiserOutput` whose logits
+are aligned to positions for both architectures, so one sampler drives either model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from toydlm.denoiser import DenoiserOutput, JaxDenoiser
+
+NEG_INF = -1e9  # "never": the logit of the mask id (SUBS zero-masking)
+ARCHS = ("ar", "mdlm")
+POS_KINDS = ("learned", "rope")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    seq_len: int
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_ff: int
+    causal: bool
+    pos: str = "learned"  # or "rope"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "d_ff"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"model config field {name!r} = {v!r}: must be a positive integer")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"model config d_model={self.d_model} is not divisible by n_heads={self.n_heads}"
+            )
+        if self.pos not in POS_KINDS:
+            raise ValueError(f"model config pos={self.pos!r}: must be one of {POS_KINDS}")
+        if self.pos == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ValueError("rotary positions need an even head dimension")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        return cls(**d)
+
+
+# size fields per preset; vocab/seq_len come from the grammar, causal from the arch
+MODEL_PRESETS: dict[str, dict] = {
+    "tiny": dict(d_model=32, n_layers=2, n_heads=2, d_ff=64),
+    "default": dict(d_model=64, n_layers=3, n_heads=4, d_ff=256),
+    "small": dict(d_model=128, n_layers=4, n_heads=4, d_ff=512),
+}
+
+
+def check_arch(arch: str) -> str:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r} (valid: {', '.join(ARCHS)})")
+    return arch
+
+
+def check_preset(preset: str) -> str:
+    if preset not in MODEL_PRESETS:
+        raise ValueError(f"unknown model preset {preset!r} (valid: {', '.join(MODEL_PRESETS)})")
+    return preset
+
+
+def model_config(preset: str, grammar, arch: str, *, pos: str = "learned") -> ModelConfig:
+    """The model config for a size preset, a grammar (vocab, length) and an arch (`ar`/`mdlm`)."""
+    check_preset(preset)
+    check_arch(arch)
+    return ModelConfig(
+        vocab_size=int(grammar.vocab_size),
+        seq_len=int(grammar.seq_len),
+        causal=arch == "ar",
+        pos=pos,
+        **MODEL_PRESETS[preset],
+    )
+
+
+# ---------------------------------------------------------------------------- layers
+def rope(x_BLHK: jax.Array) -> jax.Array:
+    """Rotary position embedding (half-split form) over the sequence axis."""
+    L, K = x_BLHK.shape[1], x_BLHK.shape[-1]
+    half = K // 2
+    freq = 1.0 / (10000.0 ** (jnp.arange(half, dtype=jnp.float32) / half))
+    ang = jnp.arange(L, dtype=jnp.float32)[:, None] * freq[None]  # [L, K/2]
+    cos, sin = jnp.cos(ang)[None, :, None], jnp.sin(ang)[None, :, None]
+    x1, x2 = x_BLHK[..., :half], x_BLHK[..., half:]
+    return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+
+
+class Attention(nnx.Module):
+    """Multi-head self-attention with a fused QKV projection; causal or bidirectional."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.n_heads = cfg.n_heads
+        self.causal = cfg.causal
+        self.use_rope = cfg.pos == "rope"
+        self.qkv = nnx.Linear(cfg.d_model, 3 * cfg.d_model, rngs=rngs)
+        self.out = nnx.Linear(cfg.d_model, cfg.d_model, rngs=rngs)
+
+    def __call__(self, x_BLD: jax.Array) -> jax.Array:
+        B, L, D = x_BLD.shape
+        H = self.n_heads
+        qkv = self.qkv(x_BLD).reshape(B, L, 3, H, D // H)
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        if self.use_rope:
+            q, k = rope(q), rope(k)
+        o_BLHK = jax.nn.dot_product_attention(q, k, v, is_causal=self.causal, implementation="xla")
+        return self.out(o_BLHK.reshape(B, L, D))
+
+
+class Block(nnx.Module):
+    """Pre-norm residual block: x + attn(ln(x)); x + mlp(ln(x)) with a GELU MLP."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.ln1 = nnx.LayerNorm(cfg.d_model, rngs=rngs)
+        self.attn = Attention(cfg, rngs=rngs)
+        self.ln2 = nnx.LayerNorm(cfg.d_model, rngs=rngs)
+        self.fc1 = nnx.Linear(cfg.d_model, cfg.d_ff, rngs=rngs)
+        self.fc2 = nnx.Linear(cfg.d_ff, cfg.d_model, rngs=rngs)
+
+    def __call__(self, x_BLD: jax.Array) -> jax.Array:
+        x_BLD = x_BLD + self.attn(self.ln1(x_BLD))
+        return x_BLD + self.fc2(jax.nn.gelu(self.fc1(self.ln2(x_BLD))))
+
+
+class Transformer(nnx.Module):
+    """Token (+ learned position) embedding, pre-norm blocks, final norm, untied output head."""
+
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        init = nnx.initializers.normal(0.02)
+        self.embed = nnx.Embed(cfg.vocab_size, cfg.d_model, embedding_init=init, rngs=rngs)
+        self.pos_emb = (
+            nnx.Param(init(rngs.params(), (cfg.seq_len, cfg.d_model))) if cfg.pos == "learned" else None
+        )
+        self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+        self.ln_f = nnx.LayerNorm(cfg.d_model, rngs=rngs)
+        self.head = nnx.Linear(cfg.d_model, cfg.vocab_size, rngs=rngs)
+
+    def __call__(self, tokens_BL: jax.Array) -> tuple[jax.Array, jax.Array]:
+        L = tokens_BL.shape[1]
+        if L > self.cfg.seq_len:
+            raise ValueError(f"sequence length {L} exceeds the model's seq_len={self.cfg.seq_len}")
+        x_BLD = self.embed(tokens_BL)
+        if self.pos_emb is not None:
+            x_BLD = x_BLD + self.pos_emb[...][:L][None]
+        for blk in self.blocks:
+            x_BLD = blk(x_BLD)
+        hidden_BLD = self.ln_f(x_BLD)
+        logits_BLV = self.head(hidden_BLD).astype(jnp.float32)
+        return logits_BLV, hidden_BLD
+
+
+def init_model(cfg: ModelConfig, seed: int = 0) -> Transformer:
+    return Transformer(cfg, rngs=nnx.Rngs(params=seed))
+
+
+def count_params(model: Transformer) -> int:
+    return int(sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param))))
+
+
+# ---------------------------------------------------------------------------- denoiser
+def aligned_logits(logits_BLV: jax.Array, causal: bool, mask_id: int) -> jax.Array:
+    """Logits aligned to positions, with the mask id never predicted.
+
+    A causal model's output at i predicts token i + 1, so it is shifted right by one
+    (position 0, which nothing predicts, gets uniform logits over non-mask tokens).
+    """
+    if causal:
+        logits_BLV = jnp.concatenate([jnp.zeros_like(logits_BLV[:, :1]), logits_BLV[:, :-1]], axis=1)
+    return logits_BLV.at[..., mask_id].set(NEG_INF)
+
+
+def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
+    """A pure JAX denoiser `fn(params, canvas_BL) -> DenoiserOutput` over this model's weights.
+
+    Logits are aligned to positions for both archs (`logits[:, i]` is the distribution of the
+    token at i); hidden states are the model's own (unshifted) final-layer states.
+    """
+    check_arch(arch)
+    causal = arch == "ar"
+    if model.cfg.causal != causal:
+        raise ValueError(f"arch {arch!r} does not match the model (causal={model.cfg.causal})")
+    if model.cfg.vocab_size != grammar.vocab_size or model.cfg.seq_len != grammar.seq_len:
+        raise ValueError(
+            f"model (vocab {model.cfg.vocab_size}, seq_len {model.cfg.seq_len}) does not fit the "
+            f"grammar (vocab {grammar.vocab_size}, seq_len {grammar.seq_len})"
+        )
+    graphdef, params = nnx.split(model)
+    mask_id = int(grammar.mask_id)
+
+    def fn(params: Any, canvas_BL: jax.Array) -> DenoiserOutput:
+        m = nnx.merge(graphdef, params)
+        logits_BLV, hidden_BLD = m(canvas_BL)
+        return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), hidden_BLD)
+
+    return JaxDenoiser(
+        fn=fn,
+        params=params,
+        vocab_size=int(grammar.vocab_size),
+        mask_id=mask_id,
+        prompt_len=int(grammar.prompt_len),
+        response_len=int(grammar.response_len),
+        name=f"{arch}-transformer",
+        causal=causal,
+    )
