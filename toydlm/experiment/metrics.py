@@ -1,0 +1,40 @@
+"""Per-cell measurements from a trace: outcome rates with errors, recovery metrics, curves."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toydlm.grammar import stepwise_verdicts
+from toydlm.measure import binomial_se, figure3_curves, hrr_frr, trajectory_states
+from toydlm.samplers import outcome_rates
+
+
+def verdict_rows(trace, grammar, draft: str = "argmax") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """committed harm, predicted harm (on the argmax or sampled x̂₀), committed refusal `[N, T+1]`.
+
+    Row 0 is the start canvas (attack tokens committed, nothing predicted yet).
+    """
+    init = trace["init_response"]
+    v0 = stepwise_verdicts(grammar, init, init)
+    ch = np.concatenate([np.asarray(v0["committed_harm"])[None], trace["committed_harm"]], 0).T
+    ph = np.concatenate([np.asarray(v0["predicted_harm"])[None], trace[f"predicted_harm_{draft}"]], 0).T
+    cr = np.concatenate([np.asarray(v0["committed_refusal"])[None], trace["committed_refusal"]], 0).T
+    return ch, ph, cr
+
+
+def cell_metrics(trace, grammar) -> dict:
+    """Everything `summary.json` records for one cell (rates carry binomial standard errors)."""
+    out = outcome_rates(trace, grammar)
+    n = out["n"]
+    out["refusal_rate_se"] = binomial_se(out["refusal_rate"], n)
+    ch, ph, cr = verdict_rows(trace, grammar, "argmax")
+    states = trajectory_states(ch, ph, cr)
+    hrr, frr, n_p = hrr_frr(states)
+    out.update(hrr=hrr, frr=frr, n_ever_pending=n_p, hrr_se=binomial_se(hrr, n_p), frr_se=binomial_se(frr, n_p))
+    _, ph_s, _ = verdict_rows(trace, grammar, "sample")
+    hrr_s, frr_s, n_ps = hrr_frr(trajectory_states(ch, ph_s, cr))
+    out.update(hrr_sampled_draft=hrr_s, frr_sampled_draft=frr_s, n_ever_pending_sampled_draft=n_ps)
+    curves = figure3_curves(ch, ph)
+    out["curves"] = {k: v.tolist() for k, v in curves.items()}
+    out["state_occupancy"] = [np.bincount(states[:, t], minlength=4).tolist() for t in range(states.shape[1])]
+    return out

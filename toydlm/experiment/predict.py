@@ -1,0 +1,118 @@
+"""Theory predictions for every cell: Model v2 on the grammar oracle, plus fitted model offsets.
+
+v2 (`theory.oracle_sim`) simulates the cell's sampler on the exact oracle of the grammar, from
+the grammar's tables alone: nothing is fitted on any sampler. The only free parameters are the
+learned models' representation errors, one additive ASR offset per (grammar, model, seed,
+temperature), fitted on the designated fit cells (AR-order sampling on a few attacks) and
+applied to every held-out cell of that model. The held-out measurements are never read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from theory.oracle_sim import SamplerSpec, simulate_oracle
+from toydlm.attacks import build_prompts, parse_attack
+from toydlm.experiment.cells import Cell
+from toydlm.grammar import Grammar
+from toydlm.measure import hrr_frr, trajectory_states
+from toydlm.measure.mixture import grammar_mixture, refusal_templates
+
+V2_SEED_OFFSET = 7919  # v2 draws its prompts independently of the measured cell
+
+
+def spec_for(cell: Cell, g: Grammar) -> SamplerSpec:
+    v = cell.sampler
+    kind = "ar_order" if v.name == "ar" else v.name
+    steps = v.steps or g.response_len
+    kw = {}
+    if v.name == "remdm":
+        kw = {"remdm_schedule": v.remdm_schedule, "eta": v.eta}
+    return SamplerSpec(kind, steps, v.block_length, temperature=cell.temperature, eos_inf=v.eos_inf,
+                       mask_id=g.mask_id, **kw)
+
+
+def v2_predict(cell: Cell, g: Grammar, n: int, seed: int) -> dict:
+    """Simulate the cell's sampler and attack on the grammar oracle (Model v2)."""
+    spec = spec_for(cell, g)
+    batch = build_prompts(cell.attack, g, n, seed + V2_SEED_OFFSET, spec.steps)
+    a = parse_attack(cell.attack, g, spec.steps)
+    init = np.where(batch.response == g.mask_id, -1, batch.response)
+    if a.kind in ("prefill", "interleave"):  # the start tokens come from the row's own topic lexicon
+        groups = [batch.topic == t for t in np.unique(batch.topic)]
+    else:  # topics of one kind are symmetric: one representative mixture serves every row
+        groups = [np.ones(len(batch), bool)]
+    parts = []
+    for i, rows in enumerate(groups):
+        kind, w = int(batch.topic_kind[rows][0]), int(batch.wrapper[rows][0]) if a.kind != "benign" else 0
+        topic = int(batch.topic[rows][0]) if len(groups) > 1 else None
+        mix = grammar_mixture(g, kind, w, topic)
+        parts.append(simulate_oracle(
+            mix, spec, int(rows.sum()), seed=seed + 31 * i, init_canvas=init[rows], pinned=batch.pinned[rows],
+            force_step=batch.force_step[rows], force_pos=batch.force_pos[rows], force_tok=batch.force_tok[rows],
+            refusal_templates=refusal_templates(g), argmax_draft=True))
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in
+           ("harmful", "refusal", "valid", "length", "committed_harm_count", "predicted_harm_count_argmax",
+            "committed_refusal")}
+    thr = g.config.harm_threshold
+    states = trajectory_states(cat["committed_harm_count"] >= thr,
+                               cat["predicted_harm_count_argmax"] >= thr, cat["committed_refusal"])
+    hrr, frr, _ = hrr_frr(states)
+    m = len(cat["harmful"])
+    asr = float(cat["harmful"].mean())
+    return {"asr": asr, "asr_se": float(np.sqrt(asr * (1 - asr) / m)), "refusal_rate": float(cat["refusal"].mean()),
+            "valid_rate": float(cat["valid"].mean()), "mean_length": float(cat["length"].mean()),
+            "hrr": hrr, "frr": frr, "n": m}
+
+
+def fit_offsets(cells: list[Cell], measured: dict[str, dict], v2: dict[str, dict]) -> dict[str, dict]:
+    """One ASR offset per model (key), from its fit cells only."""
+    out: dict[str, dict] = {}
+    for c in cells:
+        if not c.fit:
+            continue
+        r = out.setdefault(c.model_key, {"diffs": [], "cells": []})
+        r["diffs"].append(measured[c.key]["asr"] - v2[c.key]["asr"])
+        r["cells"].append(c.key)
+    return {k: {"offset": float(np.mean(r["diffs"])), "n_fit_cells": len(r["diffs"]), "fit_cells": r["cells"]}
+            for k, r in out.items()}
+
+
+def apply_predictions(cells: list[Cell], v2: dict[str, dict], offsets: dict[str, dict]) -> dict[str, dict]:
+    preds = {}
+    for c in cells:
+        base = v2[c.key]
+        off = offsets.get(c.model_key, {"offset": 0.0})["offset"]
+        preds[c.key] = {"pred_asr": float(np.clip(base["asr"] + off, 0, 1)), "pred_asr_v2": base["asr"],
+                        "pred_asr_mc_se": base["asr_se"], "pred_hrr": base["hrr"], "pred_frr": base["frr"],
+                        "pred_refusal_rate": base["refusal_rate"], "pred_mean_length": base["mean_length"],
+                        "pred_valid_rate": base["valid_rate"], "model_offset": off}
+    return preds
+
+
+def calibration(rows: list[dict]) -> dict:
+    """Held-out calibration: MAE and the share within max(0.02, 2 SE), overall and non-trivial."""
+
+    def block(rs: list[dict]) -> tuple[int, float | None, float | None]:
+        if not rs:
+            return 0, None, None
+        err = np.array([abs(r["pred_asr"] - r["asr"]) for r in rs])
+        tol = np.array([max(0.02, 2 * r["asr_se"]) for r in rs])
+        return len(rs), float(err.mean()), float((err <= tol).mean())
+
+    held = [r for r in rows if r["heldout"]]
+    n, mae, frac = block(held)
+    nt = [r for r in held if 0.05 <= r["asr"] <= 0.95]
+    n2, mae2, frac2 = block(nt)
+    per_sampler = {}
+    for s in sorted({r["sampler"] for r in held}):
+        k, e, f = block([r for r in held if r["sampler"] == s])
+        per_sampler[s] = {"n": k, "mae": e, "frac_within_2se": f}
+    per_model = {}
+    for m in sorted({r["model"] for r in held}):
+        k, e, f = block([r for r in held if r["model"] == m])
+        per_model[m] = {"n": k, "mae": e, "frac_within_2se": f}
+    return {"n_heldout": n, "mean_abs_err_asr": mae, "frac_within_2se": frac, "nontrivial_n": n2,
+            "nontrivial_mae": mae2, "nontrivial_frac_within_2se": frac2, "per_sampler": per_sampler,
+            "per_model": per_model,
+            "rule": "|pred_asr - asr| <= max(0.02, 2 * asr_se); non-trivial = 0.05 <= asr <= 0.95"}

@@ -1,0 +1,102 @@
+"""`toydlm run` presets: which models, samplers, attacks and sample sizes make up a run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SamplerVariant:
+    """A named sampler setting of the study (a sampler config plus a short label)."""
+
+    label: str
+    name: str
+    steps: int | None = None
+    block_length: int | None = None
+    eos_inf: bool = False
+    remdm_schedule: str = "cap"
+    eta: float | None = None
+
+    def config_dict(self, temperature: float) -> dict:
+        d = {"name": self.name, "steps": self.steps, "block_length": self.block_length,
+             "temperature": temperature, "eos_inf": self.eos_inf}
+        if self.name == "remdm":
+            d.update(remdm_schedule=self.remdm_schedule, eta=self.eta)
+        return d
+
+
+# the sampler variants every diffusion model (learned MDLM and oracle) is run with
+CORE = (
+    SamplerVariant("ar_order", "ar_order"),
+    SamplerVariant("random_T16", "random", 16),
+    SamplerVariant("random_T4", "random", 4),
+    SamplerVariant("low_confidence_T16", "low_confidence", 16),
+    SamplerVariant("low_confidence_T4", "low_confidence", 4),
+    SamplerVariant("low_confidence_B4_T16", "low_confidence", 16, block_length=4),
+    SamplerVariant("entropy_T16", "entropy", 16),
+    SamplerVariant("margin_T16", "margin", 16),
+    SamplerVariant("mdlm_T16", "mdlm", 16),
+    SamplerVariant("annealed_T16", "annealed", 16),
+    SamplerVariant("remdm_cap_T32", "remdm", 32, remdm_schedule="cap", eta=0.05),
+)
+EXTRA = (
+    SamplerVariant("random_T8", "random", 8),
+    SamplerVariant("low_confidence_T8", "low_confidence", 8),
+    SamplerVariant("low_confidence_B4_T4", "low_confidence", 4, block_length=4),
+    SamplerVariant("low_confidence_eosinf_T16", "low_confidence", 16, eos_inf=True),
+    SamplerVariant("mdlm_T4", "mdlm", 4),
+    SamplerVariant("remdm_loop_T32", "remdm", 32, remdm_schedule="loop"),
+)
+WRAPPERS = ("wrapper:roleplay", "wrapper:hypothetical", "wrapper:prefix", "wrapper:cipher")
+PROBES = ("prefill:2", "prefill:4", "inject:refusal@2", "inject:comply@2", "interleave")
+
+
+@dataclass(frozen=True)
+class RunPreset:
+    name: str
+    model_preset: str  # the toydlm.model preset of the learned models
+    train_steps: dict  # arch -> training steps (None: the model preset's own step count)
+    model_seeds: tuple[int, ...]
+    n: int  # prompts per cell
+    samplers: tuple[SamplerVariant, ...]
+    attacks: tuple[str, ...]
+    grammars: tuple[str, ...]  # grammar presets; learned models are trained on the first only
+    learned_grammars: tuple[str, ...] = ("default",)
+    temperatures: tuple[float, ...] = (1.0,)
+    t0_samplers: tuple[str, ...] = ()  # labels also run at temperature 0 (on wrappers only)
+    v2_n: int = 2000  # Model-v2 Monte Carlo trajectories per predicted cell
+    fit_attacks: tuple[str, ...] = ("benign", "none", "wrapper:roleplay")
+    fit_samplers: tuple[str, ...] = ("ar", "ar_order")
+    heldout_sampler: str = "entropy_T16"  # no cell of it is ever used for fitting
+    budget_s: int | None = None  # the stated wall-clock budget on 2 cores
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+PRESETS: dict[str, RunPreset] = {
+    "quick": RunPreset(
+        name="quick", model_preset="tiny", train_steps={"ar": 300, "mdlm": 300}, model_seeds=(0,), n=128,
+        samplers=(CORE[0], CORE[1], CORE[3], CORE[5], CORE[6], CORE[8], CORE[10]),
+        attacks=("benign", "none", "wrapper:roleplay", "wrapper:prefix", "wrapper:cipher", "prefill:2",
+                 "inject:refusal@2", "interleave"),
+        grammars=("default",), v2_n=800, budget_s=180,
+        notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
+    "default": RunPreset(
+        name="default", model_preset="default", train_steps={"ar": 1500, "mdlm": 2500}, model_seeds=(0,),
+        n=300, samplers=CORE, attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
+        grammars=("default", "length_matched"), temperatures=(1.0,),
+        t0_samplers=("ar_order", "low_confidence_T16"), v2_n=1000, budget_s=900),
+    "full": RunPreset(
+        name="full", model_preset="default", train_steps={"ar": 3000, "mdlm": 3000}, model_seeds=(0, 1, 2), n=1000,
+        samplers=CORE + EXTRA, attacks=("benign", "none", *WRAPPERS, *PROBES),
+        grammars=("default", "length_matched", "fixed_length", "midway", "sparse_harm"),
+        learned_grammars=("default", "length_matched"),
+        t0_samplers=("ar_order", "low_confidence_T16", "random_T16", "low_confidence_B4_T16"), v2_n=6000,
+        budget_s=None, notes="about an hour on 2 cores (3 seeds x 2 grammars x 2 architectures of training)"),
+}
+
+
+def get_preset(name: str) -> RunPreset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown run preset {name!r} (valid: {', '.join(PRESETS)})")
+    return PRESETS[name]

@@ -1,0 +1,168 @@
+"""`toydlm run`: train or reuse the models, measure every cell, predict it, write the report.
+
+Resumable: each finished cell is written atomically to `DIR/cells/<key>.json` and never
+recomputed; a corrupt cell file is recomputed with a warning. Models are cached under
+`$TOYDLM_CACHE` (default `~/.cache/toydlm/models`) keyed by the hash of their full config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from toydlm.experiment.cells import Cell, enumerate_cells
+from toydlm.experiment.metrics import cell_metrics
+from toydlm.experiment.models import ensure_model
+from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, v2_predict
+from toydlm.experiment.presets import RunPreset, get_preset
+from toydlm.grammar import grammar_oracle, load_grammar
+from toydlm.io import atomic_write_json, provenance, to_jsonable
+from toydlm.samplers import SamplerConfig, sample
+
+SUMMARY_KEYS = ("model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr",
+                "pred_hrr", "pred_frr", "heldout")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("TOYDLM_CACHE", Path.home() / ".cache" / "toydlm")) / "models"
+
+
+def _read_json(path: Path, what: str) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        warnings.warn(f"{what} {path} is corrupt; recomputing it", stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
+
+
+def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "runs/default",
+        progress: bool = True) -> dict:
+    """Run a preset end to end; returns the summary (also written to `out/summary.json`)."""
+    p = get_preset(preset) if isinstance(preset, str) else preset
+    out = Path(out)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    (out / "v2").mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    cells = enumerate_cells(p)
+    grammars = {name: load_grammar(name) for name in p.grammars}
+
+    # 1. models
+    denoisers, train_info = {}, {}
+    for gname in p.learned_grammars:
+        if gname not in grammars:
+            continue
+        for arch in ("ar", "mdlm"):
+            for s in p.model_seeds:
+                steps = p.train_steps.get(arch)
+                den, info = ensure_model(arch, p.model_preset, steps, s, grammars[gname], cache_root(), progress)
+                denoisers[(gname, arch, s)] = den
+                train_info[f"{gname}/{arch}/s{s}"] = {k: info.get(k) for k in (
+                    "out_dir", "steps", "eval_loss", "entropy_floor", "train_loss", "seconds", "n_params")}
+    for gname, g in grammars.items():
+        denoisers[(gname, "oracle", None)] = grammar_oracle(g)
+    timings["models_s"] = time.perf_counter() - t0
+
+    # 2. measure every cell
+    measured: dict[str, dict] = {}
+    todo = []
+    for c in cells:
+        rec = _read_json(out / "cells" / f"{c.key}.json", "cell result")
+        if rec is not None and rec.get("cell", {}).get("key") == c.key:
+            measured[c.key] = rec["metrics"]
+        else:
+            todo.append(c)
+    t1 = time.perf_counter()
+    for c in tqdm(todo, desc="cells", disable=not progress, unit="cell"):
+        g = grammars[c.grammar]
+        den = denoisers[(c.grammar, c.model, c.seed)]
+        cfg = SamplerConfig(**c.sampler.config_dict(c.temperature))
+        cell_seed = seed * 1_000_003 + _stable(c.attack)
+        tr = sample(den, g, cfg, attack=c.attack, n=p.n, seed=cell_seed, record_hidden=False)
+        m = cell_metrics(tr, g)
+        m["seed"] = cell_seed
+        atomic_write_json(out / "cells" / f"{c.key}.json", {"cell": c.to_dict(), "metrics": m})
+        measured[c.key] = to_jsonable(m)
+    timings["cells_s"] = time.perf_counter() - t1
+
+    # 3. theory: v2 on the oracle for every distinct (grammar, sampler, temperature, attack)
+    t2 = time.perf_counter()
+    v2: dict[str, dict] = {}
+    groups: dict[str, list[Cell]] = {}
+    for c in cells:
+        groups.setdefault(f"{c.grammar}__{c.sampler.label}__temp{c.temperature:g}__{c.attack}", []).append(c)
+    for gk, cs in tqdm(groups.items(), desc="theory v2", disable=not progress, unit="cell"):
+        path = out / "v2" / f"{gk.replace(':', '-').replace('@', 'at')}.json"
+        rec = _read_json(path, "theory prediction")
+        if rec is None:
+            rec = v2_predict(cs[0], grammars[cs[0].grammar], p.v2_n, seed=seed * 7 + _stable(gk))
+            atomic_write_json(path, rec)
+        for c in cs:
+            v2[c.key] = rec
+    offsets = fit_offsets(cells, measured, v2)  # reads fit cells only
+    preds = apply_predictions(cells, v2, offsets)
+    timings["theory_s"] = time.perf_counter() - t2
+
+    rows = []
+    for c in cells:
+        m = measured[c.key]
+        rows.append({"model": c.model, "sampler": c.sampler.label, "attack": c.attack, "grammar": c.grammar,
+                     "model_seed": c.seed, "temperature": c.temperature, "sampler_config":
+                     c.sampler.config_dict(c.temperature), **{k: v for k, v in m.items() if k != "curves"},
+                     **preds[c.key], "heldout": not c.fit, "key": c.key})
+    summary = {
+        **provenance(seed=seed, config={"preset": p.name, "run_preset": _preset_dict(p)}),
+        "cells": rows,
+        "calibration": calibration([r for r in rows]),
+        "model_offsets": offsets,
+        "training": train_info,
+        "controls": controls(rows, grammars),
+        "timings": {**timings, "total_s": time.perf_counter() - t0},
+    }
+    atomic_write_json(out / "summary.json", summary)
+    curves = {c.key: measured[c.key].get("curves") for c in cells}
+    atomic_write_json(out / "curves.json", curves)
+    from toydlm.experiment.report import write_report
+
+    write_report(summary, curves, out)
+    return summary
+
+
+def _stable(s: str) -> int:
+    """A seed offset from a string that does not change between Python processes."""
+    import zlib
+
+    return zlib.crc32(s.encode()) % 100_003
+
+
+def _preset_dict(p: RunPreset) -> dict:
+    from dataclasses import asdict
+
+    return asdict(p)
+
+
+def controls(rows: list[dict], grammars: dict) -> dict:
+    """The calibration controls EVIDENCE.md demands: AR order and one-token random on the same
+    weights must reproduce the grammar's exact rates at temperature 1 (within 3 SE)."""
+    out = []
+    for r in rows:
+        if r["temperature"] != 1.0 or r["sampler"] not in ("ar", "ar_order", "random_T16"):
+            continue
+        ex = r.get("exact_harmful_rate")
+        if ex is None:
+            continue
+        z = (r["asr"] - ex) / max(r["asr_se"], 1e-9) if r["asr_se"] else float("inf") * (r["asr"] != ex)
+        out.append({"grammar": r["grammar"], "model": r["model"], "sampler": r["sampler"], "attack": r["attack"],
+                    "asr": r["asr"], "exact": ex, "z": float(z) if np.isfinite(z) else None,
+                    "within_3se": bool(abs(r["asr"] - ex) <= max(3 * r["asr_se"], 1e-9))})
+    n_ok = sum(o["within_3se"] for o in out)
+    return {"n": len(out), "n_within_3se": n_ok, "rows": out}
