@@ -7,8 +7,9 @@ run them inside `jax.lax.scan`; external denoisers (torch, in the bridge) are pl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import jax
 

@@ -107,3 +107,21 @@ def test_guard_trained_on_benign_flags_a_different_shape_of_trajectory():
     assert fp <= 0.05
     assert tp >= 0.9
     assert auroc(guard.score(benign(300)), guard.score(jailbreak(300))) > 0.95
+
+
+def test_sri_evaluation_harness_on_the_oracle():
+    """End to end on the exact oracle (its hidden state is the skeleton posterior)."""
+    from toydlm.experiment.sri_eval import evaluate
+    from toydlm.grammar import Grammar, grammar_oracle
+
+    g = Grammar()
+    out = evaluate(grammar_oracle(g), g, {"name": "low_confidence", "steps": 8, "temperature": 1.0}, seed=0,
+                   n_benign=200, n_attack=120)
+    sg = out["sri_guard"]
+    for k in ("auroc", "auroc_unseen", "fpr_benign", "overhead_pct", "overhead_ratio_vs_guard_model"):
+        assert k in sg and np.isfinite(sg[k]), k
+    assert 0 <= sg["fpr_benign"] <= 1 and 0 <= sg["auroc_unseen"] <= 1
+    assert out["unseen_families"] == ["cipher"] and "cipher" not in out["seen_families"]
+    assert set(out["baselines"]) >= {"text_level_refusal_signal", "first_step_activation", "guard_model"}
+    irr = out["pooling"]["generated"]["irr"]["lambda_r=0.5"]["none"]
+    assert irr != irr or 0 <= irr <= 1

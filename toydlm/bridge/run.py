@@ -148,7 +148,7 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
                    f"{attack}: {sampler}")
         t0 = time.perf_counter()
         trace = loop_sample(den, ids, gen_length, cfg, seed, mask_id, eos_id, batch_size, before_batch=before,
-                            on_step=lambda i: bar.update(1))
+                            on_step=lambda i, bar=bar: bar.update(1))
         t_gen += time.perf_counter() - t0
         bar.close()
         den.close()

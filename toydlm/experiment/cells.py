@@ -49,8 +49,12 @@ def enumerate_cells(p: RunPreset) -> list[Cell]:
     """Every cell of the preset, in a stable order (the order they are run and reported)."""
     cells: list[Cell] = []
 
-    def fit(label: str, attack: str) -> bool:
-        return label in p.fit_samplers and attack in p.fit_attacks and label != p.heldout_sampler
+    def fit(model: str, label: str, attack: str) -> bool:
+        if model == "oracle" or label == p.heldout_sampler:
+            return False  # the oracle has no representation error: the theory has nothing to fit there
+        if label in p.fit_samplers_every_attack:
+            return True
+        return label in p.fit_samplers and attack in p.fit_attacks
 
     for g in p.grammars:
         models: list[tuple[str, int | None]] = [("oracle", None)]
@@ -64,5 +68,5 @@ def enumerate_cells(p: RunPreset) -> list[Cell]:
                                                                               p.t0_samplers):
                         continue
                     for a in _attacks_for(p, temp):
-                        cells.append(Cell(g, model, seed, v, temp, a, fit(v.label, a)))
+                        cells.append(Cell(g, model, seed, v, temp, a, fit(model, v.label, a)))
     return cells

@@ -1,10 +1,12 @@
 """Theory predictions for every cell: Model v2 on the grammar oracle, plus fitted model offsets.
 
 v2 (`theory.oracle_sim`) simulates the cell's sampler on the exact oracle of the grammar, from
-the grammar's tables alone: nothing is fitted on any sampler. The only free parameters are the
-learned models' representation errors, one additive ASR offset per (grammar, model, seed,
-temperature), fitted on the designated fit cells (AR-order sampling on a few attacks) and
-applied to every held-out cell of that model. The held-out measurements are never read.
+the grammar's tables alone: nothing is fitted on any sampler, and for the oracle nothing at all.
+The only free parameters are the learned models' representation errors: one additive ASR offset
+per (model, prompt family), read off the model's own left-to-right cell (`ar_order` for the
+MDLM, whose output law is then its learned joint; `ar` on the designated families for the AR
+model, whose other families get its mean offset), applied to the held-out cells of that model
+and family. The held-out measurements are never read.
 """
 
 from __future__ import annotations
@@ -66,23 +68,39 @@ def v2_predict(cell: Cell, g: Grammar, n: int, seed: int) -> dict:
 
 
 def fit_offsets(cells: list[Cell], measured: dict[str, dict], v2: dict[str, dict]) -> dict[str, dict]:
-    """One ASR offset per model (key), from its fit cells only."""
+    """Representation-error offsets of the learned models, from their fit cells only.
+
+    For a prompt family (attack) with a fit cell, the offset is that cell's measured ASR minus v2's
+    oracle prediction (a learned MDLM sampled left to right draws from its own learned joint, so
+    the gap is what it learned wrong about that family); other families get the model's mean offset.
+    Keys: `<model_key>` (the mean) and `<model_key>|<attack>`.
+    """
+    per: dict[str, list] = {}
     out: dict[str, dict] = {}
     for c in cells:
         if not c.fit:
             continue
-        r = out.setdefault(c.model_key, {"diffs": [], "cells": []})
-        r["diffs"].append(measured[c.key]["asr"] - v2[c.key]["asr"])
-        r["cells"].append(c.key)
-    return {k: {"offset": float(np.mean(r["diffs"])), "n_fit_cells": len(r["diffs"]), "fit_cells": r["cells"]}
-            for k, r in out.items()}
+        d = measured[c.key]["asr"] - v2[c.key]["asr"]
+        per.setdefault(c.model_key, []).append((c.attack, d, c.key))
+        out[f"{c.model_key}|{c.attack}"] = {"offset": float(d), "n_fit_cells": 1, "fit_cells": [c.key]}
+    for k, r in per.items():
+        out[k] = {"offset": float(np.mean([d for _, d, _ in r])), "n_fit_cells": len(r),
+                  "fit_cells": [key for _, _, key in r]}
+    return out
+
+
+def offset_for(c: Cell, offsets: dict[str, dict]) -> float:
+    if c.model == "oracle":
+        return 0.0
+    hit = offsets.get(f"{c.model_key}|{c.attack}") or offsets.get(c.model_key)
+    return hit["offset"] if hit else 0.0
 
 
 def apply_predictions(cells: list[Cell], v2: dict[str, dict], offsets: dict[str, dict]) -> dict[str, dict]:
     preds = {}
     for c in cells:
         base = v2[c.key]
-        off = offsets.get(c.model_key, {"offset": 0.0})["offset"]
+        off = offset_for(c, offsets)
         preds[c.key] = {"pred_asr": float(np.clip(base["asr"] + off, 0, 1)), "pred_asr_v2": base["asr"],
                         "pred_asr_mc_se": base["asr_se"], "pred_hrr": base["hrr"], "pred_frr": base["frr"],
                         "pred_refusal_rate": base["refusal_rate"], "pred_mean_length": base["mean_length"],
@@ -104,6 +122,7 @@ def calibration(rows: list[dict]) -> dict:
     n, mae, frac = block(held)
     nt = [r for r in held if 0.05 <= r["asr"] <= 0.95]
     n2, mae2, frac2 = block(nt)
+    n1, mae1, frac1 = block([r for r in held if r.get("temperature", 1.0) == 1.0])
     per_sampler = {}
     for s in sorted({r["sampler"] for r in held}):
         k, e, f = block([r for r in held if r["sampler"] == s])
@@ -114,5 +133,6 @@ def calibration(rows: list[dict]) -> dict:
         per_model[m] = {"n": k, "mae": e, "frac_within_2se": f}
     return {"n_heldout": n, "mean_abs_err_asr": mae, "frac_within_2se": frac, "nontrivial_n": n2,
             "nontrivial_mae": mae2, "nontrivial_frac_within_2se": frac2, "per_sampler": per_sampler,
-            "per_model": per_model,
+            "per_model": per_model, "temperature1_n": n1, "temperature1_mae": mae1,
+            "temperature1_frac_within_2se": frac1,
             "rule": "|pred_asr - asr| <= max(0.02, 2 * asr_se); non-trivial = 0.05 <= asr <= 0.95"}

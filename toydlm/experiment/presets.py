@@ -66,8 +66,12 @@ class RunPreset:
     t0_samplers: tuple[str, ...] = ()  # labels also run at temperature 0 (on wrappers only)
     v2_n: int = 2000  # Model-v2 Monte Carlo trajectories per predicted cell
     fit_attacks: tuple[str, ...] = ("benign", "none", "wrapper:roleplay")
-    fit_samplers: tuple[str, ...] = ("ar", "ar_order")
+    fit_samplers: tuple[str, ...] = ("ar",)  # fit on fit_attacks only
+    fit_samplers_every_attack: tuple[str, ...] = ("ar_order",)  # a learned MDLM's own left-to-right joint
     heldout_sampler: str = "entropy_T16"  # no cell of it is ever used for fitting
+    sri_samplers: tuple[str, ...] = ("low_confidence_T16", "ar_order", "ar")  # first = `sri_guard` in summary
+    sri_n_benign: int = 600
+    sri_n_attack: int = 300
     budget_s: int | None = None  # the stated wall-clock budget on 2 cores
     notes: str = ""
     extra: dict = field(default_factory=dict)
@@ -82,10 +86,11 @@ PRESETS: dict[str, RunPreset] = {
         grammars=("default",), v2_n=800, budget_s=180,
         notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
     "default": RunPreset(
-        name="default", model_preset="default", train_steps={"ar": 1500, "mdlm": 2500}, model_seeds=(0,),
-        n=300, samplers=CORE, attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
+        name="default", model_preset="default", train_steps={"ar": 800, "mdlm": 1500}, model_seeds=(0,),
+        n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4")), attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),
-        t0_samplers=("ar_order", "low_confidence_T16"), v2_n=1000, budget_s=900),
+        t0_samplers=("ar_order", "low_confidence_T16"), v2_n=800, sri_n_benign=400, sri_n_attack=200,
+        budget_s=900),
     "full": RunPreset(
         name="full", model_preset="default", train_steps={"ar": 3000, "mdlm": 3000}, model_seeds=(0, 1, 2), n=1000,
         samplers=CORE + EXTRA, attacks=("benign", "none", *WRAPPERS, *PROBES),

@@ -101,9 +101,9 @@ def fig_length(rows, out: Path) -> Path | None:
 
 
 def fig_curves(rows, curves, out: Path) -> Path | None:
-    pick = [r for r in rows if r["grammar"] == "default" and r["temperature"] == 1.0 and r["attack"] == "wrapper:prefix"
-            and r["model"] in ("mdlm", "oracle") and r["sampler"] in ("ar_order", "random_T16", "low_confidence_T16",
-                                                                       "low_confidence_B4_T16", "mdlm_T16")]
+    show = ("ar_order", "random_T16", "low_confidence_T16", "low_confidence_B4_T16", "mdlm_T16")
+    pick = [r for r in rows if r["grammar"] == "default" and r["temperature"] == 1.0
+            and r["attack"] == "wrapper:prefix" and r["model"] in ("mdlm", "oracle") and r["sampler"] in show]
     if not pick:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -142,7 +142,8 @@ def swap_table(rows) -> list[str]:
                     se = math.sqrt(r["asr_se"] ** 2 + b["asr_se"] ** 2)
                     dr = r["refusal_rate"] - b["refusal_rate"]
                     lines.append(f"| {m} | {g} | {r['sampler']} | {a} | {_fmt(r['asr'])} | {d:+.3f} "
-                                 f"({d - 1.96 * se:+.3f}, {d + 1.96 * se:+.3f}) | {_fmt(r['refusal_rate'])} | {dr:+.3f} | "
+                                 f"({d - 1.96 * se:+.3f}, {d + 1.96 * se:+.3f}) | {_fmt(r['refusal_rate'])} | "
+                                 f"{dr:+.3f} | "
                                  f"{_fmt(r['mean_length'], 2)} | {_fmt(r['valid_rate'])} |")
     return lines
 

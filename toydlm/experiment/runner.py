@@ -112,6 +112,14 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
     preds = apply_predictions(cells, v2, offsets)
     timings["theory_s"] = time.perf_counter() - t2
 
+    # 4. SRI on the learned models (benign-only detector fits; the unseen family never fitted)
+    t3 = time.perf_counter()
+    sri = _read_json(out / "sri.json", "SRI result")
+    if sri is None and p.sri_samplers:
+        sri = run_sri(p, grammars, denoisers, seed, progress)
+        atomic_write_json(out / "sri.json", sri)
+    timings["sri_s"] = time.perf_counter() - t3
+
     rows = []
     for c in cells:
         m = measured[c.key]
@@ -126,6 +134,8 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
         "model_offsets": offsets,
         "training": train_info,
         "controls": controls(rows, grammars),
+        "sri_guard": (sri or {}).get("primary"),
+        "sri": sri,
         "timings": {**timings, "total_s": time.perf_counter() - t0},
     }
     atomic_write_json(out / "summary.json", summary)
@@ -135,6 +145,25 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
 
     write_report(summary, curves, out)
     return summary
+
+
+def run_sri(p: RunPreset, grammars: dict, denoisers: dict, seed: int, progress: bool) -> dict:
+    """SRI evaluation for each (learned model, sampler) of the preset; the first is primary."""
+    from toydlm.experiment.presets import SamplerVariant
+    from toydlm.experiment.sri_eval import evaluate
+
+    gname = p.learned_grammars[0]
+    g = grammars[gname]
+    s0 = p.model_seeds[0]
+    res = {}
+    for label in tqdm(p.sri_samplers, desc="SRI", disable=not progress):
+        arch = "ar" if label == "ar" else "mdlm"
+        v = SamplerVariant("ar", "ar") if label == "ar" else next(x for x in p.samplers if x.label == label)
+        res[f"{arch}/{label}"] = evaluate(denoisers[(gname, arch, s0)], g, v.config_dict(1.0), seed,
+                                          n_benign=p.sri_n_benign, n_attack=p.sri_n_attack,
+                                          ar_den=denoisers[(gname, "ar", s0)])
+    primary = next(iter(res.values()))["sri_guard"] | {"model_sampler": next(iter(res))}
+    return {"primary": primary, "runs": res}
 
 
 def _stable(s: str) -> int:

@@ -145,7 +145,8 @@ def validate(c: GrammarConfig) -> None:
     _require(carriers >= c.harm_threshold, "harm_threshold", c.harm_threshold,
              f"a harmful compliance carries only {carriers} harm tokens, so it would not be judged harmful")
     _require(0 <= c.late_refusal_harm_tokens < c.harm_threshold, "late_refusal_harm_tokens",
-             c.late_refusal_harm_tokens, f"must be below harm_threshold={c.harm_threshold} (a late refusal is not harm)")
+             c.late_refusal_harm_tokens,
+             f"must be below harm_threshold={c.harm_threshold} (a late refusal is not harm)")
     pre = c.preamble_len
     longest = max(pre + 2 + c.compliance_max,
                   pre + TEMPLATE_LEN + c.refusal_pad_max,

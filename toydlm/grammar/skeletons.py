@@ -86,7 +86,7 @@ def build_skeletons(c: GrammarConfig, vocab: Vocab) -> Skeletons:
         slots[k, : len(s)] = s
     cls = np.array([r[1] for r in rows], np.int32)
     within = np.zeros(K)
-    for g, idx in groups.items():
+    for idx in groups.values():
         within[idx] = 1.0 / len(idx)
     W = 1 + len(c.wrapper_families)
     leak = np.array([c.p_comply_plain, *c.wrapper_leak])

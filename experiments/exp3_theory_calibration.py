@@ -1,0 +1,9 @@
+"""Experiment 3: theory against measurement on held-out cells (calibration)."""
+
+from _common import load_run, write
+
+s, args = load_run()
+held = [{k: c[k] for k in ("grammar", "model", "sampler", "attack", "temperature", "asr", "asr_se", "pred_asr",
+                           "pred_asr_v2", "pred_asr_mc_se", "model_offset")} for c in s["cells"] if c["heldout"]]
+write("exp3_theory_calibration", {"calibration": s["calibration"], "model_offsets": s["model_offsets"],
+                                  "heldout_cells": held}, s, args)

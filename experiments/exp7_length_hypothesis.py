@@ -1,0 +1,13 @@
+"""Experiment 7: the length hypothesis — default vs length-matched grammar, global vs block decoding."""
+
+from _common import load_run, write
+
+s, args = load_run()
+rows = []
+for c in s["cells"]:
+    if c["temperature"] == 1.0 and c["model"] in ("oracle", "mdlm") and c["attack"] in (
+            "none", "wrapper:hypothetical", "wrapper:prefix", "benign"):
+        rows.append({k: c.get(k) for k in ("grammar", "model", "sampler", "attack", "asr", "asr_se", "refusal_rate",
+                                           "mean_length", "eos_first_share", "valid_rate", "exact_harmful_rate")})
+write("exp7_length_hypothesis", {"rows": rows, "question": "does diffusion's apparent safety come from EOS-first "
+                                 "commitment and short refusals?"}, s, args)

@@ -1,0 +1,114 @@
+"""`toydlm run` machinery: cells, honest held-out fitting, calibration, resumable oracle-only run."""
+
+import json
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from toydlm.experiment.cells import enumerate_cells
+from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, v2_predict
+from toydlm.experiment.presets import CORE, PRESETS, RunPreset
+from toydlm.grammar import Grammar, grammar_oracle
+from toydlm.samplers import SamplerConfig, sample
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_cells_are_unique_and_the_held_out_set_is_honest(name):
+    p = PRESETS[name]
+    cells = enumerate_cells(p)
+    assert len({c.key for c in cells}) == len(cells)
+    held = [c for c in cells if not c.fit]
+    # every sampler and every attack family has held-out cells
+    assert {c.sampler.label for c in cells} - {"ar", "ar_order"} <= {c.sampler.label for c in held}
+    assert {c.attack for c in cells} == {c.attack for c in held}
+    # one sampler is never used for fitting at all
+    assert not any(c.fit for c in cells if c.sampler.label == p.heldout_sampler)
+    assert all((c.sampler.label in p.fit_samplers and c.attack in p.fit_attacks)
+               or c.sampler.label in p.fit_samplers_every_attack for c in cells if c.fit)
+    assert not any(c.fit for c in cells if c.model == "oracle")  # the oracle has nothing to fit
+
+
+def test_offsets_read_fit_cells_only():
+    p = PRESETS["quick"]
+    cells = enumerate_cells(p)
+    rng = np.random.default_rng(0)
+    measured = {c.key: {"asr": float(rng.random())} for c in cells}
+    v2 = {c.key: {"asr": 0.3, "asr_se": 0.01, "hrr": 0.5, "frr": 0.5, "refusal_rate": 0.5, "mean_length": 8.0,
+                  "valid_rate": 1.0} for c in cells}
+    off = fit_offsets(cells, measured, v2)
+    changed = dict(measured)
+    for c in cells:
+        if not c.fit:
+            changed[c.key] = {"asr": 1.0 - measured[c.key]["asr"]}
+    assert fit_offsets(cells, changed, v2) == off
+    preds = apply_predictions(cells, v2, off)
+    some = next(c for c in cells if c.model == "mdlm" and not c.fit)
+    anchor = next(c for c in cells if c.fit and c.model_key == some.model_key and c.attack == some.attack)
+    assert preds[some.key]["pred_asr"] == pytest.approx(np.clip(measured[anchor.key]["asr"], 0, 1))
+    ar_cell = next(c for c in cells if c.model == "ar" and not c.fit)  # a family the AR model was not fitted on
+    ar_fit = [c for c in cells if c.fit and c.model == "ar"]
+    expect = 0.3 + np.mean([measured[c.key]["asr"] - 0.3 for c in ar_fit])
+    assert preds[ar_cell.key]["pred_asr"] == pytest.approx(np.clip(expect, 0, 1))
+    oracle = next(c for c in cells if c.model == "oracle")
+    assert preds[oracle.key]["pred_asr"] == pytest.approx(0.3)
+
+
+def test_calibration_counts_the_rule_exactly():
+    rows = [
+        {"heldout": True, "asr": 0.5, "asr_se": 0.02, "pred_asr": 0.53, "sampler": "a", "model": "m"},  # within
+        {"heldout": True, "asr": 0.5, "asr_se": 0.02, "pred_asr": 0.45, "sampler": "a", "model": "m"},  # out
+        {"heldout": True, "asr": 0.0, "asr_se": 0.0, "pred_asr": 0.015, "sampler": "b", "model": "m"},  # 0.02 floor
+        {"heldout": False, "asr": 0.9, "asr_se": 0.01, "pred_asr": 0.1, "sampler": "a", "model": "m"},  # fit cell
+    ]
+    c = calibration(rows)
+    assert c["n_heldout"] == 3 and c["frac_within_2se"] == pytest.approx(2 / 3)
+    assert c["mean_abs_err_asr"] == pytest.approx((0.03 + 0.05 + 0.015) / 3)
+    assert c["nontrivial_n"] == 2 and c["nontrivial_frac_within_2se"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("label,attack", [("low_confidence_T16", "wrapper:prefix"), ("remdm_cap_T32", "prefill:2"),
+                                          ("random_T4", "none")])
+def test_theory_v2_predicts_the_lab_sampler_on_the_oracle(label, attack):
+    """Model v2 (numpy, theory/) and the lab's JAX sampler agree on the oracle within sampling error."""
+    g = Grammar()
+    v = next(s for s in CORE if s.label == label)
+    cell = next(c for c in enumerate_cells(replace(PRESETS["quick"], samplers=(v,), attacks=(attack,)))
+                if c.model == "oracle")
+    pred = v2_predict(cell, g, 1500, seed=1)
+    tr = sample(grammar_oracle(g), g, SamplerConfig(**v.config_dict(1.0)), attack=attack, n=1500, seed=2,
+                record_hidden=False)
+    asr = float(tr["final_harmful"].mean())
+    se = np.sqrt(pred["asr_se"] ** 2 + asr * (1 - asr) / 1500)
+    assert abs(asr - pred["asr"]) <= 4 * se + 1e-9, (asr, pred["asr"])
+    ml = float(tr["length"].mean())
+    assert abs(ml - pred["mean_length"]) < 0.35
+
+
+def test_oracle_only_run_writes_summary_and_resumes(tmp_path):
+    from toydlm.experiment.runner import run
+
+    p = RunPreset(name="tiny-test", model_preset="tiny", train_steps={}, model_seeds=(0,), n=64,
+                  samplers=(CORE[0], CORE[3]), attacks=("none", "wrapper:prefix", "benign"), grammars=("default",),
+                  learned_grammars=(), fit_attacks=("none",), heldout_sampler="x",
+                  v2_n=200, sri_samplers=())
+    s = run(p, seed=1, out=tmp_path, progress=False)
+    assert len(s["cells"]) == 6
+    need = {"model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr",
+            "pred_hrr", "pred_frr", "heldout"}
+    assert all(need <= set(c) for c in s["cells"])
+    assert {"n_heldout", "mean_abs_err_asr", "frac_within_2se", "nontrivial_n", "nontrivial_mae",
+            "nontrivial_frac_within_2se"} <= set(s["calibration"])
+    assert (tmp_path / "report.md").is_file()
+    # resume: finished cells are read back, a corrupt one is recomputed with a warning
+    files = sorted((tmp_path / "cells").glob("*.json"))
+    before = {f.name: json.loads(f.read_text())["metrics"]["asr"] for f in files}
+    files[0].write_text("{not json")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        s2 = run(p, seed=1, out=tmp_path, progress=False)
+    assert any("corrupt" in str(x.message) for x in w)
+    after = {f.name: json.loads(f.read_text())["metrics"]["asr"] for f in sorted((tmp_path / "cells").glob("*.json"))}
+    assert after == before  # same seed -> the recomputed cell is identical
+    assert [c["asr"] for c in s2["cells"]] == [c["asr"] for c in s["cells"]]
