@@ -35,3 +35,45 @@ def write(name: str, data: dict, summary: dict, args) -> Path:
 
 def cells(summary: dict, **kw) -> list[dict]:
     return [c for c in summary["cells"] if all(c.get(k) == v for k, v in kw.items())]
+
+
+def grid_args(name: str, n: int = 250) -> argparse.Namespace:
+    """Arguments of the grid experiments (sweeps, recovery curves), which sample cells of their own."""
+    ap = argparse.ArgumentParser(description=sys.modules["__main__"].__doc__)
+    ap.add_argument("--run", default="results/default-s1",
+                    help="a `toydlm run` folder (default preset) whose fitted model offsets the theory uses")
+    ap.add_argument("--out", default=str(ROOT / "results"))
+    ap.add_argument("--work", default=f"runs/{name}", help="per-cell results, so an interrupted run resumes")
+    ap.add_argument("--n", type=int, default=n, help="prompts per cell")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--v2-n", type=int, default=800, help="theory (Model v2) trajectories per cell")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args()
+    if args.n < 1 or args.v2_n < 1:
+        sys.exit("--n and --v2-n must be >= 1")
+    return args
+
+
+def run_grid(cells_: list, args: argparse.Namespace) -> tuple[list[dict], dict]:
+    """Measure the cells on the default preset's cached models; (rows, source-run summary or {})."""
+    from toydlm.experiment.grid import measure_grid
+    from toydlm.experiment.presets import get_preset
+    from toydlm.experiment.runner import cache_root
+
+    p = Path(args.run) / "summary.json"
+    summary = json.loads(p.read_text()) if p.is_file() else {}
+    if not summary:
+        print(f"note: {p} not found; learned-model predictions use no offset (the oracle's)", file=sys.stderr)
+    rows = measure_grid(cells_, args.work, get_preset("default"), args.n, args.seed, cache_root(), args.v2_n,
+                        summary.get("model_offsets"), progress=not args.quiet)
+    return rows, summary
+
+
+def write_grid(name: str, data: dict, args: argparse.Namespace, summary: dict) -> Path:
+    """Write a grid experiment's JSON with its provenance (seed, n, source run)."""
+    out = Path(args.out) / f"{name}.json"
+    atomic_write_json(out, {"experiment": name, "source_run": str(args.run), "n_per_cell": args.n,
+                            "v2_n": args.v2_n, "offsets_from_run": summary.get("git_revision"),
+                            **provenance(seed=args.seed, config={"n": args.n, "v2_n": args.v2_n}), **data})
+    print(f"wrote {out}")
+    return out

@@ -1,8 +1,10 @@
 """Experiment 2: the fixed-weights sampler swap (Table 2 analogue): Δ vs ar_order, same weights."""
 
 import math
+from pathlib import Path
 
 from _common import cells, load_run, write
+from _figures import swap_forest
 
 s, args = load_run()
 rows = []
@@ -21,4 +23,6 @@ for g in ("default", "length_matched"):
                          "delta_refusal": dr, "delta_refusal_ci95": [dr - 1.96 * rse, dr + 1.96 * rse],
                          "mean_length": c["mean_length"], "eos_first_share": c["eos_first_share"],
                          "valid_rate": c["valid_rate"]})
-write("exp2_sampler_swap", {"rows": rows, "sign": "delta = sampler - ar_order; negative delta_asr = safer"}, s, args)
+fig = swap_forest(rows, Path(args.out) / "exp2_sampler_swap.png")
+write("exp2_sampler_swap", {"figure": fig.name, "rows": rows,
+      "sign": "delta = sampler - ar_order; negative delta_asr = safer"}, s, args)

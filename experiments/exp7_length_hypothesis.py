@@ -1,6 +1,9 @@
 """Experiment 7: the length hypothesis — default vs length-matched grammar, global vs block decoding."""
 
+from pathlib import Path
+
 from _common import load_run, write
+from _figures import length_panels
 
 s, args = load_run()
 rows = []
@@ -9,5 +12,7 @@ for c in s["cells"]:
             "none", "wrapper:hypothetical", "wrapper:prefix", "benign"):
         rows.append({k: c.get(k) for k in ("grammar", "model", "sampler", "attack", "asr", "asr_se", "refusal_rate",
                                            "mean_length", "eos_first_share", "valid_rate", "exact_harmful_rate")})
-write("exp7_length_hypothesis", {"rows": rows, "question": "does diffusion's apparent safety come from EOS-first "
+fig = length_panels(rows, Path(args.out) / "exp7_length_hypothesis.png")
+write("exp7_length_hypothesis", {"figure": fig.name, "rows": rows,
+      "question": "does diffusion's apparent safety come from EOS-first "
                                  "commitment and short refusals?"}, s, args)

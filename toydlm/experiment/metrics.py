@@ -38,3 +38,30 @@ def cell_metrics(trace, grammar) -> dict:
     out["curves"] = {k: v.tolist() for k, v in curves.items()}
     out["state_occupancy"] = [np.bincount(states[:, t], minlength=4).tolist() for t in range(states.shape[1])]
     return out
+
+
+def seed_spread(rows: list[dict]) -> list[dict]:
+    """Spread of each learned-model cell across training seeds (the `full` preset trains several).
+
+    One entry per (grammar, model, sampler, attack, temperature) measured on two or more seeds:
+    mean, sample standard deviation, min and max of ASR and refusal rate, and the per-seed values.
+    The standard deviation is the seed-to-seed spread, which includes each cell's binomial noise.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("model_seed") is None:
+            continue
+        groups.setdefault((r["grammar"], r["model"], r["sampler"], r["attack"], r["temperature"]), []).append(r)
+    out = []
+    for (g, m, s, a, t), rs in groups.items():
+        if len({r["model_seed"] for r in rs}) < 2:
+            continue
+        e = {"grammar": g, "model": m, "sampler": s, "attack": a, "temperature": t, "n_seeds": len(rs),
+             "seeds": [r["model_seed"] for r in rs]}
+        for k in ("asr", "refusal_rate"):
+            v = np.array([r[k] for r in rs], float)
+            e.update({f"{k}_mean": float(v.mean()), f"{k}_sd": float(v.std(ddof=1)), f"{k}_min": float(v.min()),
+                      f"{k}_max": float(v.max()), f"{k}_per_seed": v.tolist()})
+        e["mean_binomial_se"] = float(np.mean([r["asr_se"] for r in rs]))
+        out.append(e)
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import warnings
 from pathlib import Path
@@ -26,7 +27,7 @@ def model_key(arch: str, preset: str, steps: int | None, seed: int, g: Grammar) 
 
 
 def ensure_model(arch: str, preset: str, steps: int | None, seed: int, g: Grammar, cache: Path,
-                 progress: bool = True):
+                 progress: bool = True, bar_position: int | None = None):
     """(JaxDenoiser, training summary) from the cache, training or resuming as needed.
 
     A corrupt cache entry is reported with a warning and retrained.
@@ -47,12 +48,51 @@ def ensure_model(arch: str, preset: str, steps: int | None, seed: int, g: Gramma
     if d.exists() and not resume:
         shutil.rmtree(d)
     try:
-        summary = train(arch, preset, d, steps=steps, seed=seed, resume=resume, grammar=g, progress=progress)
+        summary = train(arch, preset, d, steps=steps, seed=seed, resume=resume, grammar=g, progress=progress,
+                        bar_position=bar_position)
     except ValueError as e:
         if not resume:
             raise
         warnings.warn(f"could not resume {d} ({str(e).splitlines()[0]}); training from scratch", stacklevel=2)
         shutil.rmtree(d, ignore_errors=True)
-        summary = train(arch, preset, d, steps=steps, seed=seed, resume=False, grammar=g, progress=progress)
+        summary = train(arch, preset, d, steps=steps, seed=seed, resume=False, grammar=g, progress=progress,
+                        bar_position=bar_position)
     atomic_write_json(done, summary)
     return load_denoiser(d, g), summary
+
+
+def _train_in_worker(arch: str, preset: str, steps: int | None, seed: int, grammar_config, cache: str,
+                     progress: bool, position: int) -> str:
+    from toydlm.grammar import Grammar as G
+
+    ensure_model(arch, preset, steps, seed, G(grammar_config), Path(cache), progress, bar_position=position)
+    return model_key(arch, preset, steps, seed, G(grammar_config))
+
+
+def train_workers() -> int:
+    """Models trained at once: JAX keeps about one core busy training these small models, so
+    two processes on a 2-core machine nearly halve the wall time. `$TOYDLM_TRAIN_WORKERS` overrides."""
+    env = os.environ.get("TOYDLM_TRAIN_WORKERS")
+    if env is not None:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"TOYDLM_TRAIN_WORKERS must be a positive integer, got {env!r}")
+        return int(env)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def ensure_models(jobs: list[tuple[str, str, int | None, int, Grammar]], cache: Path, progress: bool = True,
+                  workers: int | None = None) -> list[tuple]:
+    """`ensure_model` for each (arch, preset, steps, seed, grammar) job; the ones not cached are
+    trained in parallel worker processes first (spawned: JAX does not survive fork)."""
+    workers = train_workers() if workers is None else workers
+    missing = [j for j in jobs if not (Path(cache) / model_key(*j) / DONE).is_file()]
+    if len(missing) > 1 and workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(missing)), mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(_train_in_worker, a, p, s, sd, g.config, str(cache), progress, i % workers)
+                    for i, (a, p, s, sd, g) in enumerate(missing)]
+            for f in futs:
+                f.result()
+    return [ensure_model(*j, cache, progress) for j in jobs]

@@ -87,7 +87,8 @@ PRESETS: dict[str, RunPreset] = {
         notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
     "default": RunPreset(
         name="default", model_preset="default", train_steps={"ar": 800, "mdlm": 1500}, model_seeds=(0,),
-        n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4")), attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
+        n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4")),
+        attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),
         t0_samplers=("ar_order", "low_confidence_T16"), v2_n=800, sri_n_benign=400, sri_n_attack=200,
         sri_samplers=("low_confidence_T16",),

@@ -148,6 +148,24 @@ def swap_table(rows) -> list[str]:
     return lines
 
 
+def spread_section(spread: list[dict] | None) -> list[str]:
+    """Seed-to-seed spread of the learned models (presets with several training seeds)."""
+    if not spread:
+        return []
+    sd = np.array([e["asr_sd"] for e in spread])
+    se = np.array([e["mean_binomial_se"] for e in spread])
+    L = ["## Spread across training seeds", "",
+         f"{len(spread)} learned-model cells were measured on {spread[0]['n_seeds']} seeds. Median seed-to-seed "
+         f"SD of ASR {np.median(sd):.3f} against a median binomial SE of {np.median(se):.3f}: where the SD is "
+         "much larger, the seed (what the model learned), not sampling noise, moves the cell.", "",
+         "| grammar | model | sampler | attack | temp | ASR mean | SD | min | max |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for e in sorted(spread, key=lambda e: -e["asr_sd"])[:15]:
+        L.append(f"| {e['grammar']} | {e['model']} | {e['sampler']} | {e['attack']} | {e['temperature']:g} | "
+                 f"{e['asr_mean']:.3f} | {e['asr_sd']:.3f} | {e['asr_min']:.3f} | {e['asr_max']:.3f} |")
+    return L + ["", "(the 15 cells with the largest spread; every cell is in `summary.json` under `seed_spread`)", ""]
+
+
 def write_report(summary: dict, curves: dict, out: Path) -> Path:
     rows = summary["cells"]
     figs = [f for f in (fig_asr_heatmaps(rows, out), fig_calibration(rows, out), fig_length(rows, out),
@@ -179,6 +197,7 @@ def write_report(summary: dict, curves: dict, out: Path) -> Path:
         L.append(f"| {o['grammar']} | {o['model']} | {o['sampler']} | {o['attack']} | {_fmt(o['asr'])} | "
                  f"{_fmt(o['exact'])} | {_fmt(o['z'], 1)} |")
     L += ["", "## The fixed-weights sampler swap (Table 2 analogue)", "", *swap_table(rows), ""]
+    L += spread_section(summary.get("seed_spread"))
     L += ["## Training", ""]
     for k, v in summary["training"].items():
         L.append(f"- `{k}`: eval loss {_fmt(v.get('eval_loss'))} (entropy floor {_fmt(v.get('entropy_floor'))}), "

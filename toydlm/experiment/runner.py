@@ -17,8 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from toydlm.experiment.cells import Cell, enumerate_cells
-from toydlm.experiment.metrics import cell_metrics
-from toydlm.experiment.models import ensure_model
+from toydlm.experiment.metrics import cell_metrics, seed_spread
+from toydlm.experiment.models import ensure_models
 from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, v2_predict
 from toydlm.experiment.presets import RunPreset, get_preset
 from toydlm.grammar import grammar_oracle, load_grammar
@@ -58,16 +58,14 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
 
     # 1. models
     denoisers, train_info = {}, {}
-    for gname in p.learned_grammars:
-        if gname not in grammars:
-            continue
-        for arch in ("ar", "mdlm"):
-            for s in p.model_seeds:
-                steps = p.train_steps.get(arch)
-                den, info = ensure_model(arch, p.model_preset, steps, s, grammars[gname], cache_root(), progress)
-                denoisers[(gname, arch, s)] = den
-                train_info[f"{gname}/{arch}/s{s}"] = {k: info.get(k) for k in (
-                    "out_dir", "steps", "eval_loss", "entropy_floor", "train_loss", "seconds", "n_params")}
+    jobs = [(gname, arch, s) for gname in p.learned_grammars if gname in grammars for arch in ("ar", "mdlm")
+            for s in p.model_seeds]
+    got = ensure_models([(arch, p.model_preset, p.train_steps.get(arch), s, grammars[gname]) for gname, arch, s in
+                         jobs], cache_root(), progress)
+    for (gname, arch, s), (den, info) in zip(jobs, got):
+        denoisers[(gname, arch, s)] = den
+        train_info[f"{gname}/{arch}/s{s}"] = {k: info.get(k) for k in (
+            "out_dir", "steps", "eval_loss", "entropy_floor", "train_loss", "seconds", "n_params")}
     for gname, g in grammars.items():
         denoisers[(gname, "oracle", None)] = grammar_oracle(g)
     timings["models_s"] = time.perf_counter() - t0
@@ -136,6 +134,7 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
         "controls": controls(rows, grammars),
         "sri_guard": (sri or {}).get("primary"),
         "sri": sri,
+        "seed_spread": seed_spread(rows) if len(p.model_seeds) > 1 else None,
         "timings": {**timings, "total_s": time.perf_counter() - t0},
     }
     atomic_write_json(out / "summary.json", summary)

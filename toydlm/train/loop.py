@@ -102,6 +102,7 @@ def train(
     *,
     train_config: TrainConfig | None = None,
     stop_after: int | None = None,
+    bar_position: int | None = None,
 ) -> dict:
     """Train an `ar` or `mdlm` model of a size preset on a grammar; returns a summary dict.
 
@@ -182,6 +183,7 @@ def train(
         disable=not progress,
         desc=f"train {arch}/{preset}",
         dynamic_ncols=True,
+        position=bar_position,
         unit="step",
     )
     prov = provenance(seed)

@@ -1,0 +1,83 @@
+"""The grid measurement used by the sweep and recovery-curve experiments, and the seed spread."""
+
+import numpy as np
+import pytest
+
+from toydlm.experiment.cells import Cell
+from toydlm.experiment.grid import measure_grid
+from toydlm.experiment.metrics import seed_spread
+from toydlm.experiment.presets import CORE, RunPreset
+
+PRESET = RunPreset(name="grid-test", model_preset="tiny", train_steps={}, model_seeds=(0,), n=32,
+                   samplers=(), attacks=(), grammars=("default",), learned_grammars=())
+
+
+def _cells():
+    return [Cell("default", "oracle", None, CORE[0], 1.0, "prefill:2", False),
+            Cell("default", "oracle", None, CORE[3], 1.0, "inject:refusal@3", False)]
+
+
+def test_grid_rows_carry_measurement_and_prediction_and_resume(tmp_path, monkeypatch):
+    rows = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", v2_n=100,
+                        progress=False)
+    assert [r["attack"] for r in rows] == ["prefill:2", "inject:refusal@3"]
+    for r in rows:
+        assert r["n"] == 48 and 0 <= r["asr"] <= 1 and 0 <= r["pred_asr"] <= 1
+        assert r["model_offset"] == 0.0 and r["pred_asr"] == r["pred_asr_v2"]  # the oracle has no offset
+    # resume: nothing is sampled again
+    import toydlm.experiment.grid as grid
+
+    monkeypatch.setattr(grid, "sample", lambda *a, **k: pytest.fail("a finished cell was recomputed"))
+    again = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", v2_n=100,
+                         progress=False)
+    assert [r["asr"] for r in again] == [r["asr"] for r in rows]
+
+
+def test_grid_rejects_a_learned_model_the_preset_does_not_train(tmp_path):
+    with pytest.raises(ValueError, match="trains no model on grammar 'default'"):
+        measure_grid([Cell("default", "mdlm", 0, CORE[0], 1.0, "none", False)], tmp_path, PRESET, n=8, seed=0,
+                     cache=tmp_path)
+
+
+def _row(seed, asr, sampler="ar_order", model="mdlm"):
+    return {"grammar": "default", "model": model, "sampler": sampler, "attack": "none", "temperature": 1.0,
+            "model_seed": seed, "asr": asr, "refusal_rate": 1 - asr, "asr_se": 0.01}
+
+
+def test_seed_spread_groups_seeds_and_skips_single_seed_and_oracle_cells():
+    rows = [_row(0, 0.1), _row(1, 0.3), _row(2, 0.2), _row(0, 0.5, sampler="random_T16"),
+            _row(None, 0.4, model="oracle")]
+    out = seed_spread(rows)
+    assert len(out) == 1
+    e = out[0]
+    assert e["n_seeds"] == 3 and e["seeds"] == [0, 1, 2]
+    assert e["asr_mean"] == pytest.approx(0.2) and e["asr_sd"] == pytest.approx(np.std([0.1, 0.3, 0.2], ddof=1))
+    assert (e["asr_min"], e["asr_max"]) == (0.1, 0.3)
+    assert e["refusal_rate_mean"] == pytest.approx(0.8)
+
+
+def test_models_trained_in_parallel_workers_equal_serially_trained_ones(tmp_path):
+    import jax
+
+    from toydlm.experiment.models import ensure_models
+    from toydlm.grammar import load_grammar
+
+    g = load_grammar("default")
+    jobs = [("ar", "tiny", 12, 0, g), ("mdlm", "tiny", 12, 0, g)]
+    par = ensure_models(jobs, tmp_path / "par", progress=False, workers=2)
+    ser = ensure_models(jobs, tmp_path / "ser", progress=False, workers=1)
+    for (dp, sp), (ds, ss) in zip(par, ser):
+        assert sp["steps"] == ss["steps"] == 12
+        leaves_p, leaves_s = jax.tree.leaves(dp.params), jax.tree.leaves(ds.params)
+        assert len(leaves_p) == len(leaves_s) > 0
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(leaves_p, leaves_s))
+
+
+def test_train_workers_env_is_validated(monkeypatch):
+    from toydlm.experiment.models import train_workers
+
+    monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "0")
+    with pytest.raises(ValueError, match="TOYDLM_TRAIN_WORKERS"):
+        train_workers()
+    monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "3")
+    assert train_workers() == 3
