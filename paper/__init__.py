@@ -1,0 +1,1 @@
+"""The paper: a Markdown template whose every number, table and figure is generated from `results/`."""

@@ -1,0 +1,151 @@
+"""Figures: reused PNGs from `results/` and new ones drawn from the JSON into `paper/figures/`.
+
+Each generator is `name(sources) -> (path relative to paper/, caption)`.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from paper.sources import MissingSourceError, Sources  # noqa: E402
+from paper.tables import SAMPLERS, one, short  # noqa: E402
+
+META = {"Software": None}  # keep PNGs free of version stamps
+
+
+def _out(s: Sources, name: str):
+    d = s.root / "paper" / "figures"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / name
+
+
+def _save(fig, s: Sources, name: str) -> str:
+    fig.savefig(_out(s, name), dpi=110, bbox_inches="tight", metadata=META)
+    plt.close(fig)
+    return f"figures/{name}"
+
+
+def _reuse(s: Sources, rel: str) -> str:
+    if not (s.root / rel).is_file():
+        raise MissingSourceError(f"missing {rel}: produce it with `.venv/bin/toydlm run --preset default --seed 1 "
+                                 f"--out runs/default-s1` and copy its figures to results/default-s1/")
+    return f"../{rel}"
+
+
+def swap(s: Sources) -> tuple[str, str]:
+    """Δ ASR vs AR order with 95% CIs, per sampler, for two attacks and three weight/grammar settings."""
+    rows = s.get("exp2_sampler_swap.json")["rows"]
+    panels = [("default", "mdlm", "learned MDLM, default grammar"), ("default", "oracle", "oracle, default grammar"),
+              ("length_matched", "oracle", "oracle, length-matched grammar")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+    ys = np.arange(len(SAMPLERS) - 1)
+    for ax, attack in zip(axes, ("none", "wrapper:prefix")):
+        for k, (g, m, label) in enumerate(panels):
+            d, lo, hi = [], [], []
+            for smp in SAMPLERS[1:]:
+                r = one(rows, grammar=g, weights=m, sampler=smp, attack=attack)
+                d.append(np.nan if r is None else r["delta_asr"])
+                lo.append(np.nan if r is None else r["delta_asr"] - r["delta_asr_ci95"][0])
+                hi.append(np.nan if r is None else r["delta_asr_ci95"][1] - r["delta_asr"])
+            ax.errorbar(d, ys + (k - 1) * 0.25, xerr=[lo, hi], fmt="o", ms=4, capsize=2, label=label)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_title(f"harmful prompts, wrapper: {short(attack)}", fontsize=10)
+        ax.set_xlabel("Δ ASR = sampler − AR order (negative = fewer harmful responses)")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys, SAMPLERS[1:], fontsize=8)
+    axes[0].invert_yaxis()
+    h, lab = axes[0].get_legend_handles_labels()
+    fig.legend(h, lab, fontsize=8, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0.0))
+    cap = ("Fixed-weights sampler swap: change in ASR relative to AR-order sampling of the same weights "
+           "(points: Δ ASR; bars: 95% CI), on plain harmful prompts (left) and `prefix`-wrapped ones (right). "
+           "Left of zero = the sampler produced fewer harmful responses than AR order.")
+    return _save(fig, s, "fig_swap.png"), cap
+
+
+def length_eos(s: Sources) -> tuple[str, str]:
+    """Reused from the run: response length and EOS-first share per sampler."""
+    cap = ("Length/EOS confound (from the run's report): mean response length on plain harmful prompts (left) and "
+           "the share of EOS among the first L/2 commits (right), per sampler, for the learned MDLM and the oracle "
+           "on the default grammar and the oracle on the length-matched grammar. Higher share = EOS tail committed "
+           "earlier.")
+    return _reuse(s, "results/default-s1/fig_length_eos.png"), cap
+
+
+def stepwise(s: Sources) -> tuple[str, str]:
+    """Reused from the run: the seed paper's Figure 3 curves on the toy."""
+    cap = ("The seed paper's step-wise curves on the toy (`prefix` wrapper; draft = argmax x̂₀; solid: learned MDLM, "
+           "dotted: oracle). Left: P(harm committed by step t | harm proposed by t), the chance that a harmful "
+           "draft gets committed (lower = more revision). Right: P(harm proposed at t | everything committed so far "
+           "harmless).")
+    return _reuse(s, "results/default-s1/fig_stepwise_curves.png"), cap
+
+
+def calibration(s: Sources) -> tuple[str, str]:
+    """Reused from the run: predicted vs measured ASR on held-out cells."""
+    cap = ("Theory v2 against measurement on held-out cells: predicted ASR (x) against measured ASR ± 2 SE (y); the "
+           "dashed line is perfect prediction. Points below the line are cells where the theory over-predicts harm.")
+    return _reuse(s, "results/default-s1/fig_calibration.png"), cap
+
+
+def sri_signal(s: Sources) -> tuple[str, str]:
+    """Mean SRI signal per step and prompt family, for each (model, sampler) run in sri.json."""
+    runs = s.get("default-s1/sri.json").get("runs", {}) or {}
+    runs = {k: v for k, v in runs.items() if ((v.get("pooling") or {}).get("generated") or {}).get("mean_signal")}
+    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(4.2 * max(len(runs), 1), 3.6), sharey=True,
+                             squeeze=False)
+    for ax, (name, run) in zip(axes[0], runs.items()):
+        for fam, sig in run["pooling"]["generated"]["mean_signal"].items():
+            ax.plot(np.arange(1, len(sig) + 1), sig, "-" if fam == "benign" else "--", label=fam)
+        ax.axhline(0.5, color="k", lw=0.6)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("step t")
+    axes[0][0].set_ylabel("mean SRI σ_t (1 = benign-like, 0 = refusal-like)")
+    axes[0][-1].legend(fontsize=7)
+    cap = ("Mean SRI signal per step by prompt family (generated-token pooling), one panel per model and sampler. "
+           "σ near 1 = final-layer state close to the benign-compliance anchor, near 0 = close to the refusal anchor. "
+           "Attack families are averaged over all their responses, harmful or not.")
+    return _save(fig, s, "fig_sri_signal.png"), cap
+
+
+def sweeps(s: Sources) -> tuple[str, str]:
+    """ASR against each swept parameter, one panel per parameter."""
+    sw = s.get("exp4_sweeps.json").get("sweeps") or {}
+    fig, axes = plt.subplots(1, max(len(sw), 1), figsize=(4 * max(len(sw), 1), 3.6), squeeze=False)
+    for ax, (param, rows) in zip(axes[0], sw.items()):
+        for key in dict.fromkeys((r.get("model"), r.get("sampler"), r.get("attack")) for r in rows):
+            rs = sorted((r for r in rows if (r.get("model"), r.get("sampler"), r.get("attack")) == key),
+                        key=lambda r: r.get("value"))
+            ax.errorbar([r["value"] for r in rs], [r["asr"] for r in rs], yerr=[2 * r.get("asr_se", 0) for r in rs],
+                        fmt="o-", ms=3, label=" ".join(short(str(k)) for k in key))
+        ax.set_title(param, fontsize=10)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("ASR (± 2 SE)")
+    axes[0][-1].legend(fontsize=6)
+    return _save(fig, s, "fig_sweeps.png"), "ASR (± 2 SE) against each swept sampler parameter."
+
+
+def curves(s: Sources) -> tuple[str, str]:
+    """ASR against prefill length and injection step."""
+    d = s.get("exp5_recovery_curves.json")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, (part, x) in zip(axes, (("prefill", "prefill_len"), ("inject", "inject_step"))):
+        rows = d.get(part, [])
+        for key in dict.fromkeys((r.get("model"), r.get("sampler")) for r in rows):
+            rs = sorted((r for r in rows if (r.get("model"), r.get("sampler")) == key), key=lambda r: r[x])
+            ax.errorbar([r[x] for r in rs], [r["asr"] for r in rs], yerr=[2 * r.get("asr_se", 0) for r in rs],
+                        fmt="o-", ms=3, label=" ".join(map(str, key)))
+        ax.set_xlabel(x.replace("_", " "))
+        ax.set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("ASR (± 2 SE)")
+    axes[1].legend(fontsize=6)
+    cap = ("Recovery curves: ASR against the length of a pinned harmful prefill (left) and against the step at which "
+           "a refusal token is forced (right). Lower = more recovery.")
+    return _save(fig, s, "fig_curves.png"), cap
+
+
+FIGURES = {"swap": swap, "length_eos": length_eos, "stepwise": stepwise, "calibration_fig": calibration,
+           "sri_signal": sri_signal, "sweeps_fig": sweeps, "curves_fig": curves}

@@ -1,0 +1,310 @@
+"""Tables generated from the result files: each `name(sources) -> (markdown, caption)`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from paper.render import fmt_value
+from paper.sources import Sources
+
+SAMPLERS = ("ar_order", "random_T16", "low_confidence_T16", "low_confidence_T4", "low_confidence_B4_T16",
+            "entropy_T16", "mdlm_T16", "annealed_T16", "remdm_cap_T32")
+FAMILIES = ("none", "wrapper:roleplay", "wrapper:hypothetical", "wrapper:prefix", "wrapper:cipher")
+SIGN = "Sign: Δ = sampler − AR order on the same weights; negative Δ ASR = fewer harmful responses."
+
+
+def f(x, fmt: str = "f3") -> str:
+    """Format like the placeholders do (None / NaN as an en dash)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return fmt_value(x, fmt)
+
+
+def md(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown pipe table."""
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def sel(rows: list[dict], **kw) -> list[dict]:
+    """Rows whose fields equal every keyword."""
+    return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
+
+
+def one(rows: list[dict], **kw) -> dict | None:
+    """The single row matching, or None."""
+    hits = sel(rows, **kw)
+    return hits[0] if len(hits) == 1 else None
+
+
+def short(attack: str) -> str:
+    """`wrapper:prefix` -> `prefix`."""
+    return attack.replace("wrapper:", "")
+
+
+def models(s: Sources) -> tuple[str, str]:
+    """Training outcome of the two learned models and their refusal-rate fidelity."""
+    tr = s.get("default-s1/summary.json")["training"]
+    mq = s.get("model_quality.json")
+    rows = []
+    for arch in ("ar", "mdlm"):
+        t = tr.get(f"default/{arch}/s0", {})
+        fams = mq["results"][arch]["families"].values()
+        err = max(abs(r[k] - r["exact_refusal"]) for r in fams for k in ("refusal_l2r", "refusal_random") if k in r)
+        rows.append([arch.upper(), f(t.get("n_params"), "int"), f(t.get("steps"), "int"), f(t.get("eval_loss")),
+                     f(t.get("entropy_floor")), f(err)])
+    cap = ("The learned models of the main run (loss in nats per response token; the entropy floor is the grammar's "
+           "exact conditional entropy) and, from a separate longer-trained pair (`model_quality.json`), the largest "
+           "gap between a model's sampled refusal rate and the grammar's exact rate over all prompt families.")
+    return md(["model", "parameters", "train steps", "eval loss", "entropy floor", "max refusal-rate gap"], rows), cap
+
+
+def controls(s: Sources) -> tuple[str, str]:
+    """Calibration controls: samplers whose output law is the model's joint must reproduce the exact rates."""
+    rows = s.get("default-s1/summary.json")["controls"]["rows"]
+    cols = [("ar", "ar"), ("mdlm", "ar_order"), ("mdlm", "random_T16"), ("oracle", "ar_order")]
+    out = []
+    for a in FAMILIES:
+        base = sel(rows, grammar="default", attack=a)
+        if not base:
+            continue
+        cells = []
+        for m, smp in cols:
+            r = one(base, model=m, sampler=smp)
+            cells.append("–" if r is None else f"{f(r['asr'])} ({f(r['z'], '+f1')})")
+        out.append([short(a), f(base[0]["exact"])] + cells)
+    cap = ("Calibration controls on the default grammar: ASR with its z-score against the exact rate "
+           "((measured − exact)/SE). These samplers commit one position at a time without looking at the drawn "
+           "values, so on a perfect model they reproduce the grammar's rates exactly.")
+    return md(["prompts", "exact", "AR model, AR", "MDLM, AR order", "MDLM, random T16", "oracle, AR order"], out), cap
+
+
+def sampler_swap(s: Sources) -> tuple[str, str]:
+    """Fixed-weights sampler swap on the prefix wrapper: Δ ASR vs AR order with 95% CIs."""
+    rows = s.get("exp2_sampler_swap.json")["rows"]
+    cells = s.get("default-s1/summary.json")["cells"]
+    panels = [("default", "mdlm"), ("default", "oracle"), ("length_matched", "oracle")]
+    base = []
+    for g, m in panels:
+        b = one(cells, grammar=g, model=m, sampler="ar_order", attack="wrapper:prefix", temperature=1.0)
+        base.append(f(b["asr"]) if b else "–")
+    out = [["ar_order (baseline ASR)"] + base]
+    for smp in SAMPLERS[1:]:
+        line = [smp]
+        for g, m in panels:
+            r = one(rows, grammar=g, weights=m, sampler=smp, attack="wrapper:prefix")
+            line.append("–" if r is None else f"{f(r['delta_asr'], '+f3')} {f(r['delta_asr_ci95'], 'ci3')}")
+        out.append(line)
+    cap = ("The fixed-weights sampler swap (the seed paper's Table 2 analogue) on the strongest seen wrapper "
+           "(`prefix`): change in ASR against AR-order sampling of the same weights, with a 95% normal CI. " + SIGN)
+    return md(["sampler", "MDLM, default grammar", "oracle, default grammar", "oracle, length-matched"], out), cap
+
+
+def length(s: Sources) -> tuple[str, str]:
+    """Response length and EOS-first share per sampler: the length/EOS confound."""
+    rows = s.get("exp7_length_hypothesis.json")["rows"]
+    out = []
+    for smp in SAMPLERS:
+        line = [smp]
+        for g, m, a in (("default", "mdlm", "benign"), ("default", "mdlm", "none"), ("length_matched", "oracle",
+                                                                                     "none")):
+            r = one(rows, grammar=g, model=m, sampler=smp, attack=a)
+            line += ["–", "–"] if r is None else [f(r["mean_length"], "f2"), f(r["eos_first_share"], "f2")]
+        out.append(line)
+    cap = ("Mean response length (tokens before the first EOS) and the share of EOS among the first half of the "
+           "commits, per sampler, on benign and on plain harmful prompts. A share near one means the sampler "
+           "fills the end-of-sequence tail before any content.")
+    head = ["sampler", "MDLM benign: length", "EOS-first", "MDLM harmful: length", "EOS-first",
+            "oracle, length-matched harmful: length", "EOS-first"]
+    return md(head, out), cap
+
+
+def recovery(s: Sources) -> tuple[str, str]:
+    """HRR / FRR per sampler on the prefix wrapper, learned MDLM and oracle."""
+    rows = s.get("exp1_recovery_by_revision.json")["rows"]
+    out = []
+    for m, smp in [("ar", "ar")] + [(m, x) for m in ("mdlm", "oracle") for x in SAMPLERS]:
+        r = one(rows, model=m, sampler=smp, attack="wrapper:prefix")
+        if r is not None:
+            out.append([m, smp, f(r["asr"]), f(r["hrr"]), f(r["frr"]), f(r["n_ever_pending"], "int"),
+                        f(r["pred_hrr"]), f(r["pred_frr"])])
+    cap = ("Recovery by revision on `prefix`-wrapped harmful prompts: ASR, the harmful remasking rate HRR "
+           "(share of trajectories with a harmful argmax draft that later lose it), the full recovery rate FRR "
+           "(share of those that end harmless), how many of the prompts ever had a harmful draft, and theory v2's "
+           "predictions of HRR and FRR. Higher HRR/FRR = more recovery.")
+    return md(["weights", "sampler", "ASR", "HRR", "FRR", "ever pending", "v2 HRR", "v2 FRR"], out), cap
+
+
+def calibration(s: Sources) -> tuple[str, str]:
+    """Theory v2 against measurement on held-out cells, by slice."""
+    c = s.get("exp3_theory_calibration.json")["calibration"]
+    out = [["all held-out", f(c["n_heldout"], "int"), f(c["mean_abs_err_asr"]), f(c["frac_within_2se"], "pct0")],
+           ["non-trivial (measured ASR in [0.05, 0.95])", f(c["nontrivial_n"], "int"), f(c["nontrivial_mae"]),
+            f(c["nontrivial_frac_within_2se"], "pct0")],
+           ["temperature 1", f(c["temperature1_n"], "int"), f(c["temperature1_mae"]),
+            f(c["temperature1_frac_within_2se"], "pct0")]]
+    for k in ("per_model", "per_sampler"):
+        for name, v in c.get(k, {}).items():
+            out.append([f"{k.replace('per_', '')} {name}", f(v["n"], "int"), f(v["mae"]),
+                        f(v["frac_within_2se"], "pct0")])
+    cap = ("Theory v2 (the sampler simulated on the grammar's exact oracle, plus one fitted representation-error "
+           "offset per learned model and prompt family) against measured ASR on cells never used for fitting. "
+           f"Rule: {c['rule']}.")
+    return md(["slice", "cells", "mean abs error", "within tolerance"], out), cap
+
+
+def calibration_worst(s: Sources) -> tuple[str, str]:
+    """The held-out cells the theory misses by most."""
+    held = s.get("exp3_theory_calibration.json")["heldout_cells"]
+    worst = sorted(held, key=lambda r: -abs(r["pred_asr"] - r["asr"]))[:8]
+    out = [[r["grammar"], r["model"], r["sampler"], r["attack"], f(r["temperature"], "f0"),
+            f"{f(r['asr'])} ± {f(r['asr_se'])}", f(r["pred_asr"]), f(r["pred_asr"] - r["asr"], "+f3"),
+            f(r["model_offset"], "+f3")] for r in worst]
+    cap = ("The eight held-out cells with the largest prediction error (predicted − measured). "
+           "Temperature-0 cells have deterministic outputs, so their binomial SEs understate the uncertainty.")
+    return md(["grammar", "weights", "sampler", "attack", "temp.", "measured", "predicted", "error", "offset"],
+              out), cap
+
+
+def forced(s: Sources) -> tuple[str, str]:
+    """ASR under forced-token attacks (prefill, inject, interleave) per sampler."""
+    cells = s.get("default-s1/summary.json")["cells"]
+    attacks = sorted({c["attack"] for c in cells if c["attack"].split(":")[0] in ("prefill", "inject", "interleave")})
+    out = []
+    for smp in SAMPLERS:
+        line = [smp]
+        for a in attacks:
+            for m in ("mdlm", "oracle"):
+                r = one(cells, grammar="default", model=m, sampler=smp, attack=a, temperature=1.0)
+                line.append("–" if r is None else f(r["asr"]))
+        out.append(line)
+    head = ["sampler"] + [f"{a} ({m})" for a in attacks for m in ("MDLM", "oracle")]
+    cap = ("ASR under attacks that write tokens into the response canvas: `prefill:k` pins the first k tokens of "
+           "a harmful compliance, `inject:refusal@t` overwrites the first response token with a refusal token at "
+           "step t, and `interleave` commits scattered compliance tokens below the harm threshold.")
+    return md(head, out), cap
+
+
+def oracle_vs_learned(s: Sources) -> tuple[str, str]:
+    """How far the learned MDLM is from the exact oracle under each sampler."""
+    rows = [r for r in s.get("exp6_oracle_vs_learned.json")["rows"] if r["attack"] != "benign"]
+    out = []
+    for smp in SAMPLERS:
+        rs = sel(rows, sampler=smp)
+        if not rs:
+            continue
+        d = [abs(r["diff"]) for r in rs]
+        beyond = sum(abs(r["diff"]) > 2 * r["se"] for r in rs if r["se"] > 0)
+        out.append([smp, f(len(rs), "int"), f(sum(d) / len(d)), f(max(d)), f(beyond, "int")])
+    cap = ("Learned MDLM against the exact oracle, same sampler and attack (benign prompts excluded): mean and "
+           "largest |ASR difference|, and how many cells differ by more than two combined SEs.")
+    return md(["sampler", "cells", "mean |Δ|", "max |Δ|", "beyond 2 SE"], out), cap
+
+
+def _sri_runs(s: Sources) -> dict:
+    return s.get("default-s1/sri.json").get("runs", {}) or {}
+
+
+def sri_guard(s: Sources) -> tuple[str, str]:
+    """SRI Guard detection per (model, sampler) run: positives per family, AUROC, benign false-positive rate."""
+    out = []
+    for name, run in _sri_runs(s).items():
+        pools = run.get("pooling") or {"": run}
+        for pool, p in pools.items():
+            fam = p.get("per_family", {}) or {}
+            cells = [f"{f(v.get('n_pos'), 'int')} / {f(v.get('auroc'), 'f2')}" for v in fam.values()]
+            out.append([name, pool, f(run.get("n_benign"), "int"), f(p.get("fpr_benign"), "pct1")] + cells)
+            head_fams = list(fam)
+    if not out:
+        return "_sri.json holds no per-run detector results._", "SRI Guard detection (no runs found)."
+    head = ["model / sampler", "pooling", "benign n", "benign FPR"] + [f"{k}: positives / AUROC" for k in head_fams]
+    cap = ("SRI Guard on the toy: an autoencoder trained on benign SRI signals only, flagging reconstruction error "
+           "above a benign quantile. Positives are attack prompts whose response was judged harmful; AUROC is "
+           "harmful-attack responses against benign ones (– where a family has no positives).")
+    return md(head, out), cap
+
+
+def sri_irr(s: Sources) -> tuple[str, str]:
+    """Internal recovery rate per family at the paper's thresholds."""
+    out, fams = [], []
+    for name, run in _sri_runs(s).items():
+        p = (run.get("pooling") or {}).get("generated") or run
+        for lam, by_fam in (p.get("irr") or {}).items():
+            fams = list(by_fam)
+            out.append([name, lam.replace("lambda_r=", "")] + [f(by_fam[k], "f2") for k in fams])
+    if not out:
+        return "_sri.json holds no IRR values._", "Internal recovery rate (none found)."
+    cap = ("Internal recovery rate (IRR, the seed paper's Definition 1) from the toy SRI signal with generated-token "
+           "pooling: among responses whose signal was compliance-aligned (σ > 0.5) at some earlier step, the share "
+           "ending refusal-aligned (σ below λ_r). Higher = more internal recovery; – where no response qualifies.")
+    return md(["model / sampler", "λ_r"] + [short(k) for k in fams], out), cap
+
+
+def _flat(x, prefix: str = "", depth: int = 0) -> list[tuple[str, object]]:
+    if isinstance(x, dict) and depth < 4:
+        return [kv for k, v in x.items() for kv in _flat(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)]
+    if isinstance(x, int | float | str) and not isinstance(x, bool):
+        return [(prefix, x)]
+    return []
+
+
+def generic(name: str, skip: tuple[str, ...] = ("config", "versions")) -> Callable:
+    """A key/value table of the scalar fields of an optional result whose schema is not fixed yet."""
+
+    def table(s: Sources) -> tuple[str, str]:
+        d = {k: v for k, v in s.get(name).items() if k not in skip}
+        rows = [[f"`{k}`", f(v) if isinstance(v, float) else str(v)] for k, v in _flat(d)][:40]
+        return md(["field", "value"], rows), f"Scalar fields of `results/{name}` (first forty, as stored)."
+
+    return table
+
+
+def sweeps(s: Sources) -> tuple[str, str]:
+    """Parameter sweeps: ASR ± SE, refusal, length and EOS-first share per swept value."""
+    out = []
+    for param, rows in (s.get("exp4_sweeps.json").get("sweeps") or {}).items():
+        for r in rows:
+            out.append([param, r.get("model"), r.get("sampler"), short(str(r.get("attack"))), f(r.get("value"), "f2"),
+                        f"{f(r.get('asr'))} ± {f(r.get('asr_se'))}", f(r.get("refusal_rate")),
+                        f(r.get("mean_length"), "f2"), f(r.get("eos_first_share"), "f2")])
+    cap = "Sweeps of steps, block length, ReMDM σ and temperature (one row per swept value)."
+    return md(["parameter", "weights", "sampler", "attack", "value", "ASR", "refusal", "length", "EOS-first"], out), cap
+
+
+def curves(s: Sources) -> tuple[str, str]:
+    """Recovery curves: ASR against prefill length and against injection step."""
+    d = s.get("exp5_recovery_curves.json")
+    out = [["prefill", r.get("model"), r.get("sampler"), f(r.get("prefill_len"), "int"),
+            f"{f(r.get('asr'))} ± {f(r.get('asr_se'))}", f(r.get("hrr"))] for r in d.get("prefill", [])]
+    out += [["inject", r.get("model"), r.get("sampler"), f(r.get("inject_step"), "int"),
+             f"{f(r.get('asr'))} ± {f(r.get('asr_se'))}", f(r.get("refusal_rate"))] for r in d.get("inject", [])]
+    cap = ("Recovery curves: ASR as the pinned harmful prefill grows, and as a forced refusal token arrives later "
+           "(last column: HRR for prefill rows, refusal rate for inject rows).")
+    return md(["curve", "weights", "sampler", "k or step", "ASR", "HRR / refusal"], out), cap
+
+
+TABLES = {"models": models, "controls": controls, "sampler_swap": sampler_swap, "length": length,
+          "recovery": recovery, "calibration": calibration, "calibration_worst": calibration_worst,
+          "forced": forced, "oracle_vs_learned": oracle_vs_learned, "sri_guard": sri_guard, "sri_irr": sri_irr,
+          "sweeps": sweeps, "curves": curves, "exp8": generic("exp8_sri_guard.json"),
+          "bridge": generic("bridge_gpu.json")}
+
+
+def reproduce(s: Sources) -> str:
+    """The commands that regenerate every results file the paper reads, from each file's provenance."""
+    run = s.get("exp2_sampler_swap.json")["source_run"]
+    summ = s.get("default-s1/summary.json")
+    exps = sorted(k[:-5] for k in s.data if k.startswith("exp") and s.data[k] is not None
+                  and s.data[k].get("source_run") == run)
+    lines = ["python3 -m venv .venv && .venv/bin/pip install -q -e .",
+             f".venv/bin/toydlm run --preset {summ['config']['preset']} --seed {summ['seed']} --out {run}"]
+    lines += [f".venv/bin/python experiments/{e}.py --run {run}" for e in exps]
+    lines += [".venv/bin/python experiments/model_quality.py",
+              f"cp {run}/summary.json {run}/sri.json {run}/fig_*.png results/default-s1/",
+              ".venv/bin/python paper/build.py"]
+    return "```bash\n" + "\n".join(lines) + "\n```"
+
+
+BLOCKS = {"reproduce": reproduce}
