@@ -81,3 +81,20 @@ def test_train_workers_env_is_validated(monkeypatch):
         train_workers()
     monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "3")
     assert train_workers() == 3
+
+
+def test_a_multi_seed_run_reports_the_spread_across_training_seeds(tmp_path, monkeypatch):
+    from toydlm.experiment.runner import run
+
+    monkeypatch.setenv("TOYDLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "1")
+    p = RunPreset(name="seeds-test", model_preset="tiny", train_steps={"ar": 8, "mdlm": 8}, model_seeds=(0, 1),
+                  n=32, samplers=(CORE[0],), attacks=("none",), grammars=("default",), fit_attacks=("none",),
+                  heldout_sampler="x", v2_n=64, sri_samplers=())
+    s = run(p, seed=0, out=tmp_path / "run", progress=False)
+    spread = {(e["model"], e["sampler"]): e for e in s["seed_spread"]}
+    assert set(spread) == {("ar", "ar"), ("mdlm", "ar_order")}  # the oracle has no training seed
+    for (model, sampler), e in spread.items():
+        per = [c["asr"] for c in s["cells"] if c["model"] == model and c["sampler"] == sampler]
+        assert e["n_seeds"] == 2 and sorted(e["asr_per_seed"]) == sorted(per)
+    assert "Spread across training seeds" in (tmp_path / "run" / "report.md").read_text()
