@@ -99,7 +99,10 @@ PRESETS: dict[str, RunPreset] = {
         grammars=("default", "length_matched", "fixed_length", "midway", "sparse_harm"),
         learned_grammars=("default", "length_matched"),
         t0_samplers=("ar_order", "low_confidence_T16", "random_T16", "low_confidence_B4_T16"), v2_n=6000,
-        budget_s=None, notes="about an hour on 2 cores (3 seeds x 2 grammars x 2 architectures of training)"),
+        budget_s=None, notes=(
+            "not yet run end to end; estimated 4-5 hours on 2 cores from measured rates: 12 models x 3000 steps at "
+            "~5 steps/s (~1 h with two training workers), ~2400 cells at n=1000 (~1.3 h), Model v2 at 6000 "
+            "trajectories for ~1070 distinct cells (~1.5 h); resumable, so it can be run in pieces")),
 }
 
 
