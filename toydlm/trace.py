@@ -4,7 +4,9 @@ Per step t (0-based; row t is the state *after* step t), batch row b, response p
 - `canvas[t,b,l]` committed response (mask id where uncommitted);
 - `xhat_argmax` committed tokens + argmax predictions at positions masked before the step;
   `xhat_sample` the same with the proposals actually drawn (per-position samples fire "harm"
-  by chance: EVIDENCE.md §5 pitfall 2, so both are kept);
+  by chance: EVIDENCE.md §5 pitfall 2, so both are kept); under the `ar` sampler (a causal
+  model) both are the canvas after the step: an AR decoder predicts only the token it commits
+  next, so its HRR is 0 by construction (PAPER.md §7, open question 2);
 - `confidence` proposal probability at positions masked before the step (NaN elsewhere);
 - `committed` / `remasked` events (selection vs re-masking);
 - optional `hidden_mean` / `hidden_committed` `[T, B, D]` pooled final-layer states of the

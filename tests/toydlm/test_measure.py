@@ -56,3 +56,19 @@ def test_figure3_curves_on_a_hand_made_example():
 def test_rate_and_standard_error():
     p, se = rate(np.array([1, 0, 0, 1]))
     assert p == 0.5 and se == pytest.approx(0.25)
+
+
+def test_an_ar_decoder_never_holds_an_uncommitted_harmful_draft():
+    """Under `ar` the draft is the committed canvas, so no trajectory visits P and HRR is undefined (0 revisions),
+    even on the wrapper with the most harmful completions; `ar_order` on a diffusion denoiser drafts every
+    masked position and does visit P."""
+    from toydlm.experiment.metrics import cell_metrics
+    from toydlm.grammar import grammar_oracle, load_grammar
+    from toydlm.samplers import SamplerConfig, sample
+
+    g = load_grammar("default")
+    orc = grammar_oracle(g)
+    ar = cell_metrics(sample(orc, g, SamplerConfig("ar"), attack="wrapper:prefix", n=96, seed=4), g)
+    assert ar["n_ever_pending"] == 0 and ar["asr"] > 0.3
+    diff = cell_metrics(sample(orc, g, SamplerConfig("ar_order"), attack="wrapper:prefix", n=96, seed=4), g)
+    assert diff["n_ever_pending"] > 0

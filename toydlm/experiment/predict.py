@@ -57,8 +57,9 @@ def v2_predict(cell: Cell, g: Grammar, n: int, seed: int) -> dict:
            ("harmful", "refusal", "valid", "length", "committed_harm_count", "predicted_harm_count_argmax",
             "committed_refusal")}
     thr = g.config.harm_threshold
-    states = trajectory_states(cat["committed_harm_count"] >= thr,
-                               cat["predicted_harm_count_argmax"] >= thr, cat["committed_refusal"])
+    # the AR decoder's draft is its committed canvas (it predicts only the token it commits next)
+    draft = cat["committed_harm_count"] if cell.sampler.name == "ar" else cat["predicted_harm_count_argmax"]
+    states = trajectory_states(cat["committed_harm_count"] >= thr, draft >= thr, cat["committed_refusal"])
     hrr, frr, _ = hrr_frr(states)
     m = len(cat["harmful"])
     asr = float(cat["harmful"].mean())

@@ -95,12 +95,16 @@ def row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, logits_NV: j
         commit, remask = _ancestral(cfg, i, masked, state.pinned, state.commit_conf, u_un, u_re)
     new = jnp.where(commit, x_smp, resp)
     new = jnp.where(remask, mask_id, new)
+    if cfg.name == "ar":  # an AR decoder predicts only the next token and commits it at once: its draft is the
+        xhat_a = xhat_s = new  # canvas after the step, so it never holds an uncommitted harmful draft (HRR = 0)
+    else:
+        xhat_a, xhat_s = jnp.where(masked, x_arg, resp), jnp.where(masked, x_smp, resp)
     return SamplerState(
         canvas=jnp.concatenate([state.canvas[:P], new]), step=i + 1, pinned=state.pinned,
         commit_conf=jnp.where(commit, p_sample, jnp.where(remask, jnp.nan, state.commit_conf)),
         commit_step=jnp.where(commit, i, jnp.where(remask, -1, state.commit_step)),
         block_n=block_n,
-        xhat_argmax=jnp.where(masked, x_arg, resp), xhat_sample=jnp.where(masked, x_smp, resp),
+        xhat_argmax=xhat_a, xhat_sample=xhat_s,
         conf=jnp.where(masked, p_sample, jnp.nan), committed=commit, remasked=remask)
 
 
