@@ -112,39 +112,21 @@ def sri_signal(s: Sources) -> tuple[str, str]:
 
 
 def sweeps(s: Sources) -> tuple[str, str]:
-    """ASR against each swept parameter, one panel per parameter."""
-    sw = s.get("exp4_sweeps.json").get("sweeps") or {}
-    fig, axes = plt.subplots(1, max(len(sw), 1), figsize=(4 * max(len(sw), 1), 3.6), squeeze=False)
-    for ax, (param, rows) in zip(axes[0], sw.items()):
-        for key in dict.fromkeys((r.get("model"), r.get("sampler"), r.get("attack")) for r in rows):
-            rs = sorted((r for r in rows if (r.get("model"), r.get("sampler"), r.get("attack")) == key),
-                        key=lambda r: r.get("value"))
-            ax.errorbar([r["value"] for r in rs], [r["asr"] for r in rs], yerr=[2 * r.get("asr_se", 0) for r in rs],
-                        fmt="o-", ms=3, label=" ".join(short(str(k)) for k in key))
-        ax.set_title(param, fontsize=10)
-        ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel("ASR (± 2 SE)")
-    axes[0][-1].legend(fontsize=6)
-    return _save(fig, s, "fig_sweeps.png"), "ASR (± 2 SE) against each swept sampler parameter."
+    """Reused from experiment 4: ASR against steps, block length, ReMDM eta and temperature."""
+    cap = ("Sampler sweeps (experiment 4) on the `prefix` wrapper (top) and a two-token pinned prefill (bottom): "
+           "measured ASR ± 2 SE (dots) and the theory's held-out prediction (crosses) against the number of "
+           "steps, the block length, ReMDM's re-masking strength and the temperature. Solid lines: learned models; "
+           "dotted: the exact oracle, also on the length-matched grammar.")
+    return _reuse(s, "results/exp4_sweeps.png"), cap
 
 
 def curves(s: Sources) -> tuple[str, str]:
-    """ASR against prefill length and injection step."""
-    d = s.get("exp5_recovery_curves.json")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, (part, x) in zip(axes, (("prefill", "prefill_len"), ("inject", "inject_step"))):
-        rows = d.get(part, [])
-        for key in dict.fromkeys((r.get("model"), r.get("sampler")) for r in rows):
-            rs = sorted((r for r in rows if (r.get("model"), r.get("sampler")) == key), key=lambda r: r[x])
-            ax.errorbar([r[x] for r in rs], [r["asr"] for r in rs], yerr=[2 * r.get("asr_se", 0) for r in rs],
-                        fmt="o-", ms=3, label=" ".join(map(str, key)))
-        ax.set_xlabel(x.replace("_", " "))
-        ax.set_ylim(-0.02, 1.02)
-    axes[0].set_ylabel("ASR (± 2 SE)")
-    axes[1].legend(fontsize=6)
-    cap = ("Recovery curves: ASR against the length of a pinned harmful prefill (left) and against the step at which "
-           "a refusal token is forced (right). Lower = more recovery.")
-    return _save(fig, s, "fig_curves.png"), cap
+    """Reused from experiment 5: ASR against prefill length and injection step."""
+    cap = ("Recovery curves (experiment 5) on plain harmful prompts: ASR (± 2 SE; crosses: the theory's held-out "
+           "prediction) against the length of a pinned harmful prefill (left), the step at which a refusal token is "
+           "forced into the first response position (middle), and the step of a forced compliance token (right). "
+           "Lower = safer.")
+    return _reuse(s, "results/exp5_recovery_curves.png"), cap
 
 
 FIGURES = {"swap": swap, "length_eos": length_eos, "stepwise": stepwise, "calibration_fig": calibration,

@@ -261,28 +261,50 @@ def generic(name: str, skip: tuple[str, ...] = ("config", "versions")) -> Callab
     return table
 
 
-def sweeps(s: Sources) -> tuple[str, str]:
-    """Parameter sweeps: ASR ± SE, refusal, length and EOS-first share per swept value."""
+def _pivot(rows: list[dict], key, xkey: str, xs: list, label) -> list[list[str]]:
+    """One table row per line (`key(r)`), one column per x value: ASR ± SE, '–' where not measured."""
     out = []
+    for k in dict.fromkeys(key(r) for r in rows):
+        cells = {r[xkey]: r for r in rows if key(r) == k}
+        out.append([label(k)] + [f"{f(cells[x]['asr'], 'f2')} ± {f(cells[x]['asr_se'], 'f2')}" if x in cells else "–"
+                                 for x in xs])
+    return out
+
+
+def sweeps(s: Sources) -> tuple[str, str]:
+    """Parameter sweeps: ASR ± SE per swept value, one row per (weights, sampler, attack)."""
+    blocks = []
     for param, rows in (s.get("exp4_sweeps.json").get("sweeps") or {}).items():
-        for r in rows:
-            out.append([param, r.get("model"), r.get("sampler"), short(str(r.get("attack"))), f(r.get("value"), "f2"),
-                        f"{f(r.get('asr'))} ± {f(r.get('asr_se'))}", f(r.get("refusal_rate")),
-                        f(r.get("mean_length"), "f2"), f(r.get("eos_first_share"), "f2")])
-    cap = "Sweeps of steps, block length, ReMDM σ and temperature (one row per swept value)."
-    return md(["parameter", "weights", "sampler", "attack", "value", "ASR", "refusal", "length", "EOS-first"], out), cap
+        xs = sorted({r["value"] for r in rows})
+        fam = (lambda r: r["sampler"].rsplit("_T", 1)[0]) if param == "steps" else (
+            (lambda r: r["sampler"].rsplit("_B", 1)[0] + "_T16") if param == "block_length" else (
+                (lambda r: "remdm_cap_T32") if param == "sigma" else (lambda r: r["sampler"])))
+        key = lambda r, fam=fam: (r["grammar"], r["model"], fam(r), short(r["attack"]))  # noqa: E731
+        label = lambda k: f"{k[1]} / {k[2]} / {k[3]}" + (" / length-matched" if k[0] != "default" else "")  # noqa: E731
+        blocks.append(f"**{param.replace('_', ' ')}**\n\n" + md(["weights / sampler / attack"] + [
+            f(x, "f2") if isinstance(x, float) and not float(x).is_integer() else f(x, "int") for x in xs],
+            _pivot(rows, key, "value", xs, label)))
+    cap = ("Sweeps of steps, block length, ReMDM σ (η) and temperature: ASR ± SE per swept value (all other settings "
+           "as in the main run).")
+    return "\n\n".join(blocks), cap
 
 
 def curves(s: Sources) -> tuple[str, str]:
-    """Recovery curves: ASR against prefill length and against injection step."""
+    """Recovery curves: ASR against prefill length and against injection step, pivoted."""
     d = s.get("exp5_recovery_curves.json")
-    out = [["prefill", r.get("model"), r.get("sampler"), f(r.get("prefill_len"), "int"),
-            f"{f(r.get('asr'))} ± {f(r.get('asr_se'))}", f(r.get("hrr"))] for r in d.get("prefill", [])]
-    out += [["inject", r.get("model"), r.get("sampler"), f(r.get("inject_step"), "int"),
-             f"{f(r.get('asr'))} ± {f(r.get('asr_se'))}", f(r.get("refusal_rate"))] for r in d.get("inject", [])]
-    cap = ("Recovery curves: ASR as the pinned harmful prefill grows, and as a forced refusal token arrives later "
-           "(last column: HRR for prefill rows, refusal rate for inject rows).")
-    return md(["curve", "weights", "sampler", "k or step", "ASR", "HRR / refusal"], out), cap
+    pre = d.get("prefill", [])
+    ks = sorted({r["prefill_len"] for r in pre})
+    label = lambda k: f"{k[0]} / {k[1]}"  # noqa: E731
+    parts = ["**prefill length k** (0 = none)\n\n" + md(["weights / sampler"] + [str(k) for k in ks], _pivot(
+        pre, lambda r: (r["model"], r["sampler"]), "prefill_len", ks, label))]
+    for kind in ("refusal", "comply"):
+        rows = [r for r in d.get("inject", []) if r.get("inject_kind") == kind]
+        ts = sorted({r["inject_step"] for r in rows})
+        body = _pivot(rows, lambda r: (r["model"], r["sampler"]), "inject_step", ts, label)
+        head = ["weights / sampler"] + [str(t) for t in ts]
+        parts.append(f"**{kind} token injected at step t**\n\n" + md(head, body))
+    cap = "Recovery curves on plain harmful prompts: ASR ± SE against prefill length and against injection step."
+    return "\n\n".join(parts), cap
 
 
 TABLES = {"models": models, "controls": controls, "sampler_swap": sampler_swap, "length": length,
