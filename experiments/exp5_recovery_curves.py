@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from _common import grid_args, run_grid, write_grid  # noqa: E402
 
 from toydlm.experiment.cells import AR_VARIANT, Cell  # noqa: E402
@@ -76,6 +77,21 @@ def figure(rows: list[dict], path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def prefill_alone_harmful(n: int, seed: int) -> dict[int, float]:
+    """Per prefill length k: the share of prefills whose pinned tokens alone meet the harm threshold
+    (ASR is then 1 by construction, whatever the sampler does with the rest)."""
+    from toydlm.attacks import build_prompts
+    from toydlm.grammar import harm_count, load_grammar
+
+    g = load_grammar("default")
+    out = {}
+    for k in PREFILL:
+        b = build_prompts(f"prefill:{k}", g, n, seed)
+        pinned = np.where(b.pinned, b.response, g.mask_id)
+        out[k] = float((harm_count(g, pinned) >= g.config.harm_threshold).mean())
+    return out
+
+
 def main() -> None:
     args = grid_args("exp5_recovery_curves")
     rows, summary = run_grid(cells(), args)
@@ -94,7 +110,9 @@ def main() -> None:
 
     fig = Path(args.out) / "exp5_recovery_curves.png"
     figure(rows, fig)
-    write_grid("exp5_recovery_curves", {**out, "figure": fig.name, "note": (
+    alone = prefill_alone_harmful(args.n, args.seed)
+    write_grid("exp5_recovery_curves", {**out, "figure": fig.name, "prefill_alone_harmful": {
+        str(k): v for k, v in alone.items()}, "note": (
         "prefill_len 0 = plain harmful prompts; inject at step t overwrites response position 0 and pins it; "
         "pred_asr = Model v2 on the oracle + the model's offset fitted on the source run's fit cells")}, args, summary)
 
