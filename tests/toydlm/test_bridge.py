@@ -42,6 +42,23 @@ def test_tiny_checkpoints_run_end_to_end(tiny, prompt_file, tmp_path, kind, samp
     assert (tmp_path / "summary.json").is_file() and (tmp_path / "trace_none.npz").is_file()
     assert {"model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr",
             "heldout"} <= set(c)
+    # Model v1 fitted in-sample on each prompt set's trajectory states; its predictions fill the cells
+    assert set(s["theory"]) == {"none", "benign"}
+    assert c["pred_asr"] == s["theory"]["none"]["predicted"]["asr"] and 0 <= c["pred_asr"] <= 1
+    assert s["theory"]["none"]["measured"]["asr"] == c["asr"]
+    sri = s["sri"]
+    if sri["available"]:  # centres need a complied benign and a refused harmful prompt
+        assert set(sri["irr"]) == {"lambda_r=0.5", "lambda_r=0.3", "lambda_r=0.1"}
+        assert np.load(tmp_path / "sri_signals.npz")["none"].shape == (4, len(sri["mean_signal"]["none"]))
+    else:
+        assert "centre" in sri["reason"] and not (tmp_path / "sri_signals.npz").exists()
+
+
+def test_sri_needs_harmless_prompts_and_says_so(tiny, prompt_file, tmp_path):
+    s = bridge_run(str(tiny["dlm"]), "dlm", str(prompt_file), str(tmp_path), gen_length=4, steps=2,
+                   batch_size=4, progress=False)
+    assert not s["sri"]["available"] and "--harmless" in s["sri"]["reason"]
+    assert json.loads((tmp_path / "summary.json").read_text())["sri"]["reason"] == s["sri"]["reason"]
 
 
 def test_bridge_path_gives_the_toy_lab_trace_for_a_toy_model():

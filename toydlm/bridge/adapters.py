@@ -1,7 +1,10 @@
 """Hugging Face models as Denoisers: canvas (JAX or torch ids) -> (logits, hidden) via DLPack.
 
 Logits are aligned to positions (`logits[:, i]` predicts token i) for both kinds, as in the toy
-lab: a causal LM's outputs are shifted right by one. The mask id never gets probability.
+lab: a causal LM's outputs are shifted right by one. Diffusion models adapted from an AR model
+(Dream: position i predicts token i + 1) need the same shift: `logits_shift=True` applies
+Dream's `cat(logits[:, :1], logits[:, :-1])`. The mask id never gets probability.
+When JAX runs on the CPU and the model on a GPU, outputs are copied to the host before DLPack.
 Hidden states are the final layer *after the final norm*, captured by a forward hook on the
 model's final norm module (as the reference LLaDA wrapper hooks `ln_f`).
 """
@@ -33,6 +36,15 @@ def find_final_norm(model):
     return None
 
 
+def _for_jax(t):
+    """The tensor where JAX can read it through DLPack: on the host when JAX has no GPU backend."""
+    import jax
+
+    if t.device.type != "cpu" and jax.default_backend() == "cpu":
+        return t.cpu()
+    return t
+
+
 @dataclass
 class HFDenoiser:
     """A Denoiser over a torch model; `pad_id` fills masked positions a causal model cannot see."""
@@ -46,6 +58,7 @@ class HFDenoiser:
     response_len: int = 0
     attention_mask: Any = None  # [B, P+L] torch bool, False at left padding
     name: str = "hf"
+    logits_shift: bool = False  # Dream-style diffusion LMs: position i predicts token i + 1
     _captured: list = field(default_factory=list, repr=False)
 
     def __post_init__(self):
@@ -85,8 +98,10 @@ class HFDenoiser:
             hidden = hidden[0]
         if self.kind == "ar":
             logits = torch.cat([torch.zeros_like(logits[:, :1]), logits[:, :-1]], dim=1)
+        elif self.logits_shift:
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
         logits[..., self.mask_id] = NEG
-        return logits.contiguous(), hidden.float().contiguous()
+        return _for_jax(logits.contiguous()), _for_jax(hidden.float().contiguous())
 
     def close(self) -> None:
         if self._hook is not None:

@@ -91,10 +91,14 @@ def torch_dtype(dtype: str):
 def load_model(path: str | Path, kind: str, device: str = "cpu", dtype: str = "float32",
                trust_remote_code: bool = False):
     """(model, tokenizer) for kind `ar` (causal LM) or `dlm` (masked LM, LLaDA/Dream-style)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import transformers as tf
 
     p = require_local(path)
     files = weight_files(p)
+    if not trust_remote_code and _auto_map(p):
+        raise ValueError(f"{p} ships its own modelling code (config.json auto_map: {', '.join(_auto_map(p))}); "
+                         "loading it runs that code on your machine: pass --trust-remote-code if you trust it")
     check_fits(p, dtype, device)
     kw = {"local_files_only": True, "trust_remote_code": trust_remote_code, "dtype": torch_dtype(dtype)}
     if files[0].suffix == ".gguf":
@@ -117,6 +121,17 @@ def load_model(path: str | Path, kind: str, device: str = "cpu", dtype: str = "f
         raise ValueError(f"unknown model kind {kind!r} (valid: ar, dlm)")
     model.eval()
     return model.to(device), tok
+
+
+def _auto_map(p: Path) -> list[str]:
+    """The auto classes a checkpoint maps to its own code (config.json `auto_map`), if any."""
+    import json
+
+    try:
+        cfg = json.loads((p / "config.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return sorted(cfg.get("auto_map") or {}) if isinstance(cfg, dict) else []
 
 
 def load_classifier(path: str | Path, device: str = "cpu", trust_remote_code: bool = False):

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from toydlm.bridge.analysis import sri_report, theory_fit
 from toydlm.bridge.judges import ClassifierJudge, agreement, keyword_refusal
 from toydlm.bridge.prompts import load_prompts
 from toydlm.bridge.sampling import loop_sample
-from toydlm.io import atomic_write_json, provenance
+from toydlm.io import atomic_write_bytes, atomic_write_json, provenance
 from toydlm.measure import binomial_se, hrr_frr, trajectory_states
 from toydlm.samplers import SamplerConfig
 from toydlm.trace import save_trace
@@ -45,13 +46,28 @@ def encode_prompts(tok, instructions: list[str]) -> tuple[np.ndarray, np.ndarray
     return ids, att
 
 
-def mask_token_for(tok, kind: str) -> int:
+def mask_token_for(tok, kind: str, model_config=None, override: int | None = None) -> int:
+    """The mask id: `override`, else the tokenizer's mask token, else the model config's
+    `mask_token_id` (LLaDA/Dream configs carry one); AR models get a placeholder id."""
+    if override is not None:
+        return int(override)
     if tok.mask_token_id is not None:
         return int(tok.mask_token_id)
+    cfg_mask = getattr(model_config, "mask_token_id", None)
     if kind == "dlm":
-        raise ValueError("this diffusion checkpoint's tokenizer has no mask token")
+        if cfg_mask is not None:
+            return int(cfg_mask)
+        raise ValueError("this diffusion checkpoint names no mask token (tokenizer or config); pass --mask-id")
     # AR models need a placeholder id for uncommitted positions: one the sampler never proposes
     return int(tok.unk_token_id if tok.unk_token_id is not None else len(tok) - 1)
+
+
+def output_vocab(model, tok) -> int:
+    """Width of the model's logits: its output embeddings, else config.vocab_size, else the tokenizer."""
+    emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if emb is not None and hasattr(emb, "weight"):
+        return int(emb.weight.shape[0])
+    return int(getattr(model.config, "vocab_size", None) or len(tok))
 
 
 def decode_steps(tok, canvas_TNL: np.ndarray, mask_id: int, eos_id: int) -> list[list[str]]:
@@ -91,14 +107,15 @@ def prompt_set_metrics(tok, trace, mask_id: int, eos_id: int, judge=None, prompt
     ch[:, -1] = harmful
     ph = np.concatenate([np.zeros((n, 1), bool), v["draft_comply"]], 1) & ~ch
     cr = np.concatenate([np.zeros((n, 1), bool), v["committed_refusal"]], 1)
-    hrr, frr, n_p = hrr_frr(trajectory_states(ch, ph, cr))
+    states = trajectory_states(ch, ph, cr)
+    hrr, frr, n_p = hrr_frr(states)
     asr = float(harmful.mean())
     rr = float(refusal.mean())
     out = {"n": n, "asr": asr, "asr_se": binomial_se(asr, n), "refusal_rate": rr, "refusal_rate_se": binomial_se(rr, n),
            "hrr": hrr, "frr": frr, "n_ever_pending": n_p, "harm_judge": harm_judge,
            "mean_length": float(trace["length"].mean()),
            "eos_first_share": float(np.nanmean(trace["eos_first_share"])),
-           "examples": v["final_text"][:5]}
+           "examples": v["final_text"][:5], "_states": states, "_refusal": refusal}
     if judge is not None:
         out["judge_agreement"] = agreement(list(harmful), list(~refusal))
     return out
@@ -108,12 +125,16 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
                steps: int | None = None, gen_length: int = 32, block_length: int | None = None,
                temperature: float = 0.0, eos_inf: bool = False, device: str = "cpu", dtype: str = "float32",
                n: int | None = None, seed: int = 0, batch_size: int = 16, trust_remote_code: bool = False,
-               judge_path: str | None = None, progress: bool = True) -> dict:
-    """Run one sampler of the toy lab on a checkpoint; write summary.json, traces and a figure."""
+               judge_path: str | None = None, progress: bool = True, logits_shift: bool = False,
+               mask_id: int | None = None) -> dict:
+    """Run one sampler of the toy lab on a checkpoint; write summary.json (with `sri` and `theory`)
+    and the traces. `logits_shift`: a Dream-style DLM whose position i predicts token i + 1."""
     from toydlm.bridge.adapters import HFDenoiser
     from toydlm.bridge.loading import check_fits, load_model, require_local
 
     sampler = sampler or ("ar" if kind == "ar" else "low_confidence")
+    if logits_shift and kind != "dlm":
+        raise ValueError("--logits-shift applies to diffusion (--kind dlm) checkpoints; AR logits are always aligned")
     if kind == "ar" and sampler != "ar":
         raise ValueError(f"an AR checkpoint runs only the 'ar' sampler, not {sampler!r}")
     if gen_length < 1 or (n is not None and n < 1) or batch_size < 1:
@@ -126,19 +147,19 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
     mem = check_fits(require_local(model), dtype, device)
     hf, tok = load_model(model, kind, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     judge = ClassifierJudge(judge_path, device=device) if judge_path else None
-    mask_id = mask_token_for(tok, kind)
+    mask_id = mask_token_for(tok, kind, getattr(hf, "config", None), mask_id)
     eos_id = int(tok.eos_token_id if tok.eos_token_id is not None else 0)
     cfg = cfg.replace(eos_id=eos_id)
-    vocab = int(hf.get_output_embeddings().weight.shape[0])
+    vocab = output_vocab(hf, tok)
     pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else eos_id)
     outdir = Path(out)
-    cells, t_gen = [], 0.0
+    cells, t_gen, traces, refusals, states = [], 0.0, {}, {}, {}
     for attack, ins in sets.items():
         ids, att = encode_prompts(tok, ins)
         import torch
 
         den = HFDenoiser(hf, kind, mask_id=mask_id, pad_id=pad_id, vocab_size=vocab, prompt_len=ids.shape[1],
-                         response_len=gen_length, name=Path(model).name)
+                         response_len=gen_length, name=Path(model).name, logits_shift=logits_shift)
         full_att = np.concatenate([att, np.ones((len(ids), gen_length), bool)], 1)
 
         def before(a, b, den=den, full_att=full_att):
@@ -155,16 +176,35 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
         trace.meta.update({"model": str(model), "kind": kind, "attack": attack, "prompts": prompts})
         save_trace(trace, outdir / f"trace_{attack}.npz")
         m = prompt_set_metrics(tok, trace, mask_id, eos_id, judge, ins)
+        traces[attack], refusals[attack], states[attack] = trace, m.pop("_refusal"), m.pop("_states")
         cells.append({"model": kind, "sampler": sampler, "attack": attack, **m, "pred_asr": None, "pred_hrr": None,
                       "pred_frr": None, "heldout": False})
+    sri, signals = sri_report(traces, refusals)
+    if signals:
+        save_arrays(outdir / "sri_signals.npz", signals)
+    theory = {}
+    for c in cells:
+        theory[c["attack"]] = th = theory_fit(states[c["attack"]], c)
+        c.update(pred_asr=th["predicted"]["asr"], pred_hrr=th["predicted"]["hrr"], pred_frr=th["predicted"]["frr"])
     summary = {**provenance(seed=seed, config={"model": str(model), "kind": kind, "sampler": cfg.to_dict(),
                                                 "gen_length": gen_length, "device": device, "dtype": dtype,
-                                                "prompts": prompts, "harmless": harmless, "n": n}),
-               "memory": mem, "generation_seconds": t_gen, "cells": cells,
+                                                "prompts": prompts, "harmless": harmless, "n": n,
+                                                "logits_shift": logits_shift, "mask_id": mask_id,
+                                                "trust_remote_code": trust_remote_code}),
+               "memory": mem, "generation_seconds": t_gen, "cells": cells, "sri": sri, "theory": theory,
                "calibration": {"n_heldout": 0, "mean_abs_err_asr": None, "frac_within_2se": None,
                                "note": "real checkpoints have no exact distribution: the theory is fitted in-sample"}}
     atomic_write_json(outdir / "summary.json", summary)
     return summary
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An `.npz` of named arrays, written atomically."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _bar(enabled: bool, total: int, desc: str):

@@ -12,6 +12,7 @@ PARTS = {
     "train": "toydlm.bench.train",
     "sample": "toydlm.bench.sample",
     "theory": "toydlm.bench.theory",
+    "bridge": "toydlm.bench.bridge",  # needs the [bridge] extra (torch, transformers)
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from toydlm.io import to_jsonable
 
@@ -28,6 +29,10 @@ def register(sub) -> None:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--batch-size", type=int, default=16)
     r.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own modelling code")
+    r.add_argument("--logits-shift", action="store_true",
+                   help="Dream-style diffusion checkpoint: position i predicts token i + 1 (shift logits by one)")
+    r.add_argument("--mask-id", type=int, default=None,
+                   help="mask token id, when neither the tokenizer nor the config names one")
     r.add_argument("--judge", default=None, help="local classifier judge folder (e.g. a guard model)")
     r.add_argument("--out", required=True)
     r.set_defaults(func=cmd_run)
@@ -39,6 +44,7 @@ def register(sub) -> None:
 
 
 def _need_torch() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bridge never downloads (set before the hub is imported)
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
@@ -54,10 +60,15 @@ def cmd_run(args) -> int:
                    steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
                    temperature=args.temperature, eos_inf=args.eos_inf, device=args.device, dtype=args.dtype,
                    n=args.n, seed=args.seed, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
-                   judge_path=args.judge)
+                   judge_path=args.judge, logits_shift=args.logits_shift, mask_id=args.mask_id)
     for c in s["cells"]:
         print(json.dumps(to_jsonable({k: c[k] for k in ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr",
                                             "mean_length", "eos_first_share")})))
+    sri = s["sri"]
+    if sri["available"]:
+        print(json.dumps(to_jsonable({"sri_irr": sri["irr"]})))
+    else:
+        print(f"SRI not computed: {sri['reason']}")
     print(f"wrote {args.out}/summary.json")
     return 0
 
