@@ -52,6 +52,9 @@ def test_tiny_checkpoints_run_end_to_end(tiny, prompt_file, tmp_path, kind, samp
         assert np.load(tmp_path / "sri_signals.npz")["none"].shape == (4, len(sri["mean_signal"]["none"]))
     else:
         assert "centre" in sri["reason"] and not (tmp_path / "sri_signals.npz").exists()
+    # figures like `toydlm run`'s: state occupancy always, SRI trajectories when the signal exists
+    want = ["fig_states.png"] + (["fig_sri.png"] if sri["available"] else [])
+    assert s["figures"] == want and all((tmp_path / f).stat().st_size > 1000 for f in want)
 
 
 def test_sri_needs_harmless_prompts_and_says_so(tiny, prompt_file, tmp_path):

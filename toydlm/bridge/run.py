@@ -194,6 +194,11 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
                "memory": mem, "generation_seconds": t_gen, "cells": cells, "sri": sri, "theory": theory,
                "calibration": {"n_heldout": 0, "mean_abs_err_asr": None, "frac_within_2se": None,
                                "note": "real checkpoints have no exact distribution: the theory is fitted in-sample"}}
+    from toydlm.bridge.figures import fig_sri, fig_states
+
+    title = f"{Path(model).name} ({kind}), sampler {sampler}, temperature {temperature:g}"
+    figs = [fig_states(states, outdir, f"Step-wise states, {title}"), fig_sri(signals, outdir, f"SRI, {title}")]
+    summary["figures"] = [f.name for f in figs if f is not None]
     atomic_write_json(outdir / "summary.json", summary)
     return summary
 
