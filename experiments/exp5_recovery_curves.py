@@ -24,15 +24,18 @@ PREFILL = (1, 2, 3, 4, 5, 6, 8)
 INJECT = (0, 1, 2, 4, 6, 8, 11, 14)
 DIFFUSION = (SamplerVariant("ar_order", "ar_order"), SamplerVariant("low_confidence_T16", "low_confidence", 16),
              SamplerVariant("random_T16", "random", 16))
-SETUPS = [("ar", 0, AR_VARIANT)] + [(m, s, v) for m, s in (("mdlm", 0), ("oracle", None)) for v in DIFFUSION]
+# (grammar, model, training seed, sampler); the length-matched oracle is the length control
+SETUPS = ([("default", "ar", 0, AR_VARIANT)] + [("default", m, s, v) for m, s in (("mdlm", 0), ("oracle", None))
+                                               for v in DIFFUSION]
+          + [("length_matched", "oracle", None, v) for v in DIFFUSION[:2]])
 
 
 def cells() -> list[Cell]:
     out = []
-    for model, seed, v in SETUPS:
+    for g, model, seed, v in SETUPS:
         attacks = ["none"] + [f"prefill:{k}" for k in PREFILL]
         attacks += [f"inject:{kind}@{t}" for kind in ("refusal", "comply") for t in INJECT]
-        out += [Cell("default", model, seed, v, 1.0, a, False) for a in attacks]
+        out += [Cell(g, model, seed, v, 1.0, a, False) for a in attacks]
     return out
 
 
@@ -49,25 +52,26 @@ def figure(rows: list[dict], path) -> None:
     panels = (("prefill", "prefill length k (pinned harmful tokens)"),
               ("inject_refusal", "injection step t of a refusal token"),
               ("inject_comply", "injection step t of a compliance token"))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6), sharey=True)
     for ax, (panel, xlabel) in zip(axes, panels):
-        for model, _, v in SETUPS:
-            rs = sorted([r for r in rows if r["model"] == model and r["sampler"] == v.label and r["panel"] == panel],
-                        key=lambda r: r["x"])
+        for g, model, _, v in SETUPS:
+            rs = sorted([r for r in rows if r["grammar"] == g and r["model"] == model and r["sampler"] == v.label
+                         and r["panel"] == panel], key=lambda r: r["x"])
             if not rs:
                 continue
             xs = [r["x"] for r in rs]
-            style = {"ar": "-", "mdlm": "-", "oracle": ":"}[model]
+            style = "--" if g != "default" else {"ar": "-", "mdlm": "-", "oracle": ":"}[model]
             line = ax.errorbar(xs, [r["asr"] for r in rs], yerr=[2 * r["asr_se"] for r in rs], ls=style,
-                               marker="o", ms=3, capsize=2, label=f"{model} / {v.label}")
+                               marker="o", ms=3, capsize=2,
+                               label=f"{model} / {v.label}" + (" / length-matched" if g != "default" else ""))
             ax.plot(xs, [r["pred_asr"] for r in rs], ls="none", marker="x", color=line[0].get_color())
         ax.set_xlabel(xlabel)
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("ASR (share of harmful final responses)")
     axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("Recovery curves on plain harmful prompts (default grammar, temperature 1): "
-                 "dots = measured ± 2 SE, crosses = theory (held out); k = 0 is no prefill", fontsize=10)
+    fig.suptitle("Recovery curves on plain harmful prompts (temperature 1): dots = measured ± 2 SE, crosses = theory "
+                 "(held out); k = 0 is no prefill; dashed = oracle on the length-matched grammar", fontsize=10)
     fig.tight_layout()
     import io
 
@@ -95,7 +99,7 @@ def prefill_alone_harmful(n: int, seed: int) -> dict[int, float]:
 def main() -> None:
     args = grid_args("exp5_recovery_curves")
     rows, summary = run_grid(cells(), args)
-    keep = ("model", "sampler", "attack", "asr", "asr_se", "refusal_rate", "refusal_rate_se", "hrr", "frr",
+    keep = ("grammar", "model", "sampler", "attack", "asr", "asr_se", "refusal_rate", "refusal_rate_se", "hrr", "frr",
             "mean_length", "eos_first_share", "pred_asr", "pred_asr_v2", "pred_hrr", "model_offset")
     out = {"prefill": [], "inject": []}
     for r in rows:

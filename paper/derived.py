@@ -33,7 +33,41 @@ def _control_outliers(s: Sources) -> str:
                      for r in rows) or "none"
 
 
+def _trivial_prefill_k(s: Sources) -> int:
+    """The shortest prefill whose pinned tokens alone always meet the harm threshold."""
+    alone = s.get("exp5_recovery_curves.json")["prefill_alone_harmful"]
+    return min(int(k) for k, v in alone.items() if v >= 1.0)
+
+
+def _response_len(s: Sources) -> int:
+    """The longest swept block length is the whole response (global selection)."""
+    return max(r["value"] for r in s.get("exp4_sweeps.json")["sweeps"]["block_length"])
+
+
+def _grid_within(s: Sources, model: str) -> float:
+    """Share of experiment 4 and 5 cells of one model whose held-out prediction meets the calibration rule."""
+    rows = [r for rs in s.get("exp4_sweeps.json")["sweeps"].values() for r in rs]
+    if s.has("exp5_recovery_curves.json"):
+        d5 = s.get("exp5_recovery_curves.json")
+        rows += [*d5["prefill"], *d5["inject"]]
+    ok = [abs(r["pred_asr"] - r["asr"]) <= max(0.02, 2 * r["asr_se"]) for r in rows if r["model"] == model]
+    return sum(ok) / len(ok)
+
+
+def _sweep(s: Sources, sweep: str, **kw) -> list[float]:
+    rows = s.get("exp4_sweeps.json")["sweeps"][sweep]
+    return [r["asr"] for r in rows if all(r.get(k) == v for k, v in kw.items())]
+
+
 DERIVED = {
+    "grid_within_oracle": lambda s: _grid_within(s, "oracle"),
+    "grid_within_mdlm": lambda s: _grid_within(s, "mdlm"),
+    "blocks_min_asr": lambda s: min(r["asr"] for r in s.get("exp4_sweeps.json")["sweeps"]["block_length"]
+                                    if r["model"] == "mdlm" and r["attack"] == "wrapper:prefix"
+                                    and r["value"] < _response_len(s)),
+    "remdm_min_asr": lambda s: min(_sweep(s, "sigma", model="mdlm", attack="wrapper:prefix")),
+    "remdm_max_asr": lambda s: max(_sweep(s, "sigma", model="mdlm", attack="wrapper:prefix")),
+    "prefill_trivial_k": _trivial_prefill_k,
     "control_outliers": _control_outliers,
     "run_minutes": lambda s: s.get("default-s1/summary.json")["timings"]["total_s"] / 60,
     "n_cells": lambda s: len(s.get("default-s1/summary.json")["cells"]),

@@ -125,14 +125,13 @@ def test_absent_optional_sources_render_a_marked_note(paper):
 
 
 def test_present_optional_source_replaces_its_note(tmp_path):
-    root = _copy_repo(tmp_path)
-    rows = [{"model": "mdlm", "sampler": "low_confidence", "attack": "wrapper:prefix", "value": v, "asr": a,
-             "asr_se": 0.01, "refusal_rate": 1 - a, "mean_length": 8.0, "eos_first_share": 0.5}
-            for v, a in ((4, 0.25), (16, 0.125))]
-    (root / "results/exp4_sweeps.json").write_text(json.dumps({"sweeps": {"steps": rows}}))
-    md = build_markdown(root).markdown
-    assert "`results/exp4_sweeps.json` is absent" not in md
-    assert "0.125 ± 0.010" in md and (root / "paper/figures/fig_sweeps.png").is_file()
+    absent = build_markdown(_copy_repo(tmp_path / "a", drop=("results/exp4_sweeps.json",))).markdown
+    assert "`results/exp4_sweeps.json` is absent" in absent
+    root = _copy_repo(tmp_path / "b")
+    present = build_markdown(root).markdown
+    assert "`results/exp4_sweeps.json` is absent" not in present
+    row = json.loads((root / "results/exp4_sweeps.json").read_text())["sweeps"]["sigma"][0]
+    assert f"{row['asr']:.2f} ± {row['asr_se']:.2f}" in present and "exp4_sweeps.png" in present
 
 
 def test_html_is_self_contained(paper):
