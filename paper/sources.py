@@ -28,6 +28,8 @@ REQUIRED: dict[str, tuple[str, str]] = {
                                     _EXP.format("exp6_oracle_vs_learned.py")),
     "exp7_length_hypothesis.json": ("results/exp7_length_hypothesis.json",
                                     _EXP.format("exp7_length_hypothesis.py")),
+    "bench_bridge.json": ("results/bench_bridge.json",
+                          ".venv/bin/toydlm bench bridge --json > results/bench_bridge.json"),
     "model_quality.json": ("results/model_quality.json", ".venv/bin/python experiments/model_quality.py"),
     "seed": ("paper/seed_reference.json", "hand-curated quotes of ../shared/PAPER.md (checked by the tests)"),
     "goals": ("paper/goals.json", "the project's stated targets (not results)"),
