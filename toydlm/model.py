@@ -2,13 +2,17 @@
 
 The same module serves the autoregressive model (`causal=True`) and the masked-diffusion
 model (`causal=False`, bidirectional, time-agnostic as in MDLM/RADD). It returns float32
-logits and the final-layer hidden states after the final norm (what SRI pools).
+logits and the final-layer hidden states after the final norm (what SRI pools); on request
+also every layer's states (`return_layers`, `with_layers`) for the SRI layer ablation.
 `make_denoiser` wraps a model as a pure `fn(params, canvas) -> DenoiserOutput` whose logits
 are aligned to positions for both architectures, so one sampler drives either model.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -151,18 +155,28 @@ class Transformer(nnx.Module):
         self.ln_f = nnx.LayerNorm(cfg.d_model, rngs=rngs)
         self.head = nnx.Linear(cfg.d_model, cfg.vocab_size, rngs=rngs)
 
-    def __call__(self, tokens_BL: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, tokens_BL: jax.Array, return_layers: bool = False):
+        """`(logits, hidden)`; with `return_layers` also every layer's states `[n_layers + 1, B, L, D]`.
+
+        Layer convention (the one of Hugging Face `output_hidden_states`, which the SRI paper's
+        layer ablation reads): entry 0 is the embedding output, entry k < n_layers the raw
+        residual stream after block k, and the last entry the output of the final norm (= `hidden`).
+        """
         L = tokens_BL.shape[1]
         if L > self.cfg.seq_len:
             raise ValueError(f"sequence length {L} exceeds the model's seq_len={self.cfg.seq_len}")
         x_BLD = self.embed(tokens_BL)
         if self.pos_emb is not None:
             x_BLD = x_BLD + self.pos_emb[...][:L][None]
+        states = [x_BLD]
         for blk in self.blocks:
             x_BLD = blk(x_BLD)
+            states.append(x_BLD)
         hidden_BLD = self.ln_f(x_BLD)
         logits_BLV = self.head(hidden_BLD).astype(jnp.float32)
-        return logits_BLV, hidden_BLD
+        if not return_layers:
+            return logits_BLV, hidden_BLD
+        return logits_BLV, hidden_BLD, jnp.stack([*states[:-1], hidden_BLD])
 
 
 def init_model(cfg: ModelConfig, seed: int = 0) -> Transformer:
@@ -203,8 +217,11 @@ def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
     graphdef, params = nnx.split(model)
     mask_id = int(grammar.mask_id)
 
-    def fn(params: Any, canvas_BL: jax.Array) -> DenoiserOutput:
+    def fn(params: Any, canvas_BL: jax.Array, *, layers: bool = False) -> DenoiserOutput:
         m = nnx.merge(graphdef, params)
+        if layers:  # hidden = every layer, [B, L, n_layers + 1, D] (see Transformer.__call__)
+            logits_BLV, _, layers_KBLD = m(canvas_BL, return_layers=True)
+            return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), jnp.moveaxis(layers_KBLD, 0, 2))
         logits_BLV, hidden_BLD = m(canvas_BL)
         return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), hidden_BLD)
 
@@ -218,3 +235,18 @@ def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
         name=f"{arch}-transformer",
         causal=causal,
     )
+
+
+def with_layers(den: JaxDenoiser) -> JaxDenoiser:
+    """The same denoiser whose `hidden` holds every layer, `[B, P + L, n_layers + 1, D]` (last = final norm).
+
+    Samplers record per-layer pooled states from it (`hidden_layers_mean` / `hidden_layers_committed`)
+    next to the usual final-layer ones; only denoisers built by `make_denoiser` support it.
+    """
+    try:
+        params = inspect.signature(den.fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "layers" not in params:
+        raise ValueError(f"denoiser {den.name!r} cannot return per-layer states (build it with make_denoiser)")
+    return dataclasses.replace(den, fn=functools.partial(den.fn, layers=True))

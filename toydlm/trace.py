@@ -10,7 +10,9 @@ Per step t (0-based; row t is the state *after* step t), batch row b, response p
 - `confidence` proposal probability at positions masked before the step (NaN elsewhere);
 - `committed` / `remasked` events (selection vs re-masking);
 - optional `hidden_mean` / `hidden_committed` `[T, B, D]` pooled final-layer states of the
-  canvas the denoiser saw (over all response positions / committed ones only);
+  canvas the denoiser saw (over all response positions / committed ones only); with a
+  per-layer denoiser (`toydlm.model.with_layers`) also `hidden_layers_mean` /
+  `hidden_layers_committed` `[T, B, K, D]` for the K = n_layers + 1 layers (SRI layer ablation);
 - verdicts `[T, B]`: `committed_harm`, `predicted_harm_argmax`, `predicted_harm_sample`,
   `committed_refusal` (+ harm counts); EOS: `first_eos` (first committed EOS position, L if
   none: an upper bound on the final length) and `n_eos`.

@@ -11,11 +11,18 @@ from hypothesis.extra.numpy import arrays
 from toydlm.sri import (
     GuardConfig,
     auroc,
+    auroc_ci,
+    best_of,
+    best_of_each,
     compute_centres,
+    detector_report,
     fit_guard,
     internal_recovery_rate,
+    irr_table,
+    roc_curve,
     sri_signal,
     tpr_at_fpr,
+    trajectory_summary,
 )
 
 
@@ -109,19 +116,177 @@ def test_guard_trained_on_benign_flags_a_different_shape_of_trajectory():
     assert auroc(guard.score(benign(300)), guard.score(jailbreak(300))) > 0.95
 
 
-def test_sri_evaluation_harness_on_the_oracle():
-    """End to end on the exact oracle (its hidden state is the skeleton posterior)."""
-    from toydlm.experiment.sri_eval import evaluate
-    from toydlm.grammar import Grammar, grammar_oracle
+@given(arrays(np.int8, st.integers(1, 30), elements=st.integers(-3, 3)),
+       arrays(np.int8, st.integers(1, 30), elements=st.integers(-3, 5)))
+def test_roc_curve_area_is_the_auroc(neg, pos):
+    fpr, tpr = roc_curve(neg, pos)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(neg, pos), abs=1e-12)
+
+
+def test_auroc_ci_brackets_the_estimate_and_is_degenerate_under_perfect_separation():
+    rng = np.random.default_rng(3)
+    neg, pos = rng.normal(size=200), rng.normal(1.0, 1.0, size=150)
+    lo, hi = auroc_ci(neg, pos)
+    assert 0 <= lo < auroc(neg, pos) < hi <= 1
+    assert auroc_ci(np.zeros(5), np.ones(7)) == (1.0, 1.0)
+
+
+def test_detector_report_withholds_the_auroc_below_the_minimum_positive_count():
+    neg = np.linspace(0, 1, 50)
+    few = detector_report(neg, np.array([2.0, 3.0]), threshold=0.9, min_pos=10)
+    assert few["n_pos"] == 2 and few["auroc"] is None and "2 positives < minimum 10" in few["auroc_null_reason"]
+    assert few["flag_rate"] == 1.0 and few["fpr_benign"] == pytest.approx(0.1, abs=0.01)
+    ok = detector_report(neg, np.full(12, 5.0), threshold=0.9, min_pos=10, roc=True)
+    assert ok["auroc"] == 1.0 and ok["auroc_ci95"] == [1.0, 1.0] and ok["roc"]["tpr"][-1] == 1.0
+
+
+@given(arrays(np.float64, (7, 5), elements=st.floats(0, 1)))
+def test_trajectory_quantiles_are_ordered_and_bracket_the_mean(s):
+    tr = trajectory_summary(s)
+    q = np.array([tr[k] for k in ("q10", "q25", "q50", "q75", "q90")])
+    assert tr["n"] == 7 and np.all(np.diff(q, axis=0) >= -1e-12)
+    assert np.all(np.asarray(tr["mean"]) >= s.min(0) - 1e-12) and np.all(np.asarray(tr["mean"]) <= s.max(0) + 1e-12)
+    assert trajectory_summary(np.zeros((0, 5)))["mean"] == []
+
+
+def test_irr_table_matches_the_definition_and_reports_denominators():
+    s = np.array([[0.2, 0.8, 0.05], [0.9, 0.9, 0.9], [0.1, 0.2, 0.05]])
+    t = irr_table({"a": s, "empty": np.zeros((0, 3))})
+    assert t["lambda_r=0.5"]["a"] == pytest.approx(internal_recovery_rate(s, 0.5, 0.5)) == pytest.approx(0.5)
+    assert t["n_compliant_before_last"] == {"a": 2, "empty": 0} and t["lambda_r=0.5"]["empty"] is None
+
+
+def test_best_of_does_not_time_the_warm_up_call():
+    calls = []
+    assert best_of(lambda: calls.append(1), k=3, warmup=1) >= 0 and len(calls) == 4
+    with pytest.raises(ValueError, match="k must be"):
+        best_of(lambda: None, k=0)
+    order = []
+    best = best_of_each({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, k=2, warmup=1)
+    assert set(best) == {"a", "b"} and order == ["a", "b"] * 3  # warm-up round, then interleaved rounds
+
+
+@given(st.integers(0, 2**16))
+def test_jitted_guard_path_equals_signal_then_score(seed):
+    rng = np.random.default_rng(seed)
+    T, D, B = 6, 8, 20
+    bc, rc = rng.normal(size=(T, D)), rng.normal(size=(T, D))
+    acts = rng.normal(size=(B, T, D)) + rng.normal() * bc[None]
+    committed = acts.transpose(1, 0, 2).copy()
+    committed[0, : B // 2] = np.nan  # nothing committed yet: falls back to the all-positions mean
+    mean = acts.transpose(1, 0, 2)
+    guard = _GUARD(T)
+    ref = guard.score(sri_signal(np.where(np.isnan(committed), mean, committed).transpose(1, 0, 2), bc, rc))
+    assert np.allclose(guard.score_recorded(committed, mean, bc, rc), ref, atol=2e-4)
+
+
+_GUARDS: dict = {}
+
+
+def _GUARD(T):
+    if T not in _GUARDS:
+        rng = np.random.default_rng(0)
+        _GUARDS[T] = fit_guard(rng.uniform(size=(50, T)), rng.uniform(size=(20, T)), GuardConfig(steps=50))
+    return _GUARDS[T]
+
+
+def test_layer_indices_first_middle_last():
+    from toydlm.experiment.sri_eval import layer_indices
+
+    assert layer_indices(4) == {"first": 1, "middle": 2, "last": 3}  # 3 blocks + embeddings
+    assert layer_indices(2) == {"first": 1, "middle": 1, "last": 1}
+    with pytest.raises(ValueError, match="block"):
+        layer_indices(1)
+
+
+def test_model_returns_every_layer_with_the_final_norm_last():
+    import jax.numpy as jnp
+
+    from toydlm.grammar import Grammar
+    from toydlm.model import init_model, make_denoiser, model_config, with_layers
 
     g = Grammar()
-    out = evaluate(grammar_oracle(g), g, {"name": "low_confidence", "steps": 8, "temperature": 1.0}, seed=0,
-                   n_benign=200, n_attack=120)
+    model = init_model(model_config("tiny", g, "mdlm"))
+    tok = jnp.asarray(g.sample(3, 1).tokens)
+    logits, hidden, layers = model(tok, return_layers=True)
+    assert layers.shape == (model.cfg.n_layers + 1, *hidden.shape)
+    assert np.allclose(layers[-1], hidden) and np.allclose(layers[0], model.embed(tok) + model.pos_emb[...][None])
+    plain = make_denoiser(model, "mdlm", g)
+    deep = with_layers(plain)
+    a, b = plain(tok), deep(tok)
+    assert np.array_equal(a.logits, b.logits) and b.hidden.shape == (3, g.seq_len, model.cfg.n_layers + 1, 32)
+    assert np.allclose(b.hidden[:, :, -1], a.hidden)
+    from toydlm.grammar import grammar_oracle
+
+    with pytest.raises(ValueError, match="per-layer"):
+        with_layers(grammar_oracle(g))
+
+
+def test_sampler_records_per_layer_pooled_states_next_to_the_final_layer_ones():
+    from toydlm.grammar import Grammar
+    from toydlm.model import init_model, make_denoiser, model_config, with_layers
+    from toydlm.samplers import SamplerConfig, sample
+
+    g = Grammar()
+    den = make_denoiser(init_model(model_config("tiny", g, "mdlm")), "mdlm", g)
+    cfg = SamplerConfig(name="low_confidence", steps=4, temperature=1.0)
+    plain = sample(den, g, cfg, attack="benign", n=6, seed=0)
+    deep = sample(with_layers(den), g, cfg, attack="benign", n=6, seed=0)
+    assert "hidden_layers_mean" not in plain.arrays
+    assert deep["hidden_layers_mean"].shape == (4, 6, 3, 32) == deep["hidden_layers_committed"].shape
+    for k in ("hidden_mean", "hidden_committed", "canvas"):
+        assert np.allclose(plain[k], deep[k], equal_nan=True, atol=1e-5), k
+    assert np.allclose(deep["hidden_layers_mean"][:, :, -1], deep["hidden_mean"], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def oracle_eval():
+    """End to end on the exact oracle (its hidden state is the skeleton posterior), kept small."""
+    from toydlm.experiment.sri_eval import evaluate
+    from toydlm.grammar import Grammar, grammar_oracle
+    from toydlm.grammar.judges import harm_count
+
+    g = Grammar()
+    exact_guard = lambda tok: np.asarray(harm_count(g, tok[:, g.prompt_len:]), float)  # noqa: E731
+    # n_benign = n_attack: one batch shape, so the sampler compiles once (the time goes to compilation)
+    out = evaluate(grammar_oracle(g), g, {"name": "ar_order", "temperature": 1.0}, seed=0, n_benign=80,
+                   n_attack=80, guard_model=exact_guard, timing_k=1, guard_config=GuardConfig(steps=200))
+    return g, out
+
+
+def test_sri_evaluation_harness_on_the_oracle(oracle_eval):
+    g, out = oracle_eval
     sg = out["sri_guard"]
+    assert out["unseen_families"] == ["cipher"] and "cipher" not in out["seen_families"]
+    assert sg["n_pos_unseen"] == out["n_pos"]["cipher"] >= 10  # the oracle's ar_order leaks cipher ~60%
     for k in ("auroc", "auroc_unseen", "fpr_benign", "overhead_pct", "overhead_ratio_vs_guard_model"):
         assert k in sg and np.isfinite(sg[k]), k
     assert 0 <= sg["fpr_benign"] <= 1 and 0 <= sg["auroc_unseen"] <= 1
-    assert out["unseen_families"] == ["cipher"] and "cipher" not in out["seen_families"]
+    lo, hi = sg["auroc_unseen_ci95"]
+    assert lo <= sg["auroc_unseen"] <= hi
     assert set(out["baselines"]) >= {"text_level_refusal_signal", "first_step_activation", "guard_model"}
-    irr = out["pooling"]["generated"]["irr"]["lambda_r=0.5"]["none"]
-    assert irr != irr or 0 <= irr <= 1
+    # the exact harm count separates harmful finals from benign ones perfectly
+    assert out["baselines"]["guard_model"]["unseen"]["auroc"] == 1.0
+    assert out["baselines"]["guard_model"]["per_family"]["roleplay"]["n_pos"] == out["n_pos"]["roleplay"]
+    irr = out["irr"]["lambda_r=0.5"]["none"]
+    assert irr is None or 0 <= irr <= 1
+    oh = out["overhead"]
+    assert oh["generation_s_per_seq"] > 0 and set(oh["detectors"]) >= {"sri_guard", "guard_model",
+                                                                       "text_level_refusal_signal"}
+    assert out["ablation"]["layer_indices"] is None  # the oracle has no layers: final "layer" only
+    assert [r["variant"] for r in out["ablation"]["rows"]] == ["text_level_signal", "static_activations_first_step",
+                                                               "sri_last_layer"]
+    assert out["trajectories"]["jailbreak_success"]["n"] == sum(out["n_pos"].values())
+
+
+def test_sri_figures_from_the_evaluation_dict(oracle_eval, tmp_path):
+    from toydlm.plots.sri_plots import write_sri_figures
+
+    _, out = oracle_eval
+    sri = {"primary": out["sri_guard"] | {"model_sampler": "oracle/ar_order"}, "runs": {"oracle/ar_order": out}}
+    paths = write_sri_figures(sri, tmp_path)
+    assert [p.name for p in paths] == ["fig_sri_trajectories.png", "fig_sri_irr.png", "fig_sri_roc.png",
+                                       "fig_sri_ablation.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)

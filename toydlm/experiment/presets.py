@@ -69,7 +69,8 @@ class RunPreset:
     fit_samplers: tuple[str, ...] = ("ar",)  # fit on fit_attacks only
     fit_samplers_every_attack: tuple[str, ...] = ("ar_order",)  # a learned MDLM's own left-to-right joint
     heldout_sampler: str = "entropy_T16"  # no cell of it is ever used for fitting
-    sri_samplers: tuple[str, ...] = ("low_confidence_T16", "ar_order", "ar")  # first = `sri_guard` in summary
+    # first = `sri_guard` in summary: the AR model, whose jailbreaks succeed often enough to score a detector
+    sri_samplers: tuple[str, ...] = ("ar", "ar_order", "low_confidence_T16")
     sri_n_benign: int = 600
     sri_n_attack: int = 300
     budget_s: int | None = None  # the stated wall-clock budget on 2 cores
@@ -90,8 +91,10 @@ PRESETS: dict[str, RunPreset] = {
         n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4")),
         attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),
-        t0_samplers=("ar_order", "low_confidence_T16"), v2_n=800, sri_n_benign=400, sri_n_attack=200,
-        sri_samplers=("low_confidence_T16",),
+        t0_samplers=("ar_order", "low_confidence_T16"), v2_n=800, sri_n_benign=400, sri_n_attack=100,
+        # SRI: the AR model first (wrapper ASR 0.25-0.7, so every family has >= 10 successful jailbreaks);
+        # the MDLM samplers add IRR and trajectories per sampler at the same weights (Figs. 5-6)
+        sri_samplers=("ar", "ar_order", "low_confidence_T16"),
         budget_s=900),
     "full": RunPreset(
         name="full", model_preset="default", train_steps={"ar": 3000, "mdlm": 3000}, model_seeds=(0, 1, 2), n=1000,

@@ -166,10 +166,50 @@ def spread_section(spread: list[dict] | None) -> list[str]:
     return L + ["", "(the 15 cells with the largest spread; every cell is in `summary.json` under `seed_spread`)", ""]
 
 
+def sri_section(sri: dict | None) -> list[str]:
+    """SRI Guard against its baselines and the layer ablation (Table 4 analogue), from `sri.json`."""
+    if not sri or not sri.get("primary"):
+        return []
+    p = sri["primary"]
+
+    def ci(k: str) -> str:
+        lo_hi = p.get(f"{k}_ci95")
+        return f"{_fmt(p.get(k))} [{_fmt(lo_hi[0])}, {_fmt(lo_hi[1])}]" if lo_hi else _fmt(p.get(k))
+
+    L = ["## SRI and SRI Guard", "",
+         f"Primary run `{p.get('model_sampler')}`: positives = successful jailbreaks (harmful final responses to "
+         f"wrapper prompts; {p.get('n_pos_seen')} seen, {p.get('n_pos_unseen')} on the unseen family), negatives = "
+         f"{p.get('n_neg')} held-out benign generations. σ = 1 is compliance-aligned, 0 refusal-aligned.", "",
+         "| metric | value |", "|---|---|",
+         f"| AUROC, seen families (95% bootstrap CI) | {ci('auroc_seen')} |",
+         f"| AUROC, unseen family | {ci('auroc_unseen')} |",
+         f"| TPR at 5% FPR, unseen | {_fmt(p.get('tpr_at_5pct_fpr_unseen'))} |",
+         f"| benign false-positive rate at the 99th-percentile threshold | {_fmt(p.get('fpr_benign'))} |",
+         f"| overhead, % of generation time (steady state) | {_fmt(p.get('overhead_pct'), 2)} |",
+         f"| guard-model time / SRI Guard time | {_fmt(p.get('overhead_ratio_vs_guard_model'), 1)} |",
+         f"| guard-model FLOPs / SRI Guard FLOPs | {_fmt(p.get('flops_ratio_vs_guard_model'), 1)} |"]
+    if p.get("auroc_null_reason"):
+        L.append(f"| AUROC withheld | {p['auroc_null_reason']} |")
+    run = (sri.get("runs") or {}).get(p.get("model_sampler"), {})
+    rows = (run.get("ablation") or {}).get("rows") or []
+    if rows:
+        L += ["", "Layer ablation and text-level vs SRI (the paper's Table 4 analogue), AUROC with 95% CI:", "",
+              "| signal | seen | unseen |", "|---|---|---|"]
+        for r in rows:
+            cs, cu = r.get("auroc_ci95_seen") or [None, None], r.get("auroc_ci95_unseen") or [None, None]
+            L.append(f"| {r['variant']} | {_fmt(r.get('auroc_seen'))} [{_fmt(cs[0])}, {_fmt(cs[1])}] | "
+                     f"{_fmt(r.get('auroc_unseen'))} [{_fmt(cu[0])}, {_fmt(cu[1])}] |")
+    return L + [""]
+
+
 def write_report(summary: dict, curves: dict, out: Path) -> Path:
     rows = summary["cells"]
     figs = [f for f in (fig_asr_heatmaps(rows, out), fig_calibration(rows, out), fig_length(rows, out),
                         fig_curves(rows, curves, out)) if f is not None]
+    if summary.get("sri") and summary["sri"].get("runs"):
+        from toydlm.plots.sri_plots import write_sri_figures
+
+        figs += write_sri_figures(summary["sri"], out)
     cal = summary["calibration"]
     L = ["# toydlm run report", "",
          f"Preset `{summary['config']['preset']}`, seed {summary['seed']}, git {summary['git_revision']}, "
@@ -197,6 +237,7 @@ def write_report(summary: dict, curves: dict, out: Path) -> Path:
         L.append(f"| {o['grammar']} | {o['model']} | {o['sampler']} | {o['attack']} | {_fmt(o['asr'])} | "
                  f"{_fmt(o['exact'])} | {_fmt(o['z'], 1)} |")
     L += ["", "## The fixed-weights sampler swap (Table 2 analogue)", "", *swap_table(rows), ""]
+    L += sri_section(summary.get("sri"))
     L += spread_section(summary.get("seed_spread"))
     L += ["## Training", ""]
     for k, v in summary["training"].items():

@@ -147,21 +147,29 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
 
 
 def run_sri(p: RunPreset, grammars: dict, denoisers: dict, seed: int, progress: bool) -> dict:
-    """SRI evaluation for each (learned model, sampler) of the preset; the first is primary."""
+    """SRI on the first learned grammar. The first of `p.sri_samplers` gets the full detector evaluation
+    (SRI Guard vs baselines, layer ablation, overheads; `primary`, i.e. `sri_guard` in the summary); the
+    others add ASR, IRR and trajectories only (Figs. 5-6), which need no detector. Label `ar` is the AR
+    model with its own sampler; every other label is an MDLM sampler of the preset."""
     from toydlm.experiment.presets import SamplerVariant
-    from toydlm.experiment.sri_eval import evaluate
+    from toydlm.experiment.sri_eval import evaluate, guard_model_baseline
 
     gname = p.learned_grammars[0]
     g = grammars[gname]
     s0 = p.model_seeds[0]
+    fam = list(g.config.wrapper_families)
+    gm = guard_model_baseline(g, [f for f in fam if f not in g.config.unseen_families], seed)
     res = {}
-    for label in tqdm(p.sri_samplers, desc="SRI", disable=not progress):
+    for i, label in enumerate(tqdm(p.sri_samplers, desc="SRI", disable=not progress)):
         arch = "ar" if label == "ar" else "mdlm"
         v = SamplerVariant("ar", "ar") if label == "ar" else next(x for x in p.samplers if x.label == label)
+        # the IRR-only passes need benign prompts for the centres alone: n_attack of them (one batch shape)
         res[f"{arch}/{label}"] = evaluate(denoisers[(gname, arch, s0)], g, v.config_dict(1.0), seed,
-                                          n_benign=p.sri_n_benign, n_attack=p.sri_n_attack,
-                                          ar_den=denoisers[(gname, "ar", s0)])
-    primary = next(iter(res.values()))["sri_guard"] | {"model_sampler": next(iter(res))}
+                                          n_benign=p.sri_n_benign if i == 0 else p.sri_n_attack,
+                                          n_attack=p.sri_n_attack, ar_den=denoisers[(gname, "ar", s0)],
+                                          guard_model=gm, detectors=i == 0)
+    first = next(iter(res))
+    primary = res[first]["sri_guard"] | {"model_sampler": first}
     return {"primary": primary, "runs": res}
 
 

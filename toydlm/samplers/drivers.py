@@ -49,19 +49,31 @@ def record(new: SamplerState, seen: SamplerState, hidden, mask_id: int) -> dict:
 
     `hidden_mean`: mean final-layer state over response positions; `hidden_committed`: over
     response positions already committed in the canvas the denoiser saw (NaN if none).
+    `hidden` is `[B, P+L, D]`, or `[B, P+L, K, D]` with every layer (last = final layer, see
+    `toydlm.model.with_layers`); then `hidden_layers_mean` / `hidden_layers_committed` `[B, K, D]`
+    hold the same two poolings per layer as well.
     """
     L = new.pinned.shape[1]
     P = new.canvas.shape[1] - L
     rec = {"canvas": new.canvas[:, P:], "xhat_argmax": new.xhat_argmax, "xhat_sample": new.xhat_sample,
            "confidence": new.conf, "committed": new.committed, "remasked": new.remasked}
     if hidden is not None:
-        h = jnp.asarray(hidden, jnp.float32)[:, P:]  # [B, L, D]
+        h = jnp.asarray(hidden, jnp.float32)[:, P:]  # [B, L, D] or [B, L, K, D]
         done = (seen.canvas[:, P:] != mask_id).astype(jnp.float32)
         n = done.sum(1, keepdims=True)
-        rec["hidden_mean"] = h.mean(1)
-        pooled = jnp.einsum("bl,bld->bd", done, h) / jnp.maximum(n, 1)
-        rec["hidden_committed"] = jnp.where(n > 0, pooled, jnp.nan)
+        if h.ndim == 4:
+            rec["hidden_mean"], rec["hidden_committed"] = _pool(h[:, :, -1], done, n)
+            rec["hidden_layers_mean"], rec["hidden_layers_committed"] = _pool(h, done, n)
+        else:
+            rec["hidden_mean"], rec["hidden_committed"] = _pool(h, done, n)
     return rec
+
+
+def _pool(h_BLxD: jax.Array, done_BL: jax.Array, n_B1: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean over all response positions and over committed ones (NaN where none is committed)."""
+    pooled = jnp.einsum("bl,bl...->b...", done_BL, h_BLxD)
+    n = n_B1.reshape(n_B1.shape[:1] + (1,) * (pooled.ndim - 1))
+    return h_BLxD.mean(1), jnp.where(n > 0, pooled / jnp.maximum(n, 1), jnp.nan)
 
 
 @lru_cache(maxsize=64)

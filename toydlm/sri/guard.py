@@ -7,6 +7,7 @@ held-out benign signals; a generation is flagged at its end when its score excee
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -42,9 +43,33 @@ def _forward(params, x):
     return jax.nn.sigmoid(h)  # signals live in (0, 1)
 
 
+@jax.jit
+def _reconstruction_error(params, x):
+    return ((x - _forward(params, x)) ** 2).sum(-1)
+
+
 def reconstruction_error(params, signals: np.ndarray) -> np.ndarray:
-    x = jnp.asarray(signals, jnp.float32)
-    return np.asarray(((x - _forward(params, x)) ** 2).sum(-1))
+    """Squared L2 reconstruction error per signal `[N]` (one jitted call for the whole batch)."""
+    return np.asarray(_reconstruction_error(params, jnp.asarray(signals, jnp.float32)))
+
+
+@partial(jax.jit, static_argnames=("steps", "lr", "batch"))
+def _train(params, x, key, steps: int, lr: float, batch: int):
+    """All Adam steps in one `lax.scan`; step i draws its minibatch with `fold_in(key, 10_000 + i)`."""
+    tx = optax.adam(lr)
+
+    def loss_fn(p, xb):
+        return ((xb - _forward(p, xb)) ** 2).sum(-1).mean()
+
+    def body(carry, i):
+        p, o = carry
+        idx = jax.random.randint(jax.random.fold_in(key, 10_000 + i), (batch,), 0, x.shape[0])
+        loss, g = jax.value_and_grad(loss_fn)(p, x[idx])
+        upd, o = tx.update(g, o, p)
+        return (optax.apply_updates(p, upd), o), loss
+
+    (params, _), losses = jax.lax.scan(body, (params, tx.init(params)), jnp.arange(steps))
+    return params, losses
 
 
 @dataclass
@@ -63,6 +88,32 @@ class SRIGuard:
     def flag(self, signals: np.ndarray) -> np.ndarray:
         return self.score(signals) > self.threshold
 
+    def score_recorded(self, hidden_committed_TBD, hidden_mean_TBD, benign_centre, refusal_centre,
+                       tau: float = 0.1) -> np.ndarray:
+        """Anomaly scores `[B]` straight from what a sampler records (`hidden_committed` / `hidden_mean`,
+        `[T, B, D]`): `generated` pooling, SRI signal and autoencoder in one jitted float32 call.
+
+        The deployable path whose cost is SRI Guard's overhead; it equals `score(sri_signal(...))`
+        up to float32 rounding."""
+        return np.asarray(_score_recorded(self.params, jnp.asarray(hidden_committed_TBD, jnp.float32),
+                                          jnp.asarray(hidden_mean_TBD, jnp.float32),
+                                          jnp.asarray(benign_centre, jnp.float32),
+                                          jnp.asarray(refusal_centre, jnp.float32), tau))
+
+
+@jax.jit
+def _score_recorded(params, committed_TBD, mean_TBD, bc_TD, rc_TD, tau):
+    acts = jnp.where(jnp.isnan(committed_TBD), mean_TBD, committed_TBD).transpose(1, 0, 2)  # [B, T, D]
+    eps = 1e-8
+
+    def log_dist(c_TD):
+        num = (acts * c_TD[None]).sum(-1)
+        den = jnp.linalg.norm(acts, axis=-1) * jnp.linalg.norm(c_TD, axis=-1)[None] + eps
+        return jnp.log(jnp.maximum(1.0 - num / den, 0) + eps)
+
+    sig = jax.nn.sigmoid((log_dist(rc_TD) - log_dist(bc_TD)) / tau)
+    return ((sig - _forward(params, sig)) ** 2).sum(-1)
+
 
 def fit_guard(benign_train: np.ndarray, benign_heldout: np.ndarray, config: GuardConfig | None = None) -> SRIGuard:
     """Train on benign signals `[N, T]` only; calibrate the threshold on held-out benign ones."""
@@ -76,20 +127,6 @@ def fit_guard(benign_train: np.ndarray, benign_heldout: np.ndarray, config: Guar
         raise ValueError(f"held-out signals have {np.asarray(benign_heldout).shape[1]} steps, training {x.shape[1]}")
     key = jax.random.PRNGKey(cfg.seed)
     params = _init(key, x.shape[1], cfg.hidden)
-    tx = optax.adam(cfg.lr)
-    opt = tx.init(params)
-
-    def loss_fn(p, xb):
-        return ((xb - _forward(p, xb)) ** 2).sum(-1).mean()
-
-    @jax.jit
-    def step(p, o, k):
-        idx = jax.random.randint(k, (min(cfg.batch, len(x)),), 0, len(x))
-        loss, g = jax.value_and_grad(loss_fn)(p, jnp.asarray(x)[idx])
-        upd, o = tx.update(g, o, p)
-        return optax.apply_updates(p, upd), o, loss
-
-    for i in range(cfg.steps):
-        params, opt, _ = step(params, opt, jax.random.fold_in(key, 10_000 + i))
+    params, _ = _train(params, jnp.asarray(x), key, cfg.steps, cfg.lr, min(cfg.batch, len(x)))
     thr = float(np.quantile(reconstruction_error(params, benign_heldout), cfg.quantile))
     return SRIGuard(params=params, threshold=thr, config=cfg)
