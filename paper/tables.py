@@ -9,7 +9,7 @@ from paper.render import fmt_value
 from paper.sources import Sources
 
 SAMPLERS = ("ar_order", "random_T16", "low_confidence_T16", "low_confidence_T4", "low_confidence_B4_T16",
-            "entropy_T16", "mdlm_T16", "annealed_T16", "remdm_cap_T32")
+            "entropy_T16", "mdlm_T16", "remdm_cap_T32")
 FAMILIES = ("none", "wrapper:roleplay", "wrapper:hypothetical", "wrapper:prefix", "wrapper:cipher")
 SIGN = "Sign: Δ = sampler − AR order on the same weights; negative Δ ASR = fewer harmful responses."
 

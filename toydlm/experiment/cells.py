@@ -39,10 +39,13 @@ class Cell:
         return d
 
 
-def _attacks_for(p: RunPreset, temperature: float) -> tuple[str, ...]:
+def _attacks_for(p: RunPreset, temperature: float, grammar: str) -> tuple[str, ...]:
+    attacks = p.grammar_attacks.get(grammar, p.attacks)
     if temperature == 1.0:
-        return p.attacks
-    return tuple(a for a in p.attacks if a == "none" or a.startswith("wrapper:"))
+        return attacks
+    if p.t0_grammars and grammar not in p.t0_grammars:
+        return ()
+    return tuple(a for a in attacks if a == "none" or a.startswith("wrapper:"))
 
 
 def enumerate_cells(p: RunPreset) -> list[Cell]:
@@ -67,6 +70,6 @@ def enumerate_cells(p: RunPreset) -> list[Cell]:
                     if temp == 0.0 and v.label not in p.t0_samplers and not (model == "ar" and "ar_order" in
                                                                               p.t0_samplers):
                         continue
-                    for a in _attacks_for(p, temp):
+                    for a in _attacks_for(p, temp, g):
                         cells.append(Cell(g, model, seed, v, temp, a, fit(model, v.label, a)))
     return cells

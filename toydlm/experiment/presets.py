@@ -64,6 +64,8 @@ class RunPreset:
     learned_grammars: tuple[str, ...] = ("default",)
     temperatures: tuple[float, ...] = (1.0,)
     t0_samplers: tuple[str, ...] = ()  # labels also run at temperature 0 (on wrappers only)
+    t0_grammars: tuple[str, ...] = ()  # grammars with temperature-0 cells (empty: every grammar)
+    grammar_attacks: dict = field(default_factory=dict)  # grammar -> its attacks, where not `attacks`
     v2_n: int = 2000  # Model-v2 Monte Carlo trajectories per predicted cell
     fit_attacks: tuple[str, ...] = ("benign", "none", "wrapper:roleplay")
     fit_samplers: tuple[str, ...] = ("ar",)  # fit on fit_attacks only
@@ -87,11 +89,15 @@ PRESETS: dict[str, RunPreset] = {
         grammars=("default",), v2_n=800, budget_s=180,
         notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
     "default": RunPreset(
-        name="default", model_preset="default", train_steps={"ar": 800, "mdlm": 1500}, model_seeds=(0,),
-        n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4")),
+        # trimmed to its 15-minute budget on 2 cores: 600/1200 training steps, no annealed sampler, and the
+        # length-matched control on the prompt sets its questions need (the full preset has everything)
+        name="default", model_preset="default", train_steps={"ar": 600, "mdlm": 1200}, model_seeds=(0,),
+        n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4", "annealed_T16")),
         attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),
-        t0_samplers=("ar_order", "low_confidence_T16"), v2_n=800, sri_n_benign=400, sri_n_attack=100,
+        grammar_attacks={"length_matched": ("benign", "none", "wrapper:hypothetical", "wrapper:prefix", "prefill:2")},
+        t0_samplers=("ar_order", "low_confidence_T16"), t0_grammars=("default",), v2_n=800, sri_n_benign=400,
+        sri_n_attack=100,
         # SRI: the AR model first (wrapper ASR 0.25-0.7, so every family has >= 10 successful jailbreaks);
         # the MDLM samplers add IRR and trajectories per sampler at the same weights (Figs. 5-6)
         sri_samplers=("ar", "ar_order", "low_confidence_T16"),
