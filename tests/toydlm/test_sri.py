@@ -290,3 +290,14 @@ def test_sri_figures_from_the_evaluation_dict(oracle_eval, tmp_path):
     assert [p.name for p in paths] == ["fig_sri_trajectories.png", "fig_sri_irr.png", "fig_sri_roc.png",
                                        "fig_sri_ablation.png"]
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_identical_inputs_scored_with_last_bit_noise_count_as_ties():
+    """Batched kernels score identical inputs a few ulps apart; the report must not rank that noise."""
+    from toydlm.sri.metrics import detector_report
+
+    rng = np.random.default_rng(0)
+    neg = 0.0123 * (1 + 1e-9 * rng.standard_normal(100))
+    pos = 0.0123 * (1 - 1e-9 * np.abs(rng.standard_normal(50)))  # all "below" the negatives by noise only
+    assert detector_report(neg, pos)["auroc"] == 0.5
+    assert detector_report(neg, pos + 0.001)["auroc"] == 1.0  # a real difference still counts

@@ -60,6 +60,17 @@ def roc_curve(scores_neg: np.ndarray, scores_pos: np.ndarray) -> tuple[np.ndarra
     return np.concatenate([[0.0], fpr]), np.concatenate([[0.0], tpr])
 
 
+def quantize_ties(neg: np.ndarray, pos: np.ndarray, digits: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Scores rounded to `digits` decimals of their common scale, so inputs that are identical score as ties.
+
+    Batched float32 kernels give identical inputs scores that differ in the last bits depending on the
+    batch they were scored in; ranking those differences turns a tie (AUROC 0.5) into 0 or 1.
+    """
+    allv = np.concatenate([neg, pos])
+    scale = float(np.max(np.abs(allv))) if allv.size and np.isfinite(allv).all() and np.any(allv) else 1.0
+    return np.round(neg / scale, digits) * scale, np.round(pos / scale, digits) * scale
+
+
 def detector_report(neg_test: np.ndarray, pos: np.ndarray, threshold: float | None = None,
                     min_pos: int = MIN_POS, roc: bool = False, seed: int = 0) -> dict:
     """Everything reported for one detector on one positive set, JSON-ready.
@@ -70,18 +81,19 @@ def detector_report(neg_test: np.ndarray, pos: np.ndarray, threshold: float | No
     """
     neg, p = np.asarray(neg_test, float), np.asarray(pos, float)
     out: dict = {"n_pos": int(len(p)), "n_neg": int(len(neg))}
+    neg_q, p_q = quantize_ties(neg, p)
     if len(p) < min_pos or len(neg) == 0:
         out.update(auroc=None, auroc_ci95=None, tpr_at_1pct_fpr=None, tpr_at_5pct_fpr=None,
                    auroc_null_reason=f"{len(p)} positives < minimum {min_pos}" if len(p) < min_pos
                    else "no negatives")
     else:
-        out.update(auroc=auroc(neg, p), auroc_ci95=list(auroc_ci(neg, p, seed=seed)),
-                   tpr_at_1pct_fpr=tpr_at_fpr(neg, p, 0.01), tpr_at_5pct_fpr=tpr_at_fpr(neg, p, 0.05))
+        out.update(auroc=auroc(neg_q, p_q), auroc_ci95=list(auroc_ci(neg_q, p_q, seed=seed)),
+                   tpr_at_1pct_fpr=tpr_at_fpr(neg_q, p_q, 0.01), tpr_at_5pct_fpr=tpr_at_fpr(neg_q, p_q, 0.05))
     if threshold is not None:
         out["threshold"] = float(threshold)
         out["fpr_benign"] = float((neg > threshold).mean()) if len(neg) else None
         out["flag_rate"] = float((p > threshold).mean()) if len(p) else None
     if roc and out["auroc"] is not None:
-        f, t = roc_curve(neg, p)
+        f, t = roc_curve(neg_q, p_q)
         out["roc"] = {"fpr": np.round(f, 5).tolist(), "tpr": np.round(t, 5).tolist()}
     return out
