@@ -7,7 +7,6 @@ the first commits beside the theory's held-out prediction. Run:
 `python experiments/exp4_sweeps.py` (about 5 minutes on 2 cores once the default models are cached).
 """
 
-import io
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +17,7 @@ from _common import grid_args, run_grid, write_grid  # noqa: E402
 
 from toydlm.experiment.cells import AR_VARIANT, Cell  # noqa: E402
 from toydlm.experiment.presets import SamplerVariant as V  # noqa: E402
-from toydlm.io import atomic_write_bytes  # noqa: E402
+from toydlm.plots import save_png  # noqa: E402
 
 ATTACKS = ("wrapper:prefix", "prefill:2")
 WEIGHTS = (("default", "mdlm", 0), ("default", "oracle", None), ("length_matched", "oracle", None))
@@ -89,11 +88,7 @@ def figure(rows: list[dict], path: Path) -> None:
                 ax.legend(fontsize=6)
     fig.suptitle("Sampler sweeps (temperature 1 unless swept): dots = measured ASR ± 2 SE, crosses = theory "
                  "(held out); solid = learned MDLM / AR, dotted = exact oracle", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=105)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path, dpi=105)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from _common import grid_args, run_grid, write_grid  # noqa: E402
 
 from toydlm.experiment.cells import AR_VARIANT, Cell  # noqa: E402
 from toydlm.experiment.presets import SamplerVariant  # noqa: E402
-from toydlm.io import atomic_write_bytes  # noqa: E402
+from toydlm.plots import save_png  # noqa: E402
 
 PREFILL = (1, 2, 3, 4, 5, 6, 8)
 INJECT = (0, 1, 2, 4, 6, 8, 11, 14)
@@ -72,13 +72,7 @@ def figure(rows: list[dict], path) -> None:
     axes[0].legend(fontsize=7, loc="lower right")
     fig.suptitle("Recovery curves on plain harmful prompts (temperature 1): dots = measured ± 2 SE, crosses = theory "
                  "(held out); k = 0 is no prefill; dashed = oracle on the length-matched grammar", fontsize=10)
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def prefill_alone_harmful(n: int, seed: int) -> dict[int, float]:

@@ -10,15 +10,6 @@ def _misses(s: Sources) -> list[dict]:
     return [r for r in held if abs(r["pred_asr"] - r["asr"]) > max(0.02, 2 * r["asr_se"])]
 
 
-def _positives(s: Sources, run: str) -> int | None:
-    """Successful jailbreaks in one SRI run (None when sri.json has no such run: its schema is evolving)."""
-    try:
-        p = s.get("default-s1/sri.json")["runs"][run]["pooling"]["generated"]["per_family"]
-    except (KeyError, TypeError):
-        return None
-    return sum(v["n_pos"] for v in p.values())
-
-
 def _worst_forced_learned(s: Sources) -> dict:
     held = s.get("exp3_theory_calibration.json")["heldout_cells"]
     rs = [r for r in held if r["model"] == "mdlm" and r["attack"].startswith("prefill")]
@@ -79,8 +70,4 @@ DERIVED = {
                                    for r in s.get("exp3_theory_calibration.json")["heldout_cells"]),
     "prefill_worst_measured": lambda s: _worst_forced_learned(s)["asr"],
     "prefill_worst_pred": lambda s: _worst_forced_learned(s)["pred_asr"],
-    "sri_pos_lc": lambda s: _positives(s, "mdlm/low_confidence_T16"),
-    "sri_pos_ar_order": lambda s: _positives(s, "mdlm/ar_order"),
-    "sri_pos_ar": lambda s: _positives(s, "ar/ar"),
-    "guard_cost_multiple": lambda s: 1 / s.get("default-s1/summary.json")["sri_guard"]["overhead_ratio_vs_guard_model"],
 }

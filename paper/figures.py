@@ -92,23 +92,19 @@ def calibration(s: Sources) -> tuple[str, str]:
 
 
 def sri_signal(s: Sources) -> tuple[str, str]:
-    """Mean SRI signal per step and prompt family, for each (model, sampler) run in sri.json."""
-    runs = s.get("default-s1/sri.json").get("runs", {}) or {}
-    runs = {k: v for k, v in runs.items() if ((v.get("pooling") or {}).get("generated") or {}).get("mean_signal")}
-    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(4.2 * max(len(runs), 1), 3.6), sharey=True,
-                             squeeze=False)
-    for ax, (name, run) in zip(axes[0], runs.items()):
-        for fam, sig in run["pooling"]["generated"]["mean_signal"].items():
-            ax.plot(np.arange(1, len(sig) + 1), sig, "-" if fam == "benign" else "--", label=fam)
-        ax.axhline(0.5, color="k", lw=0.6)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("step t")
-    axes[0][0].set_ylabel("mean SRI σ_t (1 = benign-like, 0 = refusal-like)")
-    axes[0][-1].legend(fontsize=7)
-    cap = ("Mean SRI signal per step by prompt family (generated-token pooling), one panel per model and sampler. "
-           "σ near 1 = final-layer state close to the benign-compliance anchor, near 0 = close to the refusal anchor. "
-           "Attack families are averaged over all their responses, harmful or not.")
-    return _save(fig, s, "fig_sri_signal.png"), cap
+    """Reused from the run: SRI trajectories per class, with the compliance and refusal bands."""
+    cap = ("SRI signal per step on the toy (from the run's SRI figures): mean and 10-90% band of σ_t for benign "
+           "generations, refused harmful prompts, successful jailbreaks and refused attacks, per model and sampler. "
+           "σ = 1 is compliance-aligned, σ = 0 refusal-aligned; the shaded bands mark the compliance (σ > λ_c) and "
+           "refusal (σ < λ_r) regions of the internal recovery rate.")
+    return _reuse(s, "results/default-s1/fig_sri_trajectories.png"), cap
+
+
+def sri_roc(s: Sources) -> tuple[str, str]:
+    """Reused from the run: ROC curves of SRI Guard and every baseline."""
+    cap = ("ROC curves of SRI Guard and its baselines on the primary SRI run (successful jailbreaks against held-out "
+           "benign generations), seen and unseen families.")
+    return _reuse(s, "results/default-s1/fig_sri_roc.png"), cap
 
 
 def sweeps(s: Sources) -> tuple[str, str]:
@@ -130,4 +126,4 @@ def curves(s: Sources) -> tuple[str, str]:
 
 
 FIGURES = {"swap": swap, "length_eos": length_eos, "stepwise": stepwise, "calibration_fig": calibration,
-           "sri_signal": sri_signal, "sweeps_fig": sweeps, "curves_fig": curves}
+           "sri_signal": sri_signal, "sri_roc": sri_roc, "sweeps_fig": sweeps, "curves_fig": curves}

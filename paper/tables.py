@@ -207,23 +207,43 @@ def _sri_runs(s: Sources) -> dict:
     return s.get("default-s1/sri.json").get("runs", {}) or {}
 
 
+def _primary(s: Sources) -> tuple[str, dict]:
+    """The primary SRI run's name and record (the one `sri_guard` in summary.json summarises)."""
+    name = (s.get("default-s1/sri.json").get("primary") or {}).get("model_sampler")
+    return name, _sri_runs(s).get(name) or {}
+
+
 def sri_guard(s: Sources) -> tuple[str, str]:
-    """SRI Guard detection per (model, sampler) run: positives per family, AUROC, benign false-positive rate."""
-    out = []
-    for name, run in _sri_runs(s).items():
-        pools = run.get("pooling") or {"": run}
-        for pool, p in pools.items():
-            fam = p.get("per_family", {}) or {}
-            cells = [f"{f(v.get('n_pos'), 'int')} / {f(v.get('auroc'), 'f2')}" for v in fam.values()]
-            out.append([name, pool, f(run.get("n_benign"), "int"), f(p.get("fpr_benign"), "pct1")] + cells)
-            head_fams = list(fam)
-    if not out:
-        return "_sri.json holds no per-run detector results._", "SRI Guard detection (no runs found)."
-    head = ["model / sampler", "pooling", "benign n", "benign FPR"] + [f"{k}: positives / AUROC" for k in head_fams]
-    cap = ("SRI Guard on the toy: an autoencoder trained on benign SRI signals only, flagging reconstruction error "
-           "above a benign quantile. Positives are attack prompts whose response was judged harmful; AUROC is "
-           "harmful-attack responses against benign ones (– where a family has no positives).")
-    return md(head, out), cap
+    """Every detector of the primary SRI run: AUROC with CI on seen and unseen families, FPR, overhead."""
+    name, run = _primary(s)
+    over = (s.get("default-s1/sri.json").get("primary") or {}).get("overhead_pct_by_detector") or {}
+    labels = {"last": "SRI Guard (last layer, generated pooling)",
+              "last_all_positions": "SRI Guard, all-positions pooling", "middle": "SRI Guard, middle layer",
+              "first": "SRI Guard, first layer", "text_level_refusal_signal": "text-level refusal signal",
+              "first_step_activation": "first-step activations", "perplexity_filter": "perplexity filter",
+              "guard_model": "guard model (classifier on final text)"}
+    rows = []
+    for group in ("sri", "baselines"):
+        for key, rep in (run.get(group) or {}).items():
+            def au(part: str, rep: dict = rep) -> str:
+                r = rep.get(part) or {}
+                if r.get("auroc") is None:
+                    return f"– ({r.get('n_pos', 0)} pos.)"
+                lo, hi = r["auroc_ci95"]
+                return f"{f(r['auroc'], 'f2')} [{f(lo, 'f2')}, {f(hi, 'f2')}]"
+            cost = over.get("sri_guard" if key == "last" else key)
+            rows.append([labels.get(key, key), au("seen"), au("unseen"), f(rep.get("fpr_benign"), "pct0"),
+                         f(cost, "f2") if cost is not None else "–"])
+    if not rows:
+        return "_sri.json holds no detector results._", "SRI Guard and baselines (none found)."
+    seen, unseen = (run.get("sri") or {}).get("last", {}).get("seen", {}), (run.get("sri") or {}).get("last", {}).get(
+        "unseen", {})
+    cap = (f"SRI Guard against its baselines on the primary run (`{name}`): positives = successful jailbreaks "
+           f"({seen.get('n_pos')} on seen families, {unseen.get('n_pos')} on the unseen one), negatives = "
+           f"{seen.get('n_neg')} held-out benign generations. AUROC with a 95% bootstrap CI; benign false-positive "
+           "rate at each detector's 99th-percentile benign threshold; overhead = steady-state detector time as a "
+           "percentage of generation time, measured in the same run.")
+    return md(["detector", "AUROC seen", "AUROC unseen", "benign FPR", "overhead %"], rows), cap
 
 
 def sri_irr(s: Sources) -> tuple[str, str]:
@@ -232,6 +252,8 @@ def sri_irr(s: Sources) -> tuple[str, str]:
     for name, run in _sri_runs(s).items():
         p = (run.get("pooling") or {}).get("generated") or run
         for lam, by_fam in (p.get("irr") or {}).items():
+            if not lam.startswith("lambda_r="):
+                continue
             fams = list(by_fam)
             out.append([name, lam.replace("lambda_r=", "")] + [f(by_fam[k], "f2") for k in fams])
     if not out:

@@ -86,6 +86,21 @@ def git_revision() -> str | None:
         return None
 
 
+def read_json_or_none(path: str | Path, what: str = "result") -> Any:
+    """Parsed JSON at `path`; None when it is absent, or corrupt (deleted with a warning, so it is recomputed)."""
+    import warnings
+
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        warnings.warn(f"{what} {path} is corrupt; recomputing it", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def provenance(seed: int | None = None, config: Any = None) -> dict:
     """What every result file records: config, seed, versions, git revision."""
     return {"config": to_jsonable(config), "seed": seed, "versions": package_versions(),

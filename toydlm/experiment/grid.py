@@ -10,8 +10,6 @@ atomically to `out_dir/cells/` and never recomputed.
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 from tqdm import tqdm
@@ -22,7 +20,7 @@ from toydlm.experiment.models import ensure_model
 from toydlm.experiment.predict import offset_for, v2_predict
 from toydlm.experiment.presets import RunPreset
 from toydlm.grammar import grammar_oracle, load_grammar
-from toydlm.io import atomic_write_json, to_jsonable
+from toydlm.io import atomic_write_json, read_json_or_none, to_jsonable
 from toydlm.samplers import SamplerConfig, sample
 
 
@@ -34,14 +32,7 @@ def stable_seed(s: str) -> int:
 
 
 def _read(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        warnings.warn(f"cell result {path} is corrupt; recomputing it", stacklevel=2)
-        path.unlink(missing_ok=True)
-        return None
+    return read_json_or_none(path, "cell result")
 
 
 def load_denoisers(cells: list[Cell], preset: RunPreset, cache: Path, progress: bool = True) -> dict:

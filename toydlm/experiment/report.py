@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from toydlm.io import atomic_write_text  # noqa: E402
+from toydlm.plots import save_png  # noqa: E402
 
 SWAP_ATTACKS = ("none", "wrapper:roleplay", "wrapper:hypothetical", "wrapper:prefix", "wrapper:cipher")
 
@@ -48,10 +49,7 @@ def fig_asr_heatmaps(rows, out: Path) -> Path | None:
         ax.set_yticks(range(len(samplers)), samplers if ax is axes[0][0] else [], fontsize=7)
         ax.set_title(f"ASR, {m} weights, {g} grammar", fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.7, label="attack success rate (harmful responses)")
-    p = out / "fig_asr_by_sampler.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return p
+    return save_png(fig, out / "fig_asr_by_sampler.png", tight=True)
 
 
 def fig_calibration(rows, out: Path) -> Path | None:
@@ -69,10 +67,7 @@ def fig_calibration(rows, out: Path) -> Path | None:
     ax.set_ylabel("measured ASR (± 2 SE)")
     ax.set_title("Theory vs measurement on held-out cells")
     ax.legend(fontsize=8)
-    p = out / "fig_calibration.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return p
+    return save_png(fig, out / "fig_calibration.png", tight=True)
 
 
 def fig_length(rows, out: Path) -> Path | None:
@@ -94,10 +89,7 @@ def fig_length(rows, out: Path) -> Path | None:
     axes[1].set_ylabel("share of EOS among the first L/2 commits")
     axes[0].legend(fontsize=7)
     fig.suptitle("The length/EOS confound: which samplers commit EOS first and truncate responses")
-    p = out / "fig_length_eos.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return p
+    return save_png(fig, out / "fig_length_eos.png", tight=True)
 
 
 def fig_curves(rows, curves, out: Path) -> Path | None:
@@ -120,10 +112,7 @@ def fig_curves(rows, curves, out: Path) -> Path | None:
         ax.set_ylim(-0.02, 1.02)
     axes[1].legend(fontsize=7)
     fig.suptitle("The research's Figure 3 on the toy (wrapper: prefix); draft = argmax x̂₀")
-    p = out / "fig_stepwise_curves.png"
-    fig.savefig(p, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return p
+    return save_png(fig, out / "fig_stepwise_curves.png", tight=True)
 
 
 def swap_table(rows) -> list[str]:

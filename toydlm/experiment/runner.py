@@ -7,10 +7,8 @@ recomputed; a corrupt cell file is recomputed with a warning. Models are cached 
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ from toydlm.experiment.models import ensure_models
 from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, v2_predict
 from toydlm.experiment.presets import RunPreset, get_preset
 from toydlm.grammar import grammar_oracle, load_grammar
-from toydlm.io import atomic_write_json, provenance, to_jsonable
+from toydlm.io import atomic_write_json, provenance, read_json_or_none, to_jsonable
 from toydlm.samplers import SamplerConfig, sample
 
 SUMMARY_KEYS = ("model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr",
@@ -34,14 +32,7 @@ def cache_root() -> Path:
 
 
 def _read_json(path: Path, what: str) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
-        warnings.warn(f"{what} {path} is corrupt; recomputing it", stacklevel=2)
-        path.unlink(missing_ok=True)
-        return None
+    return read_json_or_none(path, what)
 
 
 def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "runs/default",
