@@ -47,7 +47,7 @@ def fig_asr_heatmaps(rows, out: Path) -> Path | None:
                             color="white" if M[i, j] > 0.55 else "black")
         ax.set_xticks(range(len(attacks)), [a.replace("wrapper:", "") for a in attacks], rotation=45, ha="right")
         ax.set_yticks(range(len(samplers)), samplers if ax is axes[0][0] else [], fontsize=7)
-        ax.set_title(f"ASR, {m} weights, {g} grammar", fontsize=9)
+        ax.set_title(f"ASR: {m} weights,\n{g.replace('_', '-')} grammar", fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.7, label="attack success rate (harmful responses)")
     return save_png(fig, out / "fig_asr_by_sampler.png", tight=True)
 
