@@ -93,7 +93,7 @@ def calibration(s: Sources) -> tuple[str, str]:
 
 def sri_signal(s: Sources) -> tuple[str, str]:
     """Reused from the run: SRI trajectories per class, with the compliance and refusal bands."""
-    cap = ("SRI signal per step on the toy (from the run's SRI figures): mean and 10-90% band of σ_t for benign "
+    cap = ("SRI signal per step on the toy (from the run's SRI figures): mean and 25-75% band of σ_t for benign "
            "generations, refused harmful prompts, successful jailbreaks and refused attacks, per model and sampler. "
            "σ = 1 is compliance-aligned, σ = 0 refusal-aligned; the shaded bands mark the compliance (σ > λ_c) and "
            "refusal (σ < λ_r) regions of the internal recovery rate.")

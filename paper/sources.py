@@ -30,6 +30,7 @@ REQUIRED: dict[str, tuple[str, str]] = {
                                     _EXP.format("exp7_length_hypothesis.py")),
     "bench_bridge.json": ("results/bench_bridge.json",
                           ".venv/bin/toydlm bench bridge --json > results/bench_bridge.json"),
+    "exp8_sri_guard.json": ("results/exp8_sri_guard.json", ".venv/bin/python experiments/exp8_sri_guard.py"),
     "model_quality.json": ("results/model_quality.json", ".venv/bin/python experiments/model_quality.py"),
     "seed": ("paper/seed_reference.json", "hand-curated quotes of ../shared/PAPER.md (checked by the tests)"),
     "goals": ("paper/goals.json", "the project's stated targets (not results)"),
@@ -39,7 +40,6 @@ REQUIRED: dict[str, tuple[str, str]] = {
 OPTIONAL: dict[str, tuple[str, str]] = {
     "exp4_sweeps.json": ("results/exp4_sweeps.json", _EXP.format("exp4_sweeps.py")),
     "exp5_recovery_curves.json": ("results/exp5_recovery_curves.json", _EXP.format("exp5_recovery_curves.py")),
-    "exp8_sri_guard.json": ("results/exp8_sri_guard.json", _EXP.format("exp8_sri_guard.py")),
     "bridge_gpu.json": ("results/bridge_gpu.json",
                         ".venv/bin/toydlm bridge run --model PATH --kind dlm --prompts FILE --device cuda --out DIR"),
     "bench_train.json": ("results/bench_train.json", ".venv/bin/toydlm bench train --json > results/bench_train.json"),

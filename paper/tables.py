@@ -359,11 +359,31 @@ def grid_calibration(s: Sources) -> tuple[str, str]:
                "non-trivial within"], out), cap
 
 
+def exp8(s: Sources) -> tuple[str, str]:
+    """Experiment 8: SRI Guard on the paper's task (A) and the earliest step each signal separates outcomes (B)."""
+    rows = []
+    for name, r in (s.get("exp8_sri_guard.json").get("results") or {}).items():
+        a, b = r.get("task_a") or {}, r.get("task_b") or {}
+        g = a.get("sri_guard") or {}
+        gm = ((a.get("baselines") or {}).get("guard_model") or {}).get("unseen") or {}
+        first = b.get("first_step_auroc_ge_0.9") or {}
+        rows.append([name, f(g.get("auroc_unseen"), "f2"), f(gm.get("auroc"), "f2")]
+                    + [f(first.get(k), "int") for k in ("sri_sigma_t", "guard_model_on_partial_text",
+                                                        "committed_harm_count", "text_level_no_refusal_yet")])
+    cap = ("Experiment 8. Task A (the seed paper's): successful jailbreaks against benign generations, unseen family, "
+           "AUROC of SRI Guard and of the guard classifier. Task B (harder): successful against refused attacks, "
+           "from what each signal has seen by step t; the columns give the first step at which its AUROC reaches "
+           "0.9 (– = never). Earlier = the outcome is visible sooner.")
+    head = ["grammar / model / sampler", "A: SRI Guard", "A: guard model", "B: SRI σ_t",
+            "B: guard model, partial text", "B: committed harm", "B: text-level refusal"]
+    return md(head, rows), cap
+
+
 TABLES = {"models": models, "controls": controls, "sampler_swap": sampler_swap, "length": length,
           "recovery": recovery, "calibration": calibration, "calibration_worst": calibration_worst,
           "forced": forced, "oracle_vs_learned": oracle_vs_learned, "sri_guard": sri_guard, "sri_irr": sri_irr,
           "sweeps": sweeps, "curves": curves, "grid_calibration": grid_calibration,
-          "exp8": generic("exp8_sri_guard.json"),
+          "exp8": exp8,
           "bridge": generic("bridge_gpu.json")}
 
 
@@ -376,8 +396,11 @@ def reproduce(s: Sources) -> str:
     lines = ["python3 -m venv .venv && .venv/bin/pip install -q -e .",
              f".venv/bin/toydlm run --preset {summ['config']['preset']} --seed {summ['seed']} --out {run}"]
     lines += [f".venv/bin/python experiments/{e}.py --run {run}" for e in exps]
-    lines += [".venv/bin/python experiments/model_quality.py",
-              f"cp {run}/summary.json {run}/sri.json {run}/fig_*.png results/default-s1/",
+    lines += [".venv/bin/python experiments/exp8_sri_guard.py",
+              ".venv/bin/python experiments/model_quality.py",
+              ".venv/bin/toydlm bench train --json > results/bench_train.json",
+              ".venv/bin/toydlm bench bridge --json > results/bench_bridge.json   # needs the [bridge] extra",
+              f"cp {run}/summary.json {run}/sri.json {run}/report.md {run}/fig_*.png results/default-s1/",
               ".venv/bin/python paper/build.py"]
     return "```bash\n" + "\n".join(lines) + "\n```"
 
