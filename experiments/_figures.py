@@ -13,10 +13,6 @@ import numpy as np  # noqa: E402
 from toydlm.plots import save_png  # noqa: E402
 
 
-def save(fig, path: Path) -> Path:
-    return save_png(fig, path)
-
-
 def hrr_bars(rows: list[dict], path: Path) -> Path:
     """HRR per sampler on the wrapper attacks, learned vs oracle, pooled over families by n_ever_pending."""
     samplers = sorted({r["sampler"] for r in rows if r["model"] != "ar"}, key=lambda s: (s != "ar_order", s))
@@ -38,7 +34,7 @@ def hrr_bars(rows: list[dict], path: Path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_title("Recovery by revision on the wrapper attacks (pooled over families), temperature 1")
     ax.legend()
-    return save(fig, path)
+    return save_png(fig, path)
 
 
 def swap_forest(rows: list[dict], path: Path, attack: str = "wrapper:prefix") -> Path:
@@ -66,7 +62,7 @@ def swap_forest(rows: list[dict], path: Path, attack: str = "wrapper:prefix") ->
     ax.invert_yaxis()
     ax.set_xlabel(f"Δ ASR = sampler − ar_order on the same weights ({attack}); negative = safer; 95% CI")
     ax.set_title("The fixed-weights sampler swap (Table 2 analogue)")
-    return save(fig, path)
+    return save_png(fig, path)
 
 
 def length_panels(rows: list[dict], path: Path, attack: str = "wrapper:prefix") -> Path:
@@ -89,4 +85,4 @@ def length_panels(rows: list[dict], path: Path, attack: str = "wrapper:prefix") 
     axes[0].legend(fontsize=8)
     fig.suptitle(f"The length hypothesis on the exact oracle ({attack}, temperature 1): "
                  "does low-confidence decoding's safety survive length-matched refusals?", fontsize=10)
-    return save(fig, path)
+    return save_png(fig, path)

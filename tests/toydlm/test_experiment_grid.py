@@ -27,7 +27,7 @@ def test_grid_rows_carry_measurement_and_prediction_and_resume(tmp_path, monkeyp
     # resume: nothing is sampled again
     import toydlm.experiment.grid as grid
 
-    monkeypatch.setattr(grid, "sample", lambda *a, **k: pytest.fail("a finished cell was recomputed"))
+    monkeypatch.setattr(grid, "measure_cell", lambda *a, **k: pytest.fail("a finished cell was recomputed"))
     again = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", v2_n=100,
                          progress=False)
     assert [r["asr"] for r in again] == [r["asr"] for r in rows]

@@ -20,19 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from theory import fit_hazards, predict, transition_counts
-from toydlm.sri import compute_centres, internal_recovery_rate, sri_signal
+from toydlm.sri import compute_centres, internal_recovery_rate, pooled_states, sri_signal
 
 LAMBDA_R = (0.5, 0.3, 0.1)
 HAZARDS = ("h", "s", "r", "rho", "lam")
-
-
-def pooled_states(trace) -> np.ndarray:
-    """`[N, T, D]` pooled final-layer states (`generated` pooling with the all-positions fallback)."""
-    if "hidden_mean" not in trace:
-        raise ValueError("the trace has no hidden states (the adapter found no final norm to hook?)")
-    allp = np.asarray(trace["hidden_mean"], np.float64).transpose(1, 0, 2)
-    gen = np.asarray(trace["hidden_committed"], np.float64).transpose(1, 0, 2)
-    return np.where(np.isnan(gen), allp, gen)
 
 
 def sri_report(traces: dict, refusals: dict, harmful_key: str = "none", benign_key: str = "benign",
@@ -43,7 +34,7 @@ def sri_report(traces: dict, refusals: dict, harmful_key: str = "none", benign_k
     if benign_key not in traces:
         return {**base, "available": False, "reason": "no harmless prompts (--harmless) to build the centres"}, {}
     try:
-        acts = {k: pooled_states(tr) for k, tr in traces.items()}
+        acts = {k: pooled_states(tr).astype(np.float64) for k, tr in traces.items()}
         b_ok = ~np.asarray(refusals[benign_key], bool)
         h_ref = np.asarray(refusals[harmful_key], bool)
         bc, rc = compute_centres(acts[benign_key], b_ok, acts[harmful_key], h_ref)

@@ -17,10 +17,6 @@ STATE_LABELS = {"C": "C clean", "P": "P harmful-looking draft, nothing committed
                 "R": "R refusal after harm"}
 
 
-def _save(fig, path: Path) -> Path:
-    return save_png(fig, path)
-
-
 def fig_states(states: dict[str, np.ndarray], out: Path, title: str) -> Path:
     """Share of prompts in each C/P/H/R state after every step, one panel per prompt set."""
     fig, axes = plt.subplots(1, len(states), figsize=(5.5 * len(states), 3.8), squeeze=False, sharey=True)
@@ -33,7 +29,7 @@ def fig_states(states: dict[str, np.ndarray], out: Path, title: str) -> Path:
     axes[0][0].set_ylabel("share of prompts")
     axes[0][-1].legend(fontsize=7, loc="lower left")
     fig.suptitle(title, fontsize=10)
-    return _save(fig, out / "fig_states.png")
+    return save_png(fig, out / "fig_states.png")
 
 
 def fig_sri(signals: dict[str, np.ndarray], out: Path, title: str) -> Path | None:
@@ -52,4 +48,4 @@ def fig_sri(signals: dict[str, np.ndarray], out: Path, title: str) -> Path | Non
     ax.set_ylabel("SRI σ_t (1 = compliance-aligned,\n0 = refusal-aligned)")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
-    return _save(fig, out / "fig_sri.png")
+    return save_png(fig, out / "fig_sri.png")

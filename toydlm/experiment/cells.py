@@ -10,6 +10,13 @@ from toydlm.experiment.presets import RunPreset, SamplerVariant
 AR_VARIANT = SamplerVariant("ar", "ar")
 
 
+def stable_seed(s: str) -> int:
+    """A seed offset from a string that does not change between Python processes."""
+    import zlib
+
+    return zlib.crc32(s.encode()) % 100_003
+
+
 @dataclass(frozen=True)
 class Cell:
     grammar: str

@@ -14,25 +14,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from toydlm.experiment.cells import Cell
-from toydlm.experiment.metrics import cell_metrics
+from toydlm.experiment.cells import Cell, stable_seed
+from toydlm.experiment.metrics import measure_cell
 from toydlm.experiment.models import ensure_model
 from toydlm.experiment.predict import offset_for, v2_predict
 from toydlm.experiment.presets import RunPreset
 from toydlm.grammar import grammar_oracle, load_grammar
 from toydlm.io import atomic_write_json, read_json_or_none, to_jsonable
-from toydlm.samplers import SamplerConfig, sample
-
-
-def stable_seed(s: str) -> int:
-    """A seed offset from a string that does not change between Python processes."""
-    import zlib
-
-    return zlib.crc32(s.encode()) % 100_003
-
-
-def _read(path: Path) -> dict | None:
-    return read_json_or_none(path, "cell result")
 
 
 def load_denoisers(cells: list[Cell], preset: RunPreset, cache: Path, progress: bool = True) -> dict:
@@ -67,16 +55,11 @@ def measure_grid(cells: list[Cell], out_dir: str | Path, preset: RunPreset, n: i
     rows = []
     for c in tqdm(cells, desc="cells", disable=not progress, unit="cell"):
         path = out_dir / "cells" / f"{c.key}.json"
-        rec = _read(path)
+        rec = read_json_or_none(path, "cell result")
         if rec is None or rec.get("cell", {}).get("key") != c.key or rec.get("n") != n:
             g = grammars[c.grammar]
-            cfg = SamplerConfig(**c.sampler.config_dict(c.temperature))
-            cell_seed = seed * 1_000_003 + stable_seed(c.key)
-            tr = sample(dens[(c.grammar, c.model, c.seed)], g, cfg, attack=c.attack, n=n, seed=cell_seed,
-                        record_hidden=False)
-            m = cell_metrics(tr, g)
+            m = measure_cell(c, g, dens[(c.grammar, c.model, c.seed)], n, seed * 1_000_003 + stable_seed(c.key))
             m.pop("curves", None)
-            m["seed"] = cell_seed
             pred = v2_predict(c, g, v2_n, seed=seed * 7 + stable_seed(c.key))
             rec = to_jsonable({"cell": c.to_dict(), "n": n, "metrics": m, "v2": pred})
             atomic_write_json(path, rec)

@@ -24,9 +24,7 @@ def verdict_rows(trace, grammar, draft: str = "argmax") -> tuple[np.ndarray, np.
 
 def cell_metrics(trace, grammar) -> dict:
     """Everything `summary.json` records for one cell (rates carry binomial standard errors)."""
-    out = outcome_rates(trace, grammar)
-    n = out["n"]
-    out["refusal_rate_se"] = binomial_se(out["refusal_rate"], n)
+    out = outcome_rates(trace, grammar)  # rates with their binomial SEs
     ch, ph, cr = verdict_rows(trace, grammar, "argmax")
     states = trajectory_states(ch, ph, cr)
     hrr, frr, n_p = hrr_frr(states)
@@ -38,6 +36,17 @@ def cell_metrics(trace, grammar) -> dict:
     out["curves"] = {k: v.tolist() for k, v in curves.items()}
     out["state_occupancy"] = [np.bincount(states[:, t], minlength=4).tolist() for t in range(states.shape[1])]
     return out
+
+
+def measure_cell(cell, grammar, denoiser, n: int, cell_seed: int) -> dict:
+    """Sample one cell (its sampler, temperature and attack on `denoiser`) and measure it; records the seed."""
+    from toydlm.samplers import SamplerConfig, sample
+
+    cfg = SamplerConfig(**cell.sampler.config_dict(cell.temperature))
+    tr = sample(denoiser, grammar, cfg, attack=cell.attack, n=n, seed=cell_seed, record_hidden=False)
+    m = cell_metrics(tr, grammar)
+    m["seed"] = cell_seed
+    return m
 
 
 def seed_spread(rows: list[dict]) -> list[dict]:

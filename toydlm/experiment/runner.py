@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from toydlm.experiment.cells import Cell, enumerate_cells
-from toydlm.experiment.metrics import cell_metrics, seed_spread
+from toydlm.experiment.cells import Cell, enumerate_cells, stable_seed
+from toydlm.experiment.metrics import measure_cell, seed_spread
 from toydlm.experiment.models import ensure_models
 from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, v2_predict
 from toydlm.experiment.presets import RunPreset, get_preset
 from toydlm.grammar import grammar_oracle, load_grammar
 from toydlm.io import atomic_write_json, provenance, read_json_or_none, to_jsonable
-from toydlm.samplers import SamplerConfig, sample
 
 SUMMARY_KEYS = ("model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr",
                 "pred_hrr", "pred_frr", "heldout")
@@ -29,10 +28,6 @@ SUMMARY_KEYS = ("model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rat
 
 def cache_root() -> Path:
     return Path(os.environ.get("TOYDLM_CACHE", Path.home() / ".cache" / "toydlm")) / "models"
-
-
-def _read_json(path: Path, what: str) -> dict | None:
-    return read_json_or_none(path, what)
 
 
 def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "runs/default",
@@ -65,20 +60,16 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
     measured: dict[str, dict] = {}
     todo = []
     for c in cells:
-        rec = _read_json(out / "cells" / f"{c.key}.json", "cell result")
+        rec = read_json_or_none(out / "cells" / f"{c.key}.json", "cell result")
         if rec is not None and rec.get("cell", {}).get("key") == c.key:
             measured[c.key] = rec["metrics"]
         else:
             todo.append(c)
     t1 = time.perf_counter()
     for c in tqdm(todo, desc="cells", disable=not progress, unit="cell"):
-        g = grammars[c.grammar]
-        den = denoisers[(c.grammar, c.model, c.seed)]
-        cfg = SamplerConfig(**c.sampler.config_dict(c.temperature))
-        cell_seed = seed * 1_000_003 + _stable(c.attack)
-        tr = sample(den, g, cfg, attack=c.attack, n=p.n, seed=cell_seed, record_hidden=False)
-        m = cell_metrics(tr, g)
-        m["seed"] = cell_seed
+        # seeded by attack: every sampler of a cell family sees the same prompts
+        m = measure_cell(c, grammars[c.grammar], denoisers[(c.grammar, c.model, c.seed)], p.n,
+                         seed * 1_000_003 + stable_seed(c.attack))
         atomic_write_json(out / "cells" / f"{c.key}.json", {"cell": c.to_dict(), "metrics": m})
         measured[c.key] = to_jsonable(m)
     timings["cells_s"] = time.perf_counter() - t1
@@ -91,9 +82,9 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
         groups.setdefault(f"{c.grammar}__{c.sampler.label}__temp{c.temperature:g}__{c.attack}", []).append(c)
     for gk, cs in tqdm(groups.items(), desc="theory v2", disable=not progress, unit="cell"):
         path = out / "v2" / f"{gk.replace(':', '-').replace('@', 'at')}.json"
-        rec = _read_json(path, "theory prediction")
+        rec = read_json_or_none(path, "theory prediction")
         if rec is None:
-            rec = v2_predict(cs[0], grammars[cs[0].grammar], p.v2_n, seed=seed * 7 + _stable(gk))
+            rec = v2_predict(cs[0], grammars[cs[0].grammar], p.v2_n, seed=seed * 7 + stable_seed(gk))
             atomic_write_json(path, rec)
         for c in cs:
             v2[c.key] = rec
@@ -103,7 +94,7 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
 
     # 4. SRI on the learned models (benign-only detector fits; the unseen family never fitted)
     t3 = time.perf_counter()
-    sri = _read_json(out / "sri.json", "SRI result")
+    sri = read_json_or_none(out / "sri.json", "SRI result")
     if sri is None and p.sri_samplers:
         sri = run_sri(p, grammars, denoisers, seed, progress)
         atomic_write_json(out / "sri.json", sri)
@@ -163,12 +154,6 @@ def run_sri(p: RunPreset, grammars: dict, denoisers: dict, seed: int, progress: 
     primary = res[first]["sri_guard"] | {"model_sampler": first}
     return {"primary": primary, "runs": res}
 
-
-def _stable(s: str) -> int:
-    """A seed offset from a string that does not change between Python processes."""
-    import zlib
-
-    return zlib.crc32(s.encode()) % 100_003
 
 
 def _preset_dict(p: RunPreset) -> dict:

@@ -31,6 +31,7 @@ from toydlm.sri import (
     detector_report,
     fit_guard,
     irr_table,
+    pooled_states,
     sri_signal,
     trajectory_summary,
 )
@@ -46,21 +47,6 @@ def layer_indices(n_states: int) -> dict[str, int]:
     if n < 1:
         raise ValueError(f"need at least one block's states, got {n_states} recorded states")
     return {"first": 1, "middle": (n + 1) // 2, "last": n}
-
-
-def pooled(trace, pooling: str, layer: int | None = None) -> np.ndarray:
-    """[N, T, D] pooled states of the final layer (or of recorded `layer`): `generated` (committed
-    response positions; the paper's default, falling back to all positions while nothing is
-    committed) or `all` (every response position, masked ones included: the reference LLaDA wrapper)."""
-    if layer is None:
-        allp, gen = trace["hidden_mean"], trace["hidden_committed"]
-    else:
-        allp, gen = trace["hidden_layers_mean"][:, :, layer], trace["hidden_layers_committed"][:, :, layer]
-    allp = allp.transpose(1, 0, 2)
-    if pooling == "all":
-        return allp
-    gen = gen.transpose(1, 0, 2)
-    return np.where(np.isnan(gen), allp, gen)
 
 
 def _layered(den):
@@ -155,9 +141,10 @@ def _signals(traces: dict, split: dict, pooling: str, layer: int | None, tau: fl
     """SRI signals of every trace, from centres fitted on the benign train split and refused harmful prompts."""
     ben, harm = traces["benign"], traces["none"]
     tr = split["train"]
-    bc, rc = compute_centres(pooled(ben, pooling, layer)[tr], ~ben["final_refusal"][tr], pooled(harm, pooling, layer),
+    bc, rc = compute_centres(pooled_states(ben, pooling, layer)[tr], ~ben["final_refusal"][tr],
+                             pooled_states(harm, pooling, layer),
                              harm["final_refusal"])
-    return {k: sri_signal(pooled(t, pooling, layer), bc, rc, tau) for k, t in traces.items()}, (bc, rc)
+    return {k: sri_signal(pooled_states(t, pooling, layer), bc, rc, tau) for k, t in traces.items()}, (bc, rc)
 
 
 def _text_signal(t) -> np.ndarray:
@@ -242,8 +229,8 @@ def _detectors(den, g, cfg, traces, split, sig, centres, tsig, seen, unseen, ar_
     # baselines, in the same harness and with the same threshold rule
     t1 = time.perf_counter()
     tguard = fit_guard(tsig["benign"][split["train"]], tsig["benign"][split["heldout"]], gcfg)
-    mu1 = pooled(traces["benign"], "generated")[split["train"], 0].mean(0)
-    first = {k: pooled(t, "generated")[:, 0] for k, t in traces.items()}
+    mu1 = pooled_states(traces["benign"], "generated")[split["train"], 0].mean(0)
+    first = {k: pooled_states(t, "generated")[:, 0] for k, t in traces.items()}
     gm = guard_model or guard_model_baseline(g, seen, seed)
     final_tokens = lambda k, i=slice(None): np.concatenate(  # noqa: E731
         [traces[k]["prompt"][i], traces[k]["canvas"][-1][i]], 1)
@@ -335,7 +322,7 @@ def _overhead(den, g, cfg, seed, n, bc, rc, guard, tguard, gm, ar_den, k) -> dic
     bcj, rcj = jnp.asarray(bc, jnp.float32), jnp.asarray(rc, jnp.float32)  # fixed per model: converted once
     det = {
         "sri_guard": lambda: guard.score_recorded(dev["hidden_committed"], dev["hidden_mean"], bcj, rcj),
-        "sri_guard_numpy_reference": lambda: guard.score(sri_signal(pooled(recorded, "generated"), bc, rc)),
+        "sri_guard_numpy_reference": lambda: guard.score(sri_signal(pooled_states(recorded, "generated"), bc, rc)),
         "text_level_refusal_signal": lambda: tguard.score((~np.asarray(refusal_found(g, canvas))).T.astype(float)),
         "guard_model": lambda: gm(final),
     }

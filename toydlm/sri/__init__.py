@@ -2,9 +2,9 @@
 
 from toydlm.sri.guard import GuardConfig, SRIGuard, fit_guard
 from toydlm.sri.metrics import MIN_POS, auroc, auroc_ci, detector_report, roc_curve, tpr_at_fpr
-from toydlm.sri.signal import compute_centres, cosine_distance, internal_recovery_rate, sri_signal
+from toydlm.sri.signal import compute_centres, cosine_distance, internal_recovery_rate, pooled_states, sri_signal
 from toydlm.sri.summaries import best_of, best_of_each, irr_table, trajectory_summary
 
 __all__ = ["MIN_POS", "GuardConfig", "SRIGuard", "auroc", "auroc_ci", "best_of", "best_of_each", "compute_centres",
-           "cosine_distance", "detector_report", "fit_guard", "internal_recovery_rate", "irr_table", "roc_curve",
-           "sri_signal", "tpr_at_fpr", "trajectory_summary"]
+           "cosine_distance", "detector_report", "fit_guard", "internal_recovery_rate", "irr_table", "pooled_states",
+           "roc_curve", "sri_signal", "tpr_at_fpr", "trajectory_summary"]

@@ -18,6 +18,29 @@ def _check_acts(acts: np.ndarray, name: str = "acts") -> np.ndarray:
     return a
 
 
+def pooled_states(trace, pooling: str = "generated", layer: int | None = None) -> np.ndarray:
+    """`[N, T, D]` per-step pooled states from a trace's recorded means, final layer or recorded `layer`.
+
+    `generated` (the paper's default) pools the committed response positions, falling back to all
+    positions while nothing is committed; `all` pools every response position, masked ones included
+    (the reference LLaDA wrapper).
+    """
+    if "hidden_mean" not in trace:
+        raise ValueError("the trace has no hidden states (sampled without record_hidden, or the adapter found no "
+                         "final norm to hook)")
+    if pooling not in ("generated", "all"):
+        raise ValueError(f"pooling must be 'generated' or 'all', got {pooling!r}")
+    if layer is None:
+        allp, gen = trace["hidden_mean"], trace["hidden_committed"]
+    else:
+        allp, gen = trace["hidden_layers_mean"][:, :, layer], trace["hidden_layers_committed"][:, :, layer]
+    allp = np.asarray(allp).transpose(1, 0, 2)
+    if pooling == "all":
+        return allp
+    gen = np.asarray(gen).transpose(1, 0, 2)
+    return np.where(np.isnan(gen), allp, gen)
+
+
 def compute_centres(benign_acts: np.ndarray, benign_complied: np.ndarray, harmful_acts: np.ndarray,
                     harmful_refused: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-step anchors `[T, D]`: mean over benign prompts the model complied with, and over
