@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from toydlm.hostdevices import split_host_cpu
+
 # modules under toydlm.cli that register subcommands, in help order
 COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bridge_cmd", "bench_cmd"]
 
@@ -56,6 +58,11 @@ def _mark_leaves(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        split_host_cpu()  # before anything starts JAX
+    except ValueError as e:
+        print(f"toydlm: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:

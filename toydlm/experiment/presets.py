@@ -71,6 +71,10 @@ class RunPreset:
     fit_samplers: tuple[str, ...] = ("ar",)  # fit on fit_attacks only
     fit_samplers_every_attack: tuple[str, ...] = ("ar_order",)  # a learned MDLM's own left-to-right joint
     heldout_sampler: str = "entropy_T16"  # no cell of it is ever used for fitting
+    # fit cells are sampled with fit_n_factor * n prompts: an offset read off one n-prompt cell carries
+    # that cell's binomial error into every held-out prediction of its family, on top of the held-out
+    # cell's own (at n = 250 a perfect theory would then land within 2 SE only ~78% of the time)
+    fit_n_factor: int = 4
     # first = `sri_guard` in summary: the AR model, whose jailbreaks succeed often enough to score a detector
     sri_samplers: tuple[str, ...] = ("ar", "ar_order", "low_confidence_T16")
     sri_n_benign: int = 600
@@ -96,7 +100,7 @@ PRESETS: dict[str, RunPreset] = {
         attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),
         grammar_attacks={"length_matched": ("benign", "none", "wrapper:hypothetical", "wrapper:prefix", "prefill:2")},
-        t0_samplers=("ar_order", "low_confidence_T16"), t0_grammars=("default",), v2_n=800, sri_n_benign=400,
+        t0_samplers=("ar_order", "low_confidence_T16"), t0_grammars=("default",), v2_n=2000, sri_n_benign=400,
         sri_n_attack=100,
         # SRI: the AR model first (wrapper ASR 0.25-0.7, so every family has >= 10 successful jailbreaks);
         # the MDLM samplers add IRR and trajectories per sampler at the same weights (Figs. 5-6)

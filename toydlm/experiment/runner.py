@@ -68,7 +68,7 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
     t1 = time.perf_counter()
     for c in tqdm(todo, desc="cells", disable=not progress, unit="cell"):
         # seeded by attack: every sampler of a cell family sees the same prompts
-        m = measure_cell(c, grammars[c.grammar], denoisers[(c.grammar, c.model, c.seed)], p.n,
+        m = measure_cell(c, grammars[c.grammar], denoisers[(c.grammar, c.model, c.seed)], cell_n(p, c),
                          seed * 1_000_003 + stable_seed(c.attack))
         atomic_write_json(out / "cells" / f"{c.key}.json", {"cell": c.to_dict(), "metrics": m})
         measured[c.key] = to_jsonable(m)
@@ -80,14 +80,10 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
     groups: dict[str, list[Cell]] = {}
     for c in cells:
         groups.setdefault(f"{c.grammar}__{c.sampler.label}__temp{c.temperature:g}__{c.attack}", []).append(c)
-    for gk, cs in tqdm(groups.items(), desc="theory v2", disable=not progress, unit="cell"):
-        path = out / "v2" / f"{gk.replace(':', '-').replace('@', 'at')}.json"
-        rec = read_json_or_none(path, "theory prediction")
-        if rec is None:
-            rec = v2_predict(cs[0], grammars[cs[0].grammar], p.v2_n, seed=seed * 7 + stable_seed(gk))
-            atomic_write_json(path, rec)
+    v2_recs = predict_groups(groups, out / "v2", p.v2_n, seed, progress)
+    for gk, cs in groups.items():
         for c in cs:
-            v2[c.key] = rec
+            v2[c.key] = v2_recs[gk]
     offsets = fit_offsets(cells, measured, v2)  # reads fit cells only
     preds = apply_predictions(cells, v2, offsets)
     timings["theory_s"] = time.perf_counter() - t2
@@ -126,6 +122,60 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
 
     write_report(summary, curves, out)
     return summary
+
+
+def cell_n(p: RunPreset, c: Cell) -> int:
+    """Prompts sampled for a cell: fit cells get `fit_n_factor` times more (see RunPreset)."""
+    return p.n * (p.fit_n_factor if c.fit else 1)
+
+
+def theory_workers() -> int:
+    """Processes for the Model-v2 simulations (`$TOYDLM_THEORY_WORKERS`, default: up to 2 cores).
+
+    The simulator is single-threaded numpy, so on a 2-core machine two processes halve the stage."""
+    env = os.environ.get("TOYDLM_THEORY_WORKERS")
+    if env is not None:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"TOYDLM_THEORY_WORKERS={env!r}: must be a positive integer")
+        return int(env)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _v2_job(cell: Cell, grammar_name: str, n: int, seed: int) -> dict:
+    return v2_predict(cell, load_grammar(grammar_name), n, seed=seed)
+
+
+def predict_groups(groups: dict[str, list[Cell]], folder: Path, n: int, seed: int, progress: bool) -> dict:
+    """Model v2 for one representative cell per group, resumable (one atomic JSON per group)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    recs, todo = {}, []
+    for gk, cs in groups.items():
+        path = folder / f"{gk.replace(':', '-').replace('@', 'at')}.json"
+        rec = read_json_or_none(path, "theory prediction")
+        if rec is None:
+            todo.append((gk, cs[0], path))
+        else:
+            recs[gk] = rec
+    bar = tqdm(total=len(groups), initial=len(recs), desc="theory v2", disable=not progress, unit="cell")
+    workers = min(theory_workers(), len(todo)) if todo else 0
+    if workers <= 1:
+        for gk, c, path in todo:
+            recs[gk] = to_jsonable(v2_predict(c, load_grammar(c.grammar), n, seed=seed * 7 + stable_seed(gk)))
+            atomic_write_json(path, recs[gk])  # NaN is stored as null: fresh and resumed records agree
+            bar.update(1)
+    else:  # spawn: the parent already runs JAX threads, which a fork would copy half-initialised
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+            futs = {ex.submit(_v2_job, c, c.grammar, n, seed * 7 + stable_seed(gk)): (gk, path)
+                    for gk, c, path in todo}
+            for f in as_completed(futs):
+                gk, path = futs[f]
+                recs[gk] = to_jsonable(f.result())
+                atomic_write_json(path, recs[gk])
+                bar.update(1)
+    bar.close()
+    return recs
 
 
 def run_sri(p: RunPreset, grammars: dict, denoisers: dict, seed: int, progress: bool) -> dict:

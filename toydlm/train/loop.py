@@ -66,6 +66,17 @@ def enable_compile_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def usable_devices(tcfg: TrainConfig) -> list:
+    """Every device when both batch sizes split evenly over them, else the first one alone.
+
+    (The `toydlm` command splits the host CPU into two devices; an odd batch then simply runs
+    on one.)"""
+    devs = jax.devices()
+    if len(devs) > 1 and (tcfg.batch % len(devs) or tcfg.eval_batch % len(devs)):
+        return devs[:1]
+    return devs
+
+
 def _plan(arch, preset, out, steps, seed, resume, g, train_config, n_dev):
     """Validate the request; returns (train config, seed, start step, checkpoint arrays or None)."""
     check_arch(arch)
@@ -114,8 +125,8 @@ def train(
     out = Path(out_dir)
     enable_compile_cache()
     g = _grammar(grammar)
-    devices = jax.devices()
-    tcfg, seed, start, arrays = _plan(arch, preset, out, steps, seed, resume, g, train_config, len(devices))
+    tcfg, seed, start, arrays = _plan(arch, preset, out, steps, seed, resume, g, train_config, 1)
+    devices = usable_devices(tcfg)
     if stop_after is not None and (not isinstance(stop_after, int) or stop_after < 1):
         raise ValueError(f"stop_after must be a positive integer, got {stop_after!r}")
     end = min(tcfg.steps, stop_after) if stop_after is not None else tcfg.steps
