@@ -24,6 +24,12 @@ def _control_outliers(s: Sources) -> str:
                      for r in rows) or "none"
 
 
+def _goal_verdict(s: Sources, key: str) -> str:
+    """`met` or `missed`: a calibration share against the project's target (a word, so prose can follow the result)."""
+    got = s.get("exp3_theory_calibration.json")["calibration"][key]
+    return "met" if got >= s.get("goals")["calibration_nontrivial_within"]["value"] else "missed"
+
+
 def _trivial_prefill_k(s: Sources) -> int:
     """The shortest prefill whose pinned tokens alone always meet the harm threshold."""
     alone = s.get("exp5_recovery_curves.json")["prefill_alone_harmful"]
@@ -68,6 +74,8 @@ DERIVED = {
     "heldout_misses_oracle": lambda s: sum(r["model"] == "oracle" for r in _misses(s)),
     "calib_max_err": lambda s: max(abs(r["pred_asr"] - r["asr"])
                                    for r in s.get("exp3_theory_calibration.json")["heldout_cells"]),
+    "nontrivial_goal": lambda s: _goal_verdict(s, "nontrivial_frac_within_2se"),
+    "overall_goal": lambda s: _goal_verdict(s, "frac_within_2se"),
     "prefill_worst_measured": lambda s: _worst_forced_learned(s)["asr"],
     "prefill_worst_pred": lambda s: _worst_forced_learned(s)["pred_asr"],
 }
