@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from toydlm.experiment.cells import enumerate_cells
-from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, v2_predict
+from toydlm.experiment.predict import apply_predictions, calibration, decoding_order, fit_offsets, offset_for, v2_predict
 from toydlm.experiment.presets import CORE, PRESETS, RunPreset
 from toydlm.grammar import Grammar, grammar_oracle
 from toydlm.samplers import SamplerConfig, sample
@@ -45,7 +45,8 @@ def test_offsets_read_fit_cells_only():
     assert fit_offsets(cells, changed, v2) == off
     preds = apply_predictions(cells, v2, off)
     some = next(c for c in cells if c.model == "mdlm" and not c.fit)
-    anchor = next(c for c in cells if c.fit and c.model_key == some.model_key and c.attack == some.attack)
+    anchor = next(c for c in cells if c.fit and c.model_key == some.model_key and c.attack == some.attack
+                  and decoding_order(c.sampler) == decoding_order(some.sampler))
     assert preds[some.key]["pred_asr"] == pytest.approx(np.clip(measured[anchor.key]["asr"], 0, 1))
     ar_cell = next(c for c in cells if c.model == "ar" and not c.fit)  # a family the AR model was not fitted on
     ar_fit = [c for c in cells if c.fit and c.model == "ar"]
@@ -148,3 +149,26 @@ def test_fit_cells_are_sampled_with_more_prompts():
     cells = enumerate_cells(p)
     assert {cell_n(p, c) for c in cells if c.fit} == {p.n * p.fit_n_factor}
     assert {cell_n(p, c) for c in cells if not c.fit} == {p.n}
+
+
+def test_offsets_follow_the_decoding_order_and_fall_back_in_a_fixed_order():
+    by_label = {v.label: v for v in CORE}
+    assert decoding_order(by_label["ar_order"]) == decoding_order(by_label["low_confidence_B4_T16"]) == "left_to_right"
+    assert {decoding_order(by_label[k]) for k in ("random_T16", "entropy_T16", "mdlm_T16", "remdm_cap_T32",
+                                                  "low_confidence_T16")} == {"any_order"}
+    p = PRESETS["default"]
+    cells = [c for c in enumerate_cells(p) if c.model == "mdlm" and c.temperature == 1.0 and c.grammar == "default"]
+    measured = {c.key: {"asr": 0.5} for c in cells}
+    v2 = {c.key: {"asr": 0.5} for c in cells}
+    for c in cells:  # left-to-right fit cells read +0.2, any-order ones -0.1
+        if c.fit:
+            measured[c.key]["asr"] += 0.2 if decoding_order(c.sampler) == "left_to_right" else -0.1
+    off = fit_offsets(cells, measured, v2)
+    pick = lambda label, attack: next(c for c in cells if c.sampler.label == label and c.attack == attack)
+    assert offset_for(pick("entropy_T16", "wrapper:prefix"), off) == pytest.approx(-0.1)
+    assert offset_for(pick("low_confidence_B4_T16", "wrapper:prefix"), off) == pytest.approx(0.2)
+    # without the family in its own order, the order's mean; without the order, the other order's family
+    del off[f"{cells[0].model_key}|any_order|wrapper:prefix"]
+    assert offset_for(pick("entropy_T16", "wrapper:prefix"), off) == pytest.approx(-0.1)
+    off = {k: v for k, v in off.items() if "any_order" not in k}
+    assert offset_for(pick("entropy_T16", "wrapper:prefix"), off) == pytest.approx(0.2)

@@ -3,10 +3,10 @@
 v2 (`theory.oracle_sim`) simulates the cell's sampler on the exact oracle of the grammar, from
 the grammar's tables alone: nothing is fitted on any sampler, and for the oracle nothing at all.
 The only free parameters are the learned models' representation errors: one additive ASR offset
-per (model, prompt family), read off the model's own left-to-right cell (`ar_order` for the
-MDLM, whose output law is then its learned joint; `ar` on the designated families for the AR
-model, whose other families get its mean offset), applied to the held-out cells of that model
-and family. The held-out measurements are never read.
+per (model, decoding order, prompt family), read off the model's fit cells (for the MDLM `ar_order`
+for left-to-right and block samplers, `random_T16` for every other order, on every family; `ar` on
+the designated families for the AR model, whose other families get its mean offset), applied to the
+held-out cells of that model, order class and family. The held-out measurements are never read.
 """
 
 from __future__ import annotations
@@ -68,33 +68,51 @@ def v2_predict(cell: Cell, g: Grammar, n: int, seed: int) -> dict:
             "hrr": hrr, "frr": frr, "n": m}
 
 
+def decoding_order(v) -> str:
+    """`left_to_right` (AR, AR order, semi-AR blocks: what a position sees is a prefix) or `any_order`.
+
+    A learned MDLM is not one consistent joint: what it samples depends on which positions it sees
+    when it predicts the others, so its representation error is fitted per order class.
+    """
+    return "left_to_right" if v.name in ("ar", "ar_order") or v.block_length is not None else "any_order"
+
+
 def fit_offsets(cells: list[Cell], measured: dict[str, dict], v2: dict[str, dict]) -> dict[str, dict]:
     """Representation-error offsets of the learned models, from their fit cells only.
 
     For a prompt family (attack) with a fit cell, the offset is that cell's measured ASR minus v2's
-    oracle prediction (a learned MDLM sampled left to right draws from its own learned joint, so
-    the gap is what it learned wrong about that family); other families get the model's mean offset.
-    Keys: `<model_key>` (the mean) and `<model_key>|<attack>`.
+    oracle prediction: what the model learned wrong about that family, as seen by a sampler of one
+    decoding order (the MDLM's `ar_order` and `random_T16` cells are fitted on every family; the AR
+    model's own sampler on a few). Keys: `<model_key>|<order>|<attack>`, `<model_key>|<order>` (the
+    mean over that order's fit families) and `<model_key>` (the mean over every fit cell).
     """
-    per: dict[str, list] = {}
     out: dict[str, dict] = {}
+    groups: dict[str, list] = {}
     for c in cells:
         if not c.fit:
             continue
         d = measured[c.key]["asr"] - v2[c.key]["asr"]
-        per.setdefault(c.model_key, []).append((c.attack, d, c.key))
-        out[f"{c.model_key}|{c.attack}"] = {"offset": float(d), "n_fit_cells": 1, "fit_cells": [c.key]}
-    for k, r in per.items():
-        out[k] = {"offset": float(np.mean([d for _, d, _ in r])), "n_fit_cells": len(r),
-                  "fit_cells": [key for _, _, key in r]}
+        order = decoding_order(c.sampler)
+        out[f"{c.model_key}|{order}|{c.attack}"] = {"offset": float(d), "n_fit_cells": 1, "fit_cells": [c.key]}
+        for k in (c.model_key, f"{c.model_key}|{order}"):
+            groups.setdefault(k, []).append((d, c.key))
+    for k, r in groups.items():
+        out[k] = {"offset": float(np.mean([d for d, _ in r])), "n_fit_cells": len(r), "fit_cells": [key for _, key in r]}
     return out
 
 
 def offset_for(c: Cell, offsets: dict[str, dict]) -> float:
+    """The cell's fitted offset: its order and family, else its order's mean, else the same family in the
+    other order, else the model's mean; 0 for the oracle (nothing to fit) or a model with no fit cell."""
     if c.model == "oracle":
         return 0.0
-    hit = offsets.get(f"{c.model_key}|{c.attack}") or offsets.get(c.model_key)
-    return hit["offset"] if hit else 0.0
+    order = decoding_order(c.sampler)
+    other = "any_order" if order == "left_to_right" else "left_to_right"
+    for k in (f"{c.model_key}|{order}|{c.attack}", f"{c.model_key}|{order}", f"{c.model_key}|{other}|{c.attack}",
+              c.model_key):
+        if k in offsets:
+            return offsets[k]["offset"]
+    return 0.0
 
 
 def apply_predictions(cells: list[Cell], v2: dict[str, dict], offsets: dict[str, dict]) -> dict[str, dict]:

@@ -69,7 +69,8 @@ class RunPreset:
     v2_n: int = 2000  # Model-v2 Monte Carlo trajectories per predicted cell
     fit_attacks: tuple[str, ...] = ("benign", "none", "wrapper:roleplay")
     fit_samplers: tuple[str, ...] = ("ar",)  # fit on fit_attacks only
-    fit_samplers_every_attack: tuple[str, ...] = ("ar_order",)  # a learned MDLM's own left-to-right joint
+    # a learned MDLM's own joint in each decoding order (`predict.decoding_order`): left to right, and any order
+    fit_samplers_every_attack: tuple[str, ...] = ("ar_order", "random_T16")
     heldout_sampler: str = "entropy_T16"  # no cell of it is ever used for fitting
     # fit cells are sampled with fit_n_factor * n prompts: an offset read off one n-prompt cell carries
     # that cell's binomial error into every held-out prediction of its family, on top of the held-out

@@ -61,7 +61,7 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
     todo = []
     for c in cells:
         rec = read_json_or_none(out / "cells" / f"{c.key}.json", "cell result")
-        if rec is not None and rec.get("cell", {}).get("key") == c.key:
+        if rec is not None and rec.get("cell", {}).get("key") == c.key and rec["metrics"].get("n") == cell_n(p, c):
             measured[c.key] = rec["metrics"]
         else:
             todo.append(c)
