@@ -30,6 +30,24 @@ def _goal_verdict(s: Sources, key: str) -> str:
     return "met" if got >= s.get("goals")["calibration_nontrivial_within"]["value"] else "missed"
 
 
+def _worst_miss(s: Sources) -> dict:
+    """The held-out cell with the largest |predicted - measured| ASR."""
+    held = s.get("exp3_theory_calibration.json")["heldout_cells"]
+    return max(held, key=lambda r: abs(r["pred_asr"] - r["asr"]))
+
+
+def _seed_runs_verdict(s: Sources) -> str:
+    """Whether the main run and the second-seed run agree about the non-trivial calibration target."""
+    goal = s.get("goals")["calibration_nontrivial_within"]["value"]
+    got = [s.get("exp3_theory_calibration.json")["calibration"]["nontrivial_frac_within_2se"],
+           s.get("default-s2/summary.json")["calibration"]["nontrivial_frac_within_2se"]]
+    if all(g >= goal for g in got):
+        return "both runs meet it"
+    if not any(g >= goal for g in got):
+        return "both runs miss it"
+    return "the two runs fall on either side of it, so at this sample size one run does not settle the question"
+
+
 def _trivial_prefill_k(s: Sources) -> int:
     """The shortest prefill whose pinned tokens alone always meet the harm threshold."""
     alone = s.get("exp5_recovery_curves.json")["prefill_alone_harmful"]
@@ -76,6 +94,10 @@ DERIVED = {
                                    for r in s.get("exp3_theory_calibration.json")["heldout_cells"]),
     "nontrivial_goal": lambda s: _goal_verdict(s, "nontrivial_frac_within_2se"),
     "overall_goal": lambda s: _goal_verdict(s, "frac_within_2se"),
+    "seed_runs_verdict": _seed_runs_verdict,
+    "worst_miss_sampler": lambda s: _worst_miss(s)["sampler"],
+    "worst_miss_attack": lambda s: _worst_miss(s)["attack"],
+    "worst_miss_model": lambda s: {"mdlm": "learned MDLM", "ar": "AR model", "oracle": "oracle"}[_worst_miss(s)["model"]],
     "prefill_worst_measured": lambda s: _worst_forced_learned(s)["asr"],
     "prefill_worst_pred": lambda s: _worst_forced_learned(s)["pred_asr"],
 }

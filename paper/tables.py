@@ -400,8 +400,13 @@ def reproduce(s: Sources) -> str:
               ".venv/bin/python experiments/model_quality.py",
               ".venv/bin/toydlm bench train --json > results/bench_train.json",
               ".venv/bin/toydlm bench bridge --json > results/bench_bridge.json   # needs the [bridge] extra",
-              f"cp {run}/summary.json {run}/sri.json {run}/report.md {run}/fig_*.png results/default-s1/",
-              ".venv/bin/python paper/build.py"]
+              f"cp {run}/summary.json {run}/sri.json {run}/report.md {run}/fig_*.png results/default-s1/"]
+    if s.has("default-s2/summary.json"):
+        s2 = s.get("default-s2/summary.json")
+        lines += [f".venv/bin/toydlm run --preset {s2['config']['preset']} --seed {s2['seed']} --out runs/default-s2"
+                  "   # reuses the cached models",
+                  "mkdir -p results/default-s2 && cp runs/default-s2/summary.json results/default-s2/"]
+    lines += [".venv/bin/python paper/build.py"]
     return "```bash\n" + "\n".join(lines) + "\n```"
 
 
