@@ -91,7 +91,7 @@ PRESETS: dict[str, RunPreset] = {
         samplers=(CORE[0], CORE[1], CORE[3], CORE[5], CORE[6], CORE[8], CORE[10]),
         attacks=("benign", "none", "wrapper:roleplay", "wrapper:prefix", "wrapper:cipher", "prefill:2",
                  "inject:refusal@2", "interleave"),
-        grammars=("default",), v2_n=800, budget_s=180,
+        grammars=("default",), v2_n=800, budget_s=180, sri_n_benign=300, sri_n_attack=100,
         notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
     "default": RunPreset(
         # trimmed to its 15-minute budget on 2 cores: 600/1200 training steps, no annealed sampler, and the
