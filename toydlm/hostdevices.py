@@ -12,6 +12,7 @@ draws depend only on its own key). Compare on your machine with `toydlm bench tr
 from __future__ import annotations
 
 import os
+import sys
 
 FLAG = "--xla_force_host_platform_device_count"
 ENV = "TOYDLM_HOST_DEVICES"
@@ -31,11 +32,12 @@ def requested_host_devices() -> int:
 def split_host_cpu() -> int | None:
     """Add the host-device flag to `XLA_FLAGS` unless one is set already; returns the count set.
 
-    Must run before JAX initialises its CPU backend; it has no effect after (and on accelerators
-    it only changes the host platform, which holds no model).
+    Acts only while JAX is not yet imported: after that the process's devices are someone else's
+    choice (a test or a library caller), and changing the environment would only leak the flag into
+    its child processes (on accelerators it changes only the host platform, which holds no model).
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    if FLAG in flags:
+    if FLAG in flags or "jax" in sys.modules:
         return None
     n = requested_host_devices()
     if n > 1:

@@ -17,7 +17,19 @@ def test_env_sets_the_count_and_bad_values_are_rejected(monkeypatch):
             requested_host_devices()
 
 
+def test_a_process_that_already_imported_jax_is_left_alone(monkeypatch):
+    import jax  # noqa: F401  (the test process has it anyway)
+
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("TOYDLM_HOST_DEVICES", "2")
+    assert split_host_cpu() is None
+    import os
+
+    assert os.environ["XLA_FLAGS"] == ""  # nothing leaks into child processes
+
+
 def test_an_existing_flag_is_left_alone_and_one_device_adds_none(monkeypatch):
+    monkeypatch.delitem(sys.modules, "jax", raising=False)  # as in a fresh `toydlm` process
     monkeypatch.setenv("XLA_FLAGS", f"{FLAG}=4")
     assert split_host_cpu() is None
     monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
