@@ -172,3 +172,33 @@ def test_offsets_follow_the_decoding_order_and_fall_back_in_a_fixed_order():
     assert offset_for(pick("entropy_T16", "wrapper:prefix"), off) == pytest.approx(-0.1)
     off = {k: v for k, v in off.items() if "any_order" not in k}
     assert offset_for(pick("entropy_T16", "wrapper:prefix"), off) == pytest.approx(0.2)
+
+
+UNGUARDED = """
+import os, pathlib, sys, warnings
+os.environ["TOYDLM_THEORY_WORKERS"] = "2"
+from toydlm.experiment.cells import enumerate_cells
+from toydlm.experiment.presets import CORE, RunPreset
+from toydlm.experiment.runner import predict_groups
+p = RunPreset(name="t", model_preset="tiny", train_steps={}, model_seeds=(0,), n=16, samplers=(CORE[0], CORE[3]),
+              attacks=("none",), grammars=("default",), learned_grammars=())
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    r = predict_groups({c.key: [c] for c in enumerate_cells(p)}, pathlib.Path(sys.argv[1]), 100, seed=1, progress=False)
+print("RESULT", len(r), any("theory worker" in str(x.message) for x in w))
+"""
+
+
+def test_a_script_without_a_main_guard_still_gets_its_theory_stage(tmp_path):
+    """Spawned workers re-run an unguarded calling script and die; the stage finishes in-process, with a warning."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    (tmp_path / "v2").mkdir()
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "v2")], capture_output=True, text=True,
+                       timeout=600, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "RESULT 2 True" in p.stdout
+    assert len(list((tmp_path / "v2").glob("*.json"))) == 2

@@ -8,6 +8,7 @@ recomputed; a corrupt cell file is recomputed with a warning. Models are cached 
 from __future__ import annotations
 
 import os
+import warnings
 import time
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def _v2_job(cell: Cell, grammar_name: str, n: int, seed: int) -> dict:
 def predict_groups(groups: dict[str, list[Cell]], folder: Path, n: int, seed: int, progress: bool) -> dict:
     """Model v2 for one representative cell per group, resumable (one atomic JSON per group)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
     recs, todo = {}, []
@@ -166,14 +168,24 @@ def predict_groups(groups: dict[str, list[Cell]], folder: Path, n: int, seed: in
             atomic_write_json(path, recs[gk])  # NaN is stored as null: fresh and resumed records agree
             bar.update(1)
     else:  # spawn: the parent already runs JAX threads, which a fork would copy half-initialised
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
-            futs = {ex.submit(_v2_job, c, c.grammar, n, seed * 7 + stable_seed(gk)): (gk, path)
-                    for gk, c, path in todo}
-            for f in as_completed(futs):
-                gk, path = futs[f]
-                recs[gk] = to_jsonable(f.result())
-                atomic_write_json(path, recs[gk])
-                bar.update(1)
+        try:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
+                futs = {ex.submit(_v2_job, c, c.grammar, n, seed * 7 + stable_seed(gk)): (gk, path)
+                        for gk, c, path in todo}
+                for f in as_completed(futs):
+                    gk, path = futs[f]
+                    recs[gk] = to_jsonable(f.result())
+                    atomic_write_json(path, recs[gk])
+                    bar.update(1)
+        except BrokenProcessPool:
+            # e.g. a script without an `if __name__ == "__main__":` guard, which spawned workers re-run
+            warnings.warn("theory worker processes failed to start or died; finishing the theory stage in this "
+                          "process (guard a calling script with `if __name__ == '__main__':`)", stacklevel=2)
+            for gk, c, path in todo:
+                if gk not in recs:
+                    recs[gk] = to_jsonable(v2_predict(c, load_grammar(c.grammar), n, seed=seed * 7 + stable_seed(gk)))
+                    atomic_write_json(path, recs[gk])
+                    bar.update(1)
     bar.close()
     return recs
 
