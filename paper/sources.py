@@ -46,6 +46,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "default-s2/summary.json": ("results/default-s2/summary.json",
                                 ".venv/bin/toydlm run --preset default --seed 2 --out runs/default-s2 (the seed-1 "
                                 "run's cached models), then copy runs/default-s2/summary.json to results/default-s2/"),
+    "default-m1-s3/summary.json": ("results/default-m1-s3/summary.json",
+                                   ".venv/bin/python experiments/fresh_model_seed.py --model-seed 1 --seed 3"),
 }
 
 

@@ -406,6 +406,8 @@ def reproduce(s: Sources) -> str:
         lines += [f".venv/bin/toydlm run --preset {s2['config']['preset']} --seed {s2['seed']} --out runs/default-s2"
                   "   # reuses the cached models",
                   "mkdir -p results/default-s2 && cp runs/default-s2/summary.json results/default-s2/"]
+    if s.has("default-m1-s3/summary.json"):
+        lines += [".venv/bin/python experiments/fresh_model_seed.py --model-seed 1 --seed 3   # trains two new models"]
     lines += [".venv/bin/python paper/build.py"]
     return "```bash\n" + "\n".join(lines) + "\n```"
 
