@@ -31,12 +31,12 @@ from toydlm.experiment.models import ensure_model  # noqa: E402
 from toydlm.experiment.presets import get_preset  # noqa: E402
 from toydlm.experiment.runner import cache_root  # noqa: E402
 from toydlm.experiment.sri_eval import evaluate, guard_model_baseline  # noqa: E402
-from toydlm.sri import pooled_states as pooled  # noqa: E402
 from toydlm.grammar import load_grammar  # noqa: E402
 from toydlm.grammar.judges import harm_count  # noqa: E402
 from toydlm.io import atomic_write_json, provenance  # noqa: E402
 from toydlm.samplers import SamplerConfig, sample  # noqa: E402
 from toydlm.sri import auroc, compute_centres, sri_signal  # noqa: E402
+from toydlm.sri import pooled_states as pooled  # noqa: E402
 
 CONFIGS = (("ar", {"name": "ar"}), ("mdlm", {"name": "random", "steps": 16}), ("mdlm", {"name": "ar_order"}))
 

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _common import ROOT  # also puts the repo root on sys.path; imports no JAX
 
 
 def main() -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from paper.sources import Sources
 
+MODEL_NAMES = {"mdlm": "learned MDLM", "ar": "AR model", "oracle": "oracle"}
+
 
 def _misses(s: Sources) -> list[dict]:
     held = s.get("exp3_theory_calibration.json")["heldout_cells"]
@@ -99,7 +101,7 @@ DERIVED = {
     "seed_runs_verdict": _seed_runs_verdict,
     "worst_miss_sampler": lambda s: _worst_miss(s)["sampler"],
     "worst_miss_attack": lambda s: _worst_miss(s)["attack"],
-    "worst_miss_model": lambda s: {"mdlm": "learned MDLM", "ar": "AR model", "oracle": "oracle"}[_worst_miss(s)["model"]],
+    "worst_miss_model": lambda s: MODEL_NAMES[_worst_miss(s)["model"]],
     "prefill_worst_measured": lambda s: _worst_forced_learned(s)["asr"],
     "prefill_worst_pred": lambda s: _worst_forced_learned(s)["pred_asr"],
 }

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from toydlm.experiment.cells import enumerate_cells
-from toydlm.experiment.predict import apply_predictions, calibration, decoding_order, fit_offsets, offset_for, v2_predict
+from toydlm.experiment.predict import (
+    apply_predictions,
+    calibration,
+    decoding_order,
+    fit_offsets,
+    offset_for,
+    v2_predict,
+)
 from toydlm.experiment.presets import CORE, PRESETS, RunPreset
 from toydlm.grammar import Grammar, grammar_oracle
 from toydlm.samplers import SamplerConfig, sample

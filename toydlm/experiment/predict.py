@@ -97,7 +97,8 @@ def fit_offsets(cells: list[Cell], measured: dict[str, dict], v2: dict[str, dict
         for k in (c.model_key, f"{c.model_key}|{order}"):
             groups.setdefault(k, []).append((d, c.key))
     for k, r in groups.items():
-        out[k] = {"offset": float(np.mean([d for d, _ in r])), "n_fit_cells": len(r), "fit_cells": [key for _, key in r]}
+        out[k] = {"offset": float(np.mean([d for d, _ in r])), "n_fit_cells": len(r),
+                  "fit_cells": [key for _, key in r]}
     return out
 
 

@@ -8,8 +8,8 @@ recomputed; a corrupt cell file is recomputed with a warning. Models are cached 
 from __future__ import annotations
 
 import os
-import warnings
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -157,35 +157,31 @@ def predict_groups(groups: dict[str, list[Cell]], folder: Path, n: int, seed: in
         path = folder / f"{gk.replace(':', '-').replace('@', 'at')}.json"
         rec = read_json_or_none(path, "theory prediction")
         if rec is None:
-            todo.append((gk, cs[0], path))
+            todo.append((gk, cs[0], path, seed * 7 + stable_seed(gk)))
         else:
             recs[gk] = rec
     bar = tqdm(total=len(groups), initial=len(recs), desc="theory v2", disable=not progress, unit="cell")
-    workers = min(theory_workers(), len(todo)) if todo else 0
-    if workers <= 1:
-        for gk, c, path in todo:
-            recs[gk] = to_jsonable(v2_predict(c, load_grammar(c.grammar), n, seed=seed * 7 + stable_seed(gk)))
-            atomic_write_json(path, recs[gk])  # NaN is stored as null: fresh and resumed records agree
-            bar.update(1)
-    else:  # spawn: the parent already runs JAX threads, which a fork would copy half-initialised
+
+    def store(gk: str, path: Path, rec: dict) -> None:
+        recs[gk] = to_jsonable(rec)  # NaN is stored as null: fresh and resumed records agree
+        atomic_write_json(path, recs[gk])
+        bar.update(1)
+
+    workers = min(theory_workers(), len(todo)) if todo else 0  # the env is read only when there is work
+    if workers > 1:
+        # spawn: the parent already runs JAX threads, which a fork would copy half-initialised
         try:
             with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as ex:
-                futs = {ex.submit(_v2_job, c, c.grammar, n, seed * 7 + stable_seed(gk)): (gk, path)
-                        for gk, c, path in todo}
+                futs = {ex.submit(_v2_job, c, c.grammar, n, s): (gk, path) for gk, c, path, s in todo}
                 for f in as_completed(futs):
-                    gk, path = futs[f]
-                    recs[gk] = to_jsonable(f.result())
-                    atomic_write_json(path, recs[gk])
-                    bar.update(1)
+                    store(*futs[f], f.result())
         except BrokenProcessPool:
             # e.g. a script without an `if __name__ == "__main__":` guard, which spawned workers re-run
             warnings.warn("theory worker processes failed to start or died; finishing the theory stage in this "
                           "process (guard a calling script with `if __name__ == '__main__':`)", stacklevel=2)
-            for gk, c, path in todo:
-                if gk not in recs:
-                    recs[gk] = to_jsonable(v2_predict(c, load_grammar(c.grammar), n, seed=seed * 7 + stable_seed(gk)))
-                    atomic_write_json(path, recs[gk])
-                    bar.update(1)
+    for gk, c, path, s in todo:  # serially: everything with one worker, what a broken pool left otherwise
+        if gk not in recs:
+            store(gk, path, _v2_job(c, c.grammar, n, s))
     bar.close()
     return recs
 
