@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from toydlm.errors import UserError
+
 FLAG = "--xla_force_host_platform_device_count"
 ENV = "TOYDLM_HOST_DEVICES"
 DEFAULT = 2
@@ -24,7 +26,7 @@ def requested_host_devices() -> int:
     env = os.environ.get(ENV)
     if env is not None:
         if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"{ENV}={env!r}: must be a positive integer")
+            raise UserError(f"{ENV}={env!r}: must be a positive integer")
         return int(env)
     return DEFAULT if (os.cpu_count() or 1) >= 2 else 1
 

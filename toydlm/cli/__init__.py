@@ -1,7 +1,9 @@
 """The `toydlm` command line: a thin layer over the library.
 
-User mistakes (bad options, bad configs, missing files) print one line and exit 2; no
-traceback. Each subcommand lives in its own module with a `register(subparsers)` function.
+User mistakes (bad options, bad configs, missing files) raise `toydlm.errors.UserError`: one
+line, exit status 2, no traceback. Anything else is a bug in toydlm: the CLI says so, writes the
+traceback to a file and exits with status 1 (`TOYDLM_DEBUG=1` re-raises instead). Each
+subcommand lives in its own module with a `register(subparsers)` function.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ import argparse
 import importlib
 import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
+from toydlm.errors import UserError
 from toydlm.hostdevices import split_host_cpu
 
 # modules under toydlm.cli that register subcommands, in help order
 COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bridge_cmd", "bench_cmd"]
 
-
-class UserError(Exception):
-    """A mistake in the user's input: reported in one line, exit status 2."""
+__all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,13 +40,7 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"toydlm.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"toydlm.cli.{name}":
-                continue  # not built yet
-            raise
-        mod.register(sub)
+        importlib.import_module(f"toydlm.cli.{name}").register(sub)
     _mark_leaves(p)
     return p
 
@@ -60,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         split_host_cpu()  # before anything starts JAX
-    except ValueError as e:
+    except UserError as e:
         print(f"toydlm: error: {e}", file=sys.stderr)
         return 2
     parser = build_parser()
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         getattr(args, "_leaf", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, FileNotFoundError) as e:
+    except UserError as e:
         if os.environ.get("TOYDLM_DEBUG"):
             raise
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -78,6 +77,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"toydlm {args.command}: interrupted (finished work was saved)", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - every other failure is a bug, reported as one
+        if os.environ.get("TOYDLM_DEBUG"):
+            raise
+        report_bug(args.command, e, sys.argv[1:] if argv is None else argv)
+        return 1
+
+
+def report_bug(command: str, exc: BaseException, argv: list[str]) -> Path:
+    """Say that toydlm failed (not the user), and where the full traceback went."""
+    path = Path(tempfile.gettempdir()) / f"toydlm-bug-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    text = "".join(traceback.format_exception(exc))
+    try:
+        path.write_text(f"toydlm {' '.join(argv)}\n\n{text}")
+        where = f"traceback written to {path}"
+    except OSError:
+        where = "the traceback could not be written; rerun with TOYDLM_DEBUG=1 to see it"
+    first = (str(exc).splitlines() or [""])[0]
+    print(f"toydlm {command}: internal error (a bug in toydlm, not a mistake in your input): "
+          f"{type(exc).__name__}: {first}\n  {where}; please report it", file=sys.stderr)
+    return path
 
 
 if __name__ == "__main__":

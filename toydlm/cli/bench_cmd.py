@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
+
+from toydlm.errors import UserError
 
 # part -> module with `run(seconds: float) -> dict` and `describe(result) -> str`
 PARTS = {
@@ -16,22 +17,11 @@ PARTS = {
 }
 
 
-def _available() -> dict[str, str]:
-    out = {}
-    for part, mod in PARTS.items():
-        try:
-            if importlib.util.find_spec(mod) is not None:
-                out[part] = mod
-        except ModuleNotFoundError:
-            continue
-    return out
-
-
 def register(sub) -> None:
     b = sub.add_parser("bench", help="benchmarks (throughput, MFU, speedups)")
     bs = b.add_subparsers(dest="bench_part", metavar="PART")
     bs.required = True
-    for part, mod in _available().items():
+    for part, mod in PARTS.items():
         p = bs.add_parser(part, help=f"benchmark the {part} part")
         p.add_argument("--json", action="store_true", help="print one JSON object")
         p.add_argument("--seconds", type=float, default=3.0, help="rough time budget per measurement")
@@ -39,7 +29,13 @@ def register(sub) -> None:
 
 
 def cmd_bench(args) -> int:
-    mod = importlib.import_module(args.bench_module)
+    try:
+        mod = importlib.import_module(args.bench_module)
+    except ModuleNotFoundError as e:
+        if e.name not in ("torch", "transformers", "safetensors", "gguf", "accelerate"):
+            raise
+        raise UserError(f"bench {args.bench_part} needs the [bridge] extra ({e.name} is missing): "
+                        "pip install -e '.[bridge]'") from None
     res = mod.run(seconds=args.seconds)
     if args.json:
         print(json.dumps(res))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 
+from toydlm.cli.paths import check_output_dir
+from toydlm.errors import UserError
 from toydlm.io import to_jsonable
 
 
@@ -15,8 +17,10 @@ def register(sub) -> None:
     r = bs.add_parser("run", help="sample a checkpoint with a toy-lab sampler and measure refusal dynamics")
     r.add_argument("--model", required=True, help="local model folder (safetensors weights)")
     r.add_argument("--kind", required=True, choices=("ar", "dlm"))
-    r.add_argument("--prompts", required=True, help="harmful prompts: .json/.jsonl/.csv with 'instruction'")
-    r.add_argument("--harmless", default=None, help="benign prompts (over-refusal, SRI centres)")
+    r.add_argument("--prompts", required=True, help="harmful prompts: a shipped set (advbench, harmbench, "
+                   "jailbreakbench, strongreject) or a .json/.jsonl/.csv file with 'instruction'")
+    r.add_argument("--harmless", default=None, help="benign prompts (over-refusal, SRI centres): 'harmless' "
+                   "(the shipped Alpaca set) or a file")
     r.add_argument("--sampler", default=None, help="toy-lab sampler name (default: ar / low_confidence)")
     r.add_argument("--steps", type=int, default=None)
     r.add_argument("--gen-length", type=int, default=32)
@@ -49,11 +53,12 @@ def _need_torch() -> None:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
-        raise ValueError("the bridge needs the [bridge] extra: pip install -e '.[bridge]'") from None
+        raise UserError("the bridge needs the [bridge] extra: pip install -e '.[bridge]'") from None
 
 
 def cmd_run(args) -> int:
     _need_torch()
+    check_output_dir(args.out)
     from toydlm.bridge.run import bridge_run
 
     s = bridge_run(args.model, args.kind, args.prompts, args.out, harmless=args.harmless, sampler=args.sampler,
@@ -75,6 +80,7 @@ def cmd_run(args) -> int:
 
 def cmd_tiny(args) -> int:
     _need_torch()
+    check_output_dir(args.out)
     from toydlm.bridge.tiny import write_tiny
 
     p = write_tiny(args.kind, args.out, seed=args.seed)

@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 
+from toydlm.cli.paths import check_output_file
+from toydlm.errors import UserError
 from toydlm.grammar import is_harmful, is_refusal, load_grammar
 from toydlm.io import atomic_write_text
 
@@ -30,8 +32,9 @@ def register(sub) -> None:
 
 def cmd_sample(args) -> int:
     if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+        raise UserError(f"--n must be >= 1, got {args.n}")
     g = load_grammar(args.config)
+    check_output_file(args.out)
     s = g.sample(args.n, args.seed)
     harm, ref = is_harmful(g, s.response_ids), is_refusal(g, s.response_ids)
     lines = []
@@ -80,7 +83,7 @@ def grammar_stats(g, n: int, seed: int) -> dict:
 
 def cmd_stats(args) -> int:
     if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+        raise UserError(f"--n must be >= 1, got {args.n}")
     g = load_grammar(args.config)
     st = grammar_stats(g, args.n, args.seed)
     if args.json:

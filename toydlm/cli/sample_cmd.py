@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.attacks import FORMS
+from toydlm.cli.paths import check_output_file
+from toydlm.errors import UserError
 from toydlm.samplers import REMDM_SCHEDULES, SAMPLERS, SamplerConfig
 
 
@@ -52,7 +54,7 @@ def load_model(ckpt: str, grammar_spec: str | None):
         g = load_grammar(grammar_spec)
         return grammar_oracle(g), g
     if not Path(ckpt).exists():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt} (or use --ckpt oracle)")
+        raise UserError(f"checkpoint not found: {ckpt} (or use --ckpt oracle)")
     from toydlm.model import make_denoiser
     from toydlm.train.checkpoint import grammar_of, load_checkpoint, load_denoiser
 
@@ -69,11 +71,10 @@ def cmd_sample(args) -> int:
     from toydlm.trace import save_trace
 
     if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+        raise UserError(f"--n must be >= 1, got {args.n}")
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if not args.out.endswith(".npz"):
-        raise ValueError(f"--out must end in .npz, got {args.out!r}")
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    check_output_file(args.out, suffix=".npz")
     cfg = SamplerConfig(args.sampler, steps=args.steps, block_length=args.block_length,
                         temperature=args.temperature, top_p=args.top_p, eos_inf=args.eos_inf,
                         remdm_schedule=args.remdm_schedule, eta=args.eta, anneal_a0=args.anneal_a0)
@@ -114,9 +115,11 @@ def _grammar_for(meta: dict):
 def cmd_show(args) -> int:
     from toydlm.trace import load_trace
 
+    if not Path(args.file).is_file():
+        raise UserError(f"trace file not found: {args.file}")
     tr = load_trace(args.file)
     if not 0 <= args.index < tr.n:
-        raise ValueError(f"--index {args.index} is out of range (the trace has {tr.n} rows)")
+        raise UserError(f"--index {args.index} is out of range (the trace has {tr.n} rows)")
     g = _grammar_for(tr.meta)
     m, s = tr.meta, tr.meta.get("sampler", {})
     mask_id = int(m.get("mask_id", 1))

@@ -23,8 +23,10 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> int:
+    from toydlm.cli.paths import check_output_dir
     from toydlm.train import train
 
+    check_output_dir(args.out)
     r = train(
         args.arch,
         args.preset,
