@@ -17,7 +17,7 @@ of 32 steps and 2 min per 64-step run (`ar`, `ar_order`) at the defaults (n = 16
 gen length 64). So run real checkpoints with `--skip-random-init`, one DLM (~5 min) or one pair
 per run. `--max-seconds` (default 540) stops starting new jobs so that one run fits 10 minutes;
 results are written after every job (atomically) to `--out` (default results/bridge_gpu.json).
-Prompts default to the shared sets (../shared/data/prompts: HarmBench test, Alpaca harmless).
+Prompts default to the sets shipped in toydlm/data/prompts (HarmBench test, Alpaca harmless).
 `--tiny` runs CPU-sized configurations of everything (used by the tests).
 
   python experiments/bridge_gpu.py                                    # part 1 only
@@ -43,7 +43,6 @@ import numpy as np  # noqa: E402
 
 from toydlm.io import atomic_write_json, provenance  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "prompts"
 SIZES = {  # ~1B parameters each at vocab 32000; `tiny` for CPU tests
     "full": {"vocab": 32000, "hidden": 2048, "ar_layers": 20, "mlm_layers": 18, "heads": 16, "inter": 5632,
              "batch": 16, "prompt_len": 32, "gen_length": 128, "steps": 32, "block": 32, "seconds": 10.0,
@@ -71,8 +70,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--pair", nargs=2, metavar=("AR_PATH", "DLM_PATH"), help="same-lineage AR and diffusion pair")
     ap.add_argument("--pair-shift", action="store_true", help="the pair's DLM predicts the next token (Dream-style)")
     ap.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoints' own modelling code")
-    ap.add_argument("--prompts", default=str(SHARED / "harmbench_test.json"), help="harmful prompts file")
-    ap.add_argument("--harmless", default=str(SHARED / "harmless_val.json"), help="benign prompts file")
+    ap.add_argument("--prompts", default="harmbench", help="harmful prompts: a shipped set name or a file")
+    ap.add_argument("--harmless", default="harmless", help="benign prompts: a shipped set name or a file")
     ap.add_argument("--n", type=int, default=16, help="prompts per set for real checkpoints")
     ap.add_argument("--ckpt-gen-length", type=int, default=64)
     ap.add_argument("--ckpt-steps", type=int, default=32)
@@ -297,9 +296,11 @@ def main(argv=None) -> dict:
     if args.seconds is not None:
         z["seconds"] = args.seconds
     jobs = checkpoint_jobs(args)
+    from toydlm.bridge.prompts import prompt_set_path
+
     for f in ([args.prompts, args.harmless] if jobs else []):
-        if not Path(f).is_file():
-            sys.exit(f"prompt file not found: {f} (pass --prompts / --harmless)")
+        if not prompt_set_path(f).is_file():
+            sys.exit(f"prompt file not found: {f} (pass --prompts / --harmless: a shipped set name or a file)")
     from toydlm.samplers import SamplerConfig
 
     for _, _, kind, _ in jobs:  # bad step / block settings fail here, before anything is loaded

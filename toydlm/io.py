@@ -63,7 +63,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 def package_versions() -> dict[str, str]:
     out = {}
-    for name in ("toydlm", "jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "torch", "transformers"):
+    for name in ("toydlm", "jax", "jaxlib", "flax", "optax", "numpy", "torch", "transformers"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -14,6 +14,7 @@ from toydlm.bridge.prompts import load_prompts  # noqa: E402
 from toydlm.bridge.run import bridge_run  # noqa: E402
 from toydlm.bridge.sampling import JaxAsExternal, loop_sample  # noqa: E402
 from toydlm.bridge.tiny import write_tiny  # noqa: E402
+from toydlm.errors import UserError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -98,14 +99,17 @@ def test_prompt_files_report_malformed_rows_with_line_numbers(tmp_path):
         load_prompts(r)
 
 
-def test_shared_prompt_sets_load_as_they_are():
-    from pathlib import Path
+def test_shipped_prompt_sets_load_by_name_and_by_path():
+    from toydlm.bridge.prompts import PROMPT_SETS, prompt_set_path
 
-    root = Path(__file__).resolve().parents[3] / "shared" / "data" / "prompts"
-    if not root.is_dir():
-        pytest.skip("shared prompt sets not present")
-    assert len(load_prompts(root / "advbench.json")) == 520
-    assert len(load_prompts(root / "harmless_val.json", limit=10)) == 10
+    sizes = {"advbench": 520, "harmbench": 159, "jailbreakbench": 100, "strongreject": 313, "harmless": 6264}
+    assert set(PROMPT_SETS) == set(sizes)
+    for name, n in sizes.items():
+        assert len(load_prompts(name)) == n
+    assert load_prompts(prompt_set_path("advbench"), limit=3) == load_prompts("advbench")[:3]
+    assert len(load_prompts("harmless", limit=10)) == 10
+    with pytest.raises(UserError, match="name a shipped set"):
+        load_prompts("harmbnech")
 
 
 def test_keyword_judge_matches_whole_phrases_only():

@@ -1,4 +1,8 @@
-"""Prompt files for real-checkpoint runs: JSON list, JSONL or CSV rows with an `instruction`."""
+"""Prompt files for real-checkpoint runs: JSON list, JSONL or CSV rows with an `instruction`.
+
+The prompt sets shipped in `toydlm/data/prompts/` (sources and licences in its README) are
+selected by name; any other value is a file path.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,39 @@ import csv
 import json
 from pathlib import Path
 
+from toydlm.errors import UserError
+
+PROMPT_DIR = Path(__file__).resolve().parent.parent / "data" / "prompts"
+PROMPT_SETS = {  # name -> file in PROMPT_DIR
+    "advbench": "advbench.json",
+    "harmbench": "harmbench_test.json",
+    "jailbreakbench": "jailbreakbench.json",
+    "strongreject": "strongreject.json",
+    "harmless": "harmless_val.json",
+}
+
+
+def prompt_set_path(name_or_path: str | Path) -> Path:
+    """The shipped file of a named prompt set, or the given path unchanged."""
+    key = str(name_or_path)
+    return PROMPT_DIR / PROMPT_SETS[key] if key in PROMPT_SETS else Path(name_or_path)
+
 
 def _row(obj, where: str) -> str:
     if not isinstance(obj, dict):
-        raise ValueError(f"{where}: expected an object with an 'instruction' field, got {type(obj).__name__}")
+        raise UserError(f"{where}: expected an object with an 'instruction' field, got {type(obj).__name__}")
     ins = obj.get("instruction")
     if not isinstance(ins, str) or not ins.strip():
-        raise ValueError(f"{where}: missing or empty 'instruction' field")
+        raise UserError(f"{where}: missing or empty 'instruction' field")
     return ins
 
 
 def load_prompts(path: str | Path, limit: int | None = None) -> list[str]:
-    """All instructions of a prompt file, in order; a malformed row raises naming its line."""
-    p = Path(path)
+    """All instructions of a prompt set (a shipped name or a file), in order; a malformed row
+    raises naming its line."""
+    p = prompt_set_path(path)
     if not p.is_file():
-        raise ValueError(f"prompt file not found: {p}")
+        raise UserError(f"prompt file not found: {p} (or name a shipped set: {', '.join(PROMPT_SETS)})")
     text = p.read_text(encoding="utf-8")
     suffix = p.suffix.lower()
     out: list[str] = []
@@ -31,15 +53,15 @@ def load_prompts(path: str | Path, limit: int | None = None) -> list[str]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+                raise UserError(f"{p}:{i}: not valid JSON ({e.msg})") from None
             out.append(_row(obj, f"{p}:{i}"))
     elif suffix == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+            raise UserError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
         if not isinstance(data, list):
-            raise ValueError(f"{p}: expected a JSON list of objects")
+            raise UserError(f"{p}: expected a JSON list of objects")
         # line numbers of each top-level object: the line where it starts
         starts = _object_lines(text)
         for j, obj in enumerate(data):
@@ -48,13 +70,13 @@ def load_prompts(path: str | Path, limit: int | None = None) -> list[str]:
     elif suffix == ".csv":
         reader = csv.DictReader(text.splitlines())
         if reader.fieldnames is None or "instruction" not in reader.fieldnames:
-            raise ValueError(f"{p}:1: CSV header needs an 'instruction' column, got {reader.fieldnames}")
+            raise UserError(f"{p}:1: CSV header needs an 'instruction' column, got {reader.fieldnames}")
         for i, row in enumerate(reader, 2):
             out.append(_row(row, f"{p}:{i}"))
     else:
-        raise ValueError(f"{p}: unsupported prompt file type {suffix!r} (use .json, .jsonl or .csv)")
+        raise UserError(f"{p}: unsupported prompt file type {suffix!r} (use .json, .jsonl or .csv)")
     if not out:
-        raise ValueError(f"{p}: no prompts")
+        raise UserError(f"{p}: no prompts")
     return out[:limit] if limit else out
 
 
