@@ -21,10 +21,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from toydlm.denoiser import DenoiserOutput, JaxDenoiser
+from toydlm.errors import UserError
 
 NEG_INF = -1e9  # "never": the logit of the mask id (SUBS zero-masking)
 ARCHS = ("ar", "mdlm")
-POS_KINDS = ("learned", "rope")
+POSITION_ENCODINGS = ("learned", "rope")
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,15 @@ class ModelConfig:
         for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "d_ff"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"model config field {name!r} = {v!r}: must be a positive integer")
+                raise UserError(f"model config field {name!r} = {v!r}: must be a positive integer")
         if self.d_model % self.n_heads:
-            raise ValueError(
+            raise UserError(
                 f"model config d_model={self.d_model} is not divisible by n_heads={self.n_heads}"
             )
-        if self.pos not in POS_KINDS:
-            raise ValueError(f"model config pos={self.pos!r}: must be one of {POS_KINDS}")
+        if self.pos not in POSITION_ENCODINGS:
+            raise UserError(f"model config pos={self.pos!r}: must be one of {POSITION_ENCODINGS}")
         if self.pos == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ValueError("rotary positions need an even head dimension")
+            raise UserError("rotary positions need an even head dimension")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,13 +71,13 @@ MODEL_PRESETS: dict[str, dict] = {
 
 def check_arch(arch: str) -> str:
     if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r} (valid: {', '.join(ARCHS)})")
+        raise UserError(f"unknown arch {arch!r} (valid: {', '.join(ARCHS)})")
     return arch
 
 
 def check_preset(preset: str) -> str:
     if preset not in MODEL_PRESETS:
-        raise ValueError(f"unknown model preset {preset!r} (valid: {', '.join(MODEL_PRESETS)})")
+        raise UserError(f"unknown model preset {preset!r} (valid: {', '.join(MODEL_PRESETS)})")
     return preset
 
 
@@ -208,9 +209,9 @@ def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
     check_arch(arch)
     causal = arch == "ar"
     if model.cfg.causal != causal:
-        raise ValueError(f"arch {arch!r} does not match the model (causal={model.cfg.causal})")
+        raise UserError(f"arch {arch!r} does not match the model (causal={model.cfg.causal})")
     if model.cfg.vocab_size != grammar.vocab_size or model.cfg.seq_len != grammar.seq_len:
-        raise ValueError(
+        raise UserError(
             f"model (vocab {model.cfg.vocab_size}, seq_len {model.cfg.seq_len}) does not fit the "
             f"grammar (vocab {grammar.vocab_size}, seq_len {grammar.seq_len})"
         )

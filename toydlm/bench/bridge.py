@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from toydlm.errors import UserError
+
 BENCH_MODEL = {"vocab": 4096, "hidden": 256, "layers": 4, "heads": 4}
 
 
@@ -28,7 +30,7 @@ def _need_torch():
         import torch
         import transformers  # noqa: F401
     except ImportError:
-        raise ValueError("the bridge benchmark needs the [bridge] extra: pip install -e '.[bridge]'") from None
+        raise UserError("the bridge benchmark needs the [bridge] extra: pip install -e '.[bridge]'") from None
     return torch
 
 

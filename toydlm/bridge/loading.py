@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from toydlm.errors import UserError
+
 DTYPES = ("float32", "bfloat16", "float16")
 _BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -14,10 +16,10 @@ def require_local(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_dir():
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        raise ValueError(f"model not found at {p}: the bridge loads local folders only"
+        raise UserError(f"model not found at {p}: the bridge loads local folders only"
                          + (" (HF_HUB_OFFLINE=1)" if offline else "") + "; download it first and pass its path")
     if not (p / "config.json").is_file() and not any(p.glob("*.gguf")):
-        raise ValueError(f"{p} has neither config.json nor a .gguf file: not a Hugging Face model folder")
+        raise UserError(f"{p} has neither config.json nor a .gguf file: not a Hugging Face model folder")
     return p
 
 
@@ -27,9 +29,9 @@ def weight_files(p: Path) -> list[Path]:
     if not st and not gguf:
         pickles = sorted(p.glob("*.bin")) + sorted(p.glob("*.pt")) + sorted(p.glob("*.pth"))
         if pickles:
-            raise ValueError(f"{p} holds only pickle weights ({pickles[0].name}); the bridge loads safetensors "
+            raise UserError(f"{p} holds only pickle weights ({pickles[0].name}); the bridge loads safetensors "
                              "(or GGUF) only, never pickle — convert them first")
-        raise ValueError(f"{p} has no safetensors weights")
+        raise UserError(f"{p} has no safetensors weights")
     return st or gguf
 
 
@@ -65,7 +67,7 @@ def available_memory_gb(device: str) -> float:
 
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
+            raise UserError("--device cuda was asked for, but torch sees no CUDA device")
         free, _ = torch.cuda.mem_get_info(torch.device(device))
         return free / 2**30
     pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -75,7 +77,7 @@ def available_memory_gb(device: str) -> float:
 def check_fits(p: Path, dtype: str, device: str) -> dict:
     need, have = estimate_memory_gb(p, dtype), available_memory_gb(device)
     if need > have:
-        raise ValueError(f"model at {p} needs about {need:.1f} GiB in {dtype} but {device} has {have:.1f} GiB free; "
+        raise UserError(f"model at {p} needs about {need:.1f} GiB in {dtype} but {device} has {have:.1f} GiB free; "
                          "use --dtype bfloat16, a smaller model, or a bigger device")
     return {"estimated_gb": need, "available_gb": have}
 
@@ -84,7 +86,7 @@ def torch_dtype(dtype: str):
     import torch
 
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r} (valid: {', '.join(DTYPES)})")
+        raise UserError(f"unknown dtype {dtype!r} (valid: {', '.join(DTYPES)})")
     return getattr(torch, dtype)
 
 
@@ -97,7 +99,7 @@ def load_model(path: str | Path, kind: str, device: str = "cpu", dtype: str = "f
     p = require_local(path)
     files = weight_files(p)
     if not trust_remote_code and _auto_map(p):
-        raise ValueError(f"{p} ships its own modelling code (config.json auto_map: {', '.join(_auto_map(p))}); "
+        raise UserError(f"{p} ships its own modelling code (config.json auto_map: {', '.join(_auto_map(p))}); "
                          "loading it runs that code on your machine: pass --trust-remote-code if you trust it")
     check_fits(p, dtype, device)
     kw = {"local_files_only": True, "trust_remote_code": trust_remote_code, "dtype": torch_dtype(dtype)}
@@ -114,11 +116,11 @@ def load_model(path: str | Path, kind: str, device: str = "cpu", dtype: str = "f
             model = tf.AutoModelForMaskedLM.from_pretrained(p, **kw)
         except ValueError as e:
             if not trust_remote_code:
-                raise ValueError(f"{p} is not a masked LM that transformers knows; LLaDA/Dream-style checkpoints "
+                raise UserError(f"{p} is not a masked LM that transformers knows; LLaDA/Dream-style checkpoints "
                                  "need --trust-remote-code (their modelling code runs on your machine)") from e
             model = tf.AutoModel.from_pretrained(p, **kw)
     else:
-        raise ValueError(f"unknown model kind {kind!r} (valid: ar, dlm)")
+        raise UserError(f"unknown model kind {kind!r} (valid: ar, dlm)")
     model.eval()
     return model.to(device), tok
 

@@ -18,6 +18,7 @@ from toydlm.bridge.analysis import sri_report, theory_fit
 from toydlm.bridge.judges import ClassifierJudge, agreement, keyword_refusal
 from toydlm.bridge.prompts import load_prompts
 from toydlm.bridge.sampling import loop_sample
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_bytes, atomic_write_json, provenance
 from toydlm.measure import binomial_se, hrr_frr, trajectory_states
 from toydlm.samplers import SamplerConfig
@@ -57,7 +58,7 @@ def mask_token_for(tok, kind: str, model_config=None, override: int | None = Non
     if kind == "dlm":
         if cfg_mask is not None:
             return int(cfg_mask)
-        raise ValueError("this diffusion checkpoint names no mask token (tokenizer or config); pass --mask-id")
+        raise UserError("this diffusion checkpoint names no mask token (tokenizer or config); pass --mask-id")
     # AR models need a placeholder id for uncommitted positions: one the sampler never proposes
     return int(tok.unk_token_id if tok.unk_token_id is not None else len(tok) - 1)
 
@@ -134,11 +135,11 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
 
     sampler = sampler or ("ar" if kind == "ar" else "low_confidence")
     if logits_shift and kind != "dlm":
-        raise ValueError("--logits-shift applies to diffusion (--kind dlm) checkpoints; AR logits are always aligned")
+        raise UserError("--logits-shift applies to diffusion (--kind dlm) checkpoints; AR logits are always aligned")
     if kind == "ar" and sampler != "ar":
-        raise ValueError(f"an AR checkpoint runs only the 'ar' sampler, not {sampler!r}")
+        raise UserError(f"an AR checkpoint runs only the 'ar' sampler, not {sampler!r}")
     if gen_length < 1 or (n is not None and n < 1) or batch_size < 1:
-        raise ValueError("--gen-length, --n and --batch-size must be positive")
+        raise UserError("--gen-length, --n and --batch-size must be positive")
     cfg = SamplerConfig(sampler, steps=steps, block_length=block_length, temperature=temperature, eos_inf=eos_inf)
     cfg.resolved(gen_length)  # validate before loading anything
     sets = {"none": load_prompts(prompts, n)}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toydlm.errors import UserError
+
 SPECIALS = ["<pad>", "<unk>", "<mask>", "<eos>", "<bos>", "<|user|>", "<|assistant|>"]
 _WORDS = (
     "i you we it a an the to of and or in on for with how what why can cannot can't will not sorry "
@@ -43,7 +45,7 @@ def write_tiny(kind: str, out: str | Path, seed: int = 0, hidden: int = 32, laye
     import transformers as tf
 
     if kind not in ("ar", "dlm"):
-        raise ValueError(f"unknown model kind {kind!r} (valid: ar, dlm)")
+        raise UserError(f"unknown model kind {kind!r} (valid: ar, dlm)")
     out = Path(out)
     tok = build_tokenizer()
     V = len(tok)

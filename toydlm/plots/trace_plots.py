@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import ListedColormap  # noqa: E402
 
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_bytes  # noqa: E402
 from toydlm.trace import Trace  # noqa: E402
 
@@ -41,7 +42,7 @@ def row_states(trace: Trace, index: int, grammar=None) -> np.ndarray:
 def plot_trace(trace: Trace, index: int = 0, path: str | Path | None = None, grammar=None):
     """Three panels: row `index`'s canvas per step, the batch's commit heatmap, trajectories."""
     if not 0 <= index < trace.n:
-        raise ValueError(f"--index {index} is out of range (the trace has {trace.n} rows)")
+        raise UserError(f"--index {index} is out of range (the trace has {trace.n} rows)")
     T, L = trace.steps, trace.final_response.shape[-1]
     fig, axes = plt.subplots(1, 3, figsize=(16, max(4.5, 0.28 * T + 2.0)),
                              gridspec_kw={"width_ratios": [1.3, 1.0, 1.1]})
