@@ -43,8 +43,7 @@ def _matrices(h, s, r, rho, lam) -> np.ndarray:
     return M
 
 
-def _steps_first(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.moveaxis(a, -1, 0))
+_AUGMENTED_START = {C: 0, P: 3, H: 5, R: 8}  # row of c0 c1 c2 p1 p2 h0 h1 h2 q0 q1 q2 (q = R)
 
 
 def forward(h, s, r, rho, lam, i0: int, chunk: int = 8192) -> dict[str, np.ndarray]:
@@ -54,6 +53,20 @@ def forward(h, s, r, rho, lam, i0: int, chunk: int = 8192) -> dict[str, np.ndarr
     """
     batch, T = h.shape[:-1], h.shape[-1]
     B = int(np.prod(batch, dtype=np.int64))
+    coef = _step_coefficients(h, s, r, rho, lam, B, T)
+    probs = np.zeros((4, T + 1, B))
+    probs[i0, 0] = 1.0
+    fin = np.zeros((11, B))
+    tmp = np.empty(min(chunk, max(B, 1)))
+    for lo in range(0, B, chunk):
+        sl = slice(lo, min(lo + chunk, B))
+        fin[:, sl] = _forward_chunk(coef, sl, i0, probs, tmp)
+    return _outcomes(fin, probs, batch, T)
+
+
+def _step_coefficients(h, s, r, rho, lam, B: int, T: int) -> tuple[np.ndarray, ...]:
+    """Per-step transition probabilities [T, B] in the order `_advance` reads them:
+    1 - h, h s, h (1 - s), 1 - s - r, 1 - rho - lam, s, r, rho, lam."""
     hT, sT, rT, rhoT, lamT = (
         np.ascontiguousarray(np.reshape(a, (B, T)).T) for a in (h, s, r, rho, lam)
     )
@@ -61,62 +74,71 @@ def forward(h, s, r, rho, lam, i0: int, chunk: int = 8192) -> dict[str, np.ndarr
     hns = hT - hs
     stay_p = np.maximum(1 - sT - rT, 0.0)
     stay_h = np.maximum(1 - rhoT - lamT, 0.0)
-    probs = np.zeros((4, T + 1, B))
-    probs[i0, 0] = 1.0
-    fin = np.zeros((11, B))
-    tmp = np.empty(min(chunk, max(B, 1)))
-    for lo in range(0, B, chunk):
-        sl = slice(lo, min(lo + chunk, B))
-        m = sl.stop - sl.start
-        st = np.zeros((11, m))
-        st[{C: 0, P: 3, H: 5, R: 8}[i0]] = 1.0
+    return stay_c, hs, hns, stay_p, stay_h, sT, rT, rhoT, lamT
+
+
+def _forward_chunk(coef: tuple[np.ndarray, ...], sl: slice, i0: int, probs: np.ndarray,
+                   tmp: np.ndarray) -> np.ndarray:
+    """Run the chunk `sl` of the batch through every step; write its state marginals into `probs`
+    [4, T + 1, B] and return its final augmented law [11, m]."""
+    m = sl.stop - sl.start
+    st = np.zeros((11, m))
+    st[_AUGMENTED_START[i0]] = 1.0
+    nw = np.empty((11, m))
+    for t in range(coef[0].shape[0]):
+        _advance(st, nw, tmp[:m], tuple(a[t, sl] for a in coef))
+        st, nw = nw, st
         c0, c1, c2, p1, p2, h0, h1, h2, q0, q1, q2 = st
-        nw = np.empty((11, m))
-        n0, n1, n2, np1, np2, nh0, nh1, nh2, nq0, nq1, nq2 = nw
-        tt = tmp[:m]
-        for t in range(T):
-            sc, a_hs, a_hns, sp, sh = stay_c[t, sl], hs[t, sl], hns[t, sl], stay_p[t, sl], stay_h[t, sl]
-            s_, r_, rho_, lam_ = sT[t, sl], rT[t, sl], rhoT[t, sl], lamT[t, sl]
-            np.multiply(c0, sc, out=n0)
-            n0 += np.multiply(h0, rho_, out=tt)
-            np.multiply(c1, sc, out=n1)
-            n1 += np.multiply(h1, rho_, out=tt)
-            np.multiply(c2, sc, out=n2)
-            n2 += np.multiply(h2, rho_, out=tt)
-            np.add(p1, p2, out=tt)
-            tt *= r_
-            n2 += tt
-            np.add(c0, c1, out=np1)
-            np1 *= a_hns
-            np1 += np.multiply(p1, sp, out=tt)
-            np.multiply(c2, a_hns, out=np2)
-            np2 += np.multiply(p2, sp, out=tt)
-            np.multiply(c0, a_hs, out=nh0)
-            nh0 += np.multiply(h0, sh, out=tt)
-            np.multiply(c1, a_hs, out=nh1)
-            nh1 += np.multiply(p1, s_, out=tt)
-            nh1 += np.multiply(h1, sh, out=tt)
-            np.multiply(c2, a_hs, out=nh2)
-            nh2 += np.multiply(p2, s_, out=tt)
-            nh2 += np.multiply(h2, sh, out=tt)
-            np.multiply(h0, lam_, out=nq0)
-            nq0 += q0
-            np.multiply(h1, lam_, out=nq1)
-            nq1 += q1
-            np.multiply(h2, lam_, out=nq2)
-            nq2 += q2
-            st, nw = nw, st
-            c0, c1, c2, p1, p2, h0, h1, h2, q0, q1, q2 = st
-            n0, n1, n2, np1, np2, nh0, nh1, nh2, nq0, nq1, nq2 = nw
-            row = probs[:, t + 1, sl]
-            np.add(c0, c1, out=row[C])
-            row[C] += c2
-            np.add(p1, p2, out=row[P])
-            np.add(h0, h1, out=row[H])
-            row[H] += h2
-            np.add(q0, q1, out=row[R])
-            row[R] += q2
-        fin[:, sl] = st
+        row = probs[:, t + 1, sl]
+        np.add(c0, c1, out=row[C])
+        row[C] += c2
+        np.add(p1, p2, out=row[P])
+        np.add(h0, h1, out=row[H])
+        row[H] += h2
+        np.add(q0, q1, out=row[R])
+        row[R] += q2
+    return st
+
+
+def _advance(st: np.ndarray, nw: np.ndarray, tt: np.ndarray, k: tuple[np.ndarray, ...]) -> None:
+    """One step of the augmented chain, from `st` into `nw` (both [11, m]), in place (`tt`: scratch).
+
+    Flag 0/1/2 = never in P / visited P / revised (a P -> C step); q = R."""
+    sc, a_hs, a_hns, sp, sh, s_, r_, rho_, lam_ = k
+    c0, c1, c2, p1, p2, h0, h1, h2, q0, q1, q2 = st
+    n0, n1, n2, np1, np2, nh0, nh1, nh2, nq0, nq1, nq2 = nw
+    np.multiply(c0, sc, out=n0)  # C: stayed in C, or re-masked from H
+    n0 += np.multiply(h0, rho_, out=tt)
+    np.multiply(c1, sc, out=n1)
+    n1 += np.multiply(h1, rho_, out=tt)
+    np.multiply(c2, sc, out=n2)
+    n2 += np.multiply(h2, rho_, out=tt)
+    np.add(p1, p2, out=tt)  # P -> C revises: flag 2
+    tt *= r_
+    n2 += tt
+    np.add(c0, c1, out=np1)  # P: a fresh proposal from C, or stayed pending
+    np1 *= a_hns
+    np1 += np.multiply(p1, sp, out=tt)
+    np.multiply(c2, a_hns, out=np2)
+    np2 += np.multiply(p2, sp, out=tt)
+    np.multiply(c0, a_hs, out=nh0)  # H: committed at once from C, committed from P, or stayed
+    nh0 += np.multiply(h0, sh, out=tt)
+    np.multiply(c1, a_hs, out=nh1)
+    nh1 += np.multiply(p1, s_, out=tt)
+    nh1 += np.multiply(h1, sh, out=tt)
+    np.multiply(c2, a_hs, out=nh2)
+    nh2 += np.multiply(p2, s_, out=tt)
+    nh2 += np.multiply(h2, sh, out=tt)
+    np.multiply(h0, lam_, out=nq0)  # R: late refusal after the harm (absorbing)
+    nq0 += q0
+    np.multiply(h1, lam_, out=nq1)
+    nq1 += q1
+    np.multiply(h2, lam_, out=nq2)
+    nq2 += q2
+
+
+def _outcomes(fin: np.ndarray, probs: np.ndarray, batch: tuple[int, ...], T: int) -> dict[str, np.ndarray]:
+    """ASR, HRR, FRR and the state marginals from the final augmented law [11, B]."""
     c0, c1, c2, p1, p2, h0, h1, h2, q0, q1, q2 = fin
     visited = c1 + c2 + p1 + p2 + h1 + h2 + q1 + q2
     revised = c2 + p2 + h2 + q2

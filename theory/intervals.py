@@ -1,4 +1,4 @@
-"""Binomial confidence intervals: Beta-posterior (Jeffreys by default) and Wilson score.
+"""Binomial confidence intervals from the Beta posterior (Jeffreys by default).
 
 The Beta quantile is found by bisection on the regularised incomplete beta function
 (`jax.scipy.special.betainc`, float32: quantiles good to ~1e-6, ample for intervals).
@@ -7,21 +7,6 @@ The Beta quantile is found by bisection on the regularised incomplete beta funct
 from __future__ import annotations
 
 import numpy as np
-
-_Z = {0.8: 1.2815515655446004, 0.9: 1.6448536269514722, 0.95: 1.959963984540054, 0.99: 2.5758293035489004}
-
-
-def normal_quantile(conf: float) -> float:
-    """Two-sided standard-normal quantile z with P(|Z| <= z) = conf."""
-    if conf in _Z:
-        return _Z[conf]
-    return float(np.sqrt(2.0) * _erfinv(conf))
-
-
-def _erfinv(y: float) -> float:
-    import jax.scipy.special as jsp  # lazy: importing jax costs a second
-
-    return float(jsp.erfinv(np.float32(y)))
 
 
 def beta_cdf(x, a, b) -> np.ndarray:
@@ -60,15 +45,3 @@ def beta_interval(k, n, conf: float = 0.95, prior: float = 0.5) -> tuple[np.ndar
     hi = np.where(k < n, q[1], 1.0)
     return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
 
-
-def wilson_interval(k, n, conf: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval for a binomial proportion; NaN where n = 0."""
-    k, n = np.broadcast_arrays(np.asarray(k, float), np.asarray(n, float))
-    z = normal_quantile(conf)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        den = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / den
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-    ok = n > 0
-    return np.where(ok, centre - half, np.nan), np.where(ok, centre + half, np.nan)

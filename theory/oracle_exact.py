@@ -7,13 +7,15 @@ every sampler and feature of `oracle_sim` (temperature, argmax ties, eos_inf, st
 forced tokens, annealed selection, ReMDM re-masking), and it proves numerically the identity
 `ASR = mixture_asr` for ar_order and one-position-per-step value-blind selection.
 
-Annealed selection ranks (1 - a) c_l + a U_l with U_l iid uniform: the law of the top-k set is a
-1-D integral of a piecewise polynomial (breakpoints (1-a) c_l and (1-a) c_l + a), computed exactly
-by Gauss-Legendre quadrature on each piece.
+Shared with `oracle_sim`: the selection rules' scores and exact set laws (`theory.selection_rules`,
+annealed selection by a 1-D quadrature) and the ReMDM formulas of `theory.schedules`. Written out
+again here, so that the simulator is tested against a second implementation: the proposal laws,
+the posterior (from the canvas, never down-dated), ReMDM's time grid and conf weights, the tallies.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from typing import NamedTuple
@@ -21,29 +23,28 @@ from typing import NamedTuple
 import numpy as np
 
 from theory.oracle import Mixture, marginals
-from theory.oracle_sim import (
-    LEFT_TO_RIGHT,
-    SamplerSpec,
-    _confidence,  # noqa: F401  (re-exported for older callers)
-    find_templates,
-)
-from theory.schedules import llada_counts, loop_alpha
+from theory.oracle_readouts import find_templates
+from theory.sampler_spec import SamplerSpec
+from theory.schedules import llada_counts, loop_alpha, remdm_sigma, remdm_sigma_max, remdm_unmask_prob
+from theory.selection_rules import SELECTION_RULES, ScoreInputs, exact_set_law, rounded
 
-# The sampler semantics below are written out again, independently of oracle_sim's helpers, so that
-# the simulator is tested against a second implementation (shared code could hide a shared bug).
 TIE = 1e-12
+Move = tuple[float, dict[int, int]]  # (probability, {position: token, or -1 to re-mask})
 
 
-def _r(x):
-    return float(np.round(x, 12))
+class State(NamedTuple):
+    canvas: tuple[int, ...]
+    pinned: tuple[bool, ...]
+    psi: tuple[float, ...]  # ReMDM-conf only (else all -1): prob when committed; -1 = none (NaN in the lab)
+    block_n: int
+    n_commit: int  # commits so far, capped at n_first (later commits get weight 0 in eos_first_share)
 
 
-def _anneal_a(a0: float, j: int, S: int) -> float:
-    frac = 0.0 if S == 1 else j / (S - 1)
-    return min(max(a0 * (1 - frac), 0.0), 1.0)
+def _psi_key(x: float) -> float:
+    return float(rounded(x))
 
 
-def _remdm(spec: SamplerSpec, i: int):
+def _remdm(spec: SamplerSpec, i: int) -> tuple[float, float, float, float]:
     """(alpha_t, alpha_s, decoded sigma scalar or conf's eta*sigma_max, sigma for masked) of step i."""
     T = spec.steps
     t32, s32 = np.float32(T - i) / np.float32(T), np.float32(T - i - 1) / np.float32(T)
@@ -52,16 +53,9 @@ def _remdm(spec: SamplerSpec, i: int):
         a_t, a_s = al(t32), al(s32)
     else:
         a_t, a_s = 1 - float(t32), 1 - float(s32)
-    smax = 1.0 if a_t <= 0 else min(1.0, (1 - a_s) / a_t)
-    eta = spec.eta_value
     in_loop = np.float32(spec.t_off) < t32 <= np.float32(spec.t_on)
-    sig = {"cap": min(eta, smax), "rescale": eta * smax, "conf": eta * smax,
-           "loop": min(eta, smax) if in_loop else 0.0}[spec.remdm_schedule]
+    sig = float(remdm_sigma(spec.remdm_schedule, spec.eta_value, float(remdm_sigma_max(a_t, a_s)), in_loop))
     return a_t, a_s, sig, (0.0 if spec.remdm_schedule == "conf" else sig)
-
-
-def _p_unmask(a_t, a_s, sig):
-    return 1.0 if a_t >= 1 else min(max((a_s - (1 - sig) * a_t) / (1 - a_t), 0.0), 1.0)
 
 
 def _cp(mg_row: np.ndarray, spec: SamplerSpec, eos) -> np.ndarray:
@@ -79,79 +73,6 @@ def _cp(mg_row: np.ndarray, spec: SamplerSpec, eos) -> np.ndarray:
     return r
 
 
-def _score(kind: str, row: np.ndarray) -> float:
-    if kind == "entropy":
-        return _r(sum(p * math.log(p) for p in row if p > 0))
-    s = sorted(row, reverse=True)
-    return _r(s[0] - s[1])
-
-
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(12)
-
-
-class State(NamedTuple):
-    canvas: tuple[int, ...]
-    pinned: tuple[bool, ...]
-    psi: tuple[float, ...]  # ReMDM-conf only (else all -1): prob when committed; -1 = none (NaN in the lab)
-    block_n: int
-    n_commit: int  # commits so far, capped at n_first (later commits get weight 0 in eos_first_share)
-
-
-def _top_k_sets(score: np.ndarray, cand: list[int], k: int) -> list[tuple[tuple[int, ...], float]]:
-    """Law of the top-k subset of `cand` by `score`, ties at the boundary broken uniformly."""
-    if k >= len(cand):
-        return [(tuple(sorted(cand)), 1.0)]
-    if k <= 0:
-        return [((), 1.0)]
-    vals = sorted((score[c] for c in cand), reverse=True)
-    cut = vals[k - 1]
-    above = [c for c in cand if score[c] > cut]
-    tied = [c for c in cand if score[c] == cut]
-    need = k - len(above)
-    combos = list(itertools.combinations(tied, need))
-    return [(tuple(sorted(above + list(c))), 1.0 / len(combos)) for c in combos]
-
-
-def _uniform_sets(cand: list[int], k: int) -> list[tuple[tuple[int, ...], float]]:
-    if k >= len(cand):
-        return [(tuple(sorted(cand)), 1.0)]
-    combos = list(itertools.combinations(sorted(cand), max(k, 0)))
-    return [(c, 1.0 / len(combos)) for c in combos]
-
-
-def annealed_top_k_sets(conf: dict[int, float], k: int, a: float) -> list[tuple[tuple[int, ...], float]]:
-    """Law of the top-k set of positions by (1 - a) conf_l + a U_l (U iid uniform(0, 1))."""
-    cand = sorted(conf)
-    if k >= len(cand) or k <= 0:
-        return _uniform_sets(cand, k)
-    if a <= 0:
-        return _top_k_sets({c: conf[c] for c in cand}, cand, k)
-    if a >= 1:
-        return _uniform_sets(cand, k)
-    b = {c: (1 - a) * conf[c] for c in cand}
-    knots = sorted({b[c] for c in cand} | {b[c] + a for c in cand})
-
-    def F(c, x):
-        return np.clip((x - b[c]) / a, 0.0, 1.0)
-
-    out = []
-    for S in itertools.combinations(cand, k):
-        rest = [c for c in cand if c not in S]
-        total = 0.0
-        for lo, hi in zip(knots[:-1], knots[1:], strict=True):
-            if hi <= lo:
-                continue
-            x = 0.5 * (hi - lo) * _GL_X + 0.5 * (hi + lo)
-            dens = np.zeros_like(x)
-            for c in rest:  # d/dx prod_{rest} F
-                f = np.where((x > b[c]) & (x < b[c] + a), 1.0 / a, 0.0)
-                dens += f * np.prod([F(o, x) for o in rest if o != c], axis=0)
-            surv = np.prod([1.0 - F(s, x) for s in S], axis=0)
-            total += 0.5 * (hi - lo) * float((_GL_W * dens * surv).sum())
-        out.append((tuple(S), total))
-    return out
-
-
 def _proposal_law(cp_row: np.ndarray, spec: SamplerSpec) -> list[tuple[int, float]]:
     if spec.temperature == 0:
         best = [v for v in range(len(cp_row)) if cp_row[v] >= max(cp_row) - TIE]
@@ -161,6 +82,151 @@ def _proposal_law(cp_row: np.ndarray, spec: SamplerSpec) -> list[tuple[int, floa
     q = {v: float(p) ** (1.0 / spec.temperature) for v, p in enumerate(cp_row) if p > 0}
     z = sum(q.values())
     return [(v, p / z) for v, p in q.items()]
+
+
+@dataclasses.dataclass
+class _Enumeration:
+    """The fixed inputs of one enumeration, and the proposal laws of the canvases seen so far."""
+
+    mix: Mixture
+    spec: SamplerSpec
+    force: tuple[int, int, int] | None
+    n_first: int
+    blocks: np.ndarray
+    steps_per_block: int
+    block_length: int
+    cache: dict[tuple[int, ...], np.ndarray] = dataclasses.field(default_factory=dict)
+
+    def probs(self, canvas: tuple[int, ...]) -> np.ndarray:
+        """Proposal law [L, V] (before temperature) of every position given the canvas."""
+        if canvas not in self.cache:
+            mg = marginals(self.mix, np.array(canvas))
+            self.cache[canvas] = np.array([_cp(row, self.spec, self.mix.eos) for row in mg])
+        return self.cache[canvas]
+
+
+class _Here(NamedTuple):
+    """A state at step t after the forced token: mutable copies and the proposal law."""
+
+    canvas: list[int]
+    pins: list[bool]
+    psi: list[float]  # NaN = none
+    cp: np.ndarray
+
+
+def _with_values(here: _Here, spec: SamplerSpec, positions, p_set: float) -> list[Move]:
+    """Commit `positions` (probability p_set) with every combination of proposed values."""
+    laws = [_proposal_law(here.cp[j], spec) for j in positions]
+    return [(p_set * math.prod(p for _, p in combo), {j: v for j, (v, _) in zip(positions, combo, strict=True)})
+            for combo in itertools.product(*laws)]
+
+
+def _moves_leftmost(run: _Enumeration, here: _Here, t: int, block_n: int) -> tuple[list[Move], int]:
+    """ar_order / ar: the leftmost masked position."""
+    masked = [j for j in range(len(here.canvas)) if here.canvas[j] < 0]
+    return _with_values(here, run.spec, tuple(masked[:1]), 1.0), block_n
+
+
+def _remask_probs(run: _Enumeration, here: _Here, sig: float) -> np.ndarray:
+    """ReMDM's per-position re-mask probability of the decoded, unpinned tokens (0 elsewhere)."""
+    L = len(here.canvas)
+    dec = [j for j in range(L) if here.canvas[j] >= 0 and not here.pins[j]]
+    sig_dec = np.zeros(L)
+    if run.spec.remdm_schedule == "conf" and dec:  # softmax of -psi over the decoded positions
+        z = {j: math.exp(-(0.0 if here.psi[j] != here.psi[j] else here.psi[j])) for j in dec}
+        for j in dec:
+            sig_dec[j] = sig * z[j] / sum(z.values())
+    elif run.spec.remdm_schedule != "conf":
+        sig_dec[dec] = sig
+    return sig_dec
+
+
+def _moves_ancestral(run: _Enumeration, here: _Here, t: int, block_n: int) -> tuple[list[Move], int]:
+    """mdlm / remdm: each masked position committed independently, decoded ones re-masked (ReMDM)."""
+    L, spec = len(here.canvas), run.spec
+    if spec.name == "mdlm":
+        p_un, sig_dec = 1.0 / (spec.steps - t), np.zeros(L)
+    else:
+        a_t, a_s, sig, sig_m = _remdm(spec, t)
+        sig_dec = _remask_probs(run, here, sig)
+        p_un = float(remdm_unmask_prob(a_t, a_s, sig_m))
+    per_pos = []
+    for j in range(L):
+        if here.canvas[j] < 0:
+            opts = [((j, None), 1.0 - p_un)]
+            opts += [((j, v), p_un * p) for v, p in _proposal_law(here.cp[j], spec)]
+        elif sig_dec[j] > 0:
+            opts = [((j, None), 1.0 - sig_dec[j]), ((j, -1), sig_dec[j])]
+        else:
+            continue
+        per_pos.append([o for o in opts if o[1] > 0])
+    moves = [(math.prod(p for _, p in combo), {j: v for (j, v), _ in combo if v is not None})
+             for combo in itertools.product(*per_pos)]
+    return moves, block_n
+
+
+def _moves_top_k(run: _Enumeration, here: _Here, t: int, block_n: int) -> tuple[list[Move], int]:
+    """Selection: the law of the top-k_j set of the active block, by the sampler's selection rule.
+    A value-blind rule picks the set first, then the values; one that reads the drawn tokens'
+    confidence enumerates the values first."""
+    spec, rule = run.spec, SELECTION_RULES[run.spec.name]
+    b, j = int(run.blocks[t]), t % run.steps_per_block
+    lo, hi = b * run.block_length, (b + 1) * run.block_length
+    elig = [p for p in range(len(here.canvas)) if here.canvas[p] < 0 and lo <= p < hi]
+    if j == 0:
+        block_n = len(elig)
+    k = int(llada_counts(block_n, run.steps_per_block)[j])
+    x = ScoreInputs(np.array(elig, int), j, run.steps_per_block, spec,
+                    probs=here.cp[elig] if rule.reads_probs else None)
+    if not rule.reads_confidence:
+        return [mv for ls, ps in exact_set_law(rule, x, k) for mv in _with_values(here, spec, ls, ps)], block_n
+    moves = []
+    for combo in itertools.product(*(_proposal_law(here.cp[p], spec) for p in elig)):
+        px = math.prod(q for _, q in combo)
+        x0 = {p: v for p, (v, _) in zip(elig, combo, strict=True)}
+        conf = np.array([here.cp[p, x0[p]] for p in elig], float)
+        for ls, ps in exact_set_law(rule, dataclasses.replace(x, confidence=conf), k):
+            if ps > 0:
+                moves.append((px * ps, {p: x0[p] for p in ls}))
+    return moves, block_n
+
+
+_MOVES = {"ar_order": _moves_leftmost, "ar": _moves_leftmost, "mdlm": _moves_ancestral, "remdm": _moves_ancestral}
+
+
+def _after(run: _Enumeration, st: State, here: _Here, block_n: int, mv: dict[int, int]):
+    """(next state, EOS commits weighted for eos_first_share, re-mask indicator [L]) of a move."""
+    L, eos = len(here.canvas), run.mix.eos
+    keep_psi = run.spec.name == "remdm" and run.spec.remdm_schedule == "conf"
+    c2, psi2 = list(here.canvas), list(here.psi)
+    c = e = 0
+    r = np.zeros(L)
+    for j, v in mv.items():
+        if v < 0:
+            c2[j], psi2[j] = -1, -1.0
+            r[j] = 1.0
+        else:
+            c2[j], psi2[j] = v, _psi_key(here.cp[j, v]) if keep_psi else -1.0
+            c += 1
+            e += int(eos is not None and v == eos)
+    wgt = min(max((run.n_first - st.n_commit) / max(c, 1), 0.0), 1.0)
+    psi2 = [-1.0 if (x != x) else x for x in psi2]  # NaN (forced) -> -1
+    nxt = State(tuple(c2), tuple(here.pins), tuple(psi2), block_n, min(st.n_commit + c, run.n_first))
+    return nxt, e * wgt, r
+
+
+def _successors(run: _Enumeration, st: State, t: int):
+    """(next state, probability, weighted EOS commits, re-mask indicator [L]) for every move of step t."""
+    canvas, pins = list(st.canvas), list(st.pinned)
+    psi = [float("nan") if v < 0 else v for v in st.psi]
+    if run.force is not None and int(run.force[0]) == t:
+        p_, v_ = int(run.force[1]), int(run.force[2])
+        canvas[p_], pins[p_], psi[p_] = v_, True, float("nan")
+    here = _Here(canvas, pins, psi, run.probs(tuple(canvas)))
+    moves, block_n = _MOVES.get(run.spec.name, _moves_top_k)(run, here, t, st.block_n)
+    for p, mv in moves:
+        nxt, ew, r = _after(run, st, here, block_n, mv)
+        yield nxt, p, ew, r
 
 
 def exact_layers(mix: Mixture, spec: SamplerSpec, init_canvas=None, pinned=None, force=None,
@@ -179,120 +245,20 @@ def _layers(mix, spec, init_canvas, pinned, force, n_first, min_prob) -> list[di
     rewards ride along as masses, so the tallies need not be part of the state."""
     L = mix.L
     blocks, _, bl = spec.plan(L)
-    T = spec.steps
-    nb = spec.n_blocks(L)
-    spb = T // nb
-    n_first = L // 2 if n_first is None else int(n_first)
+    run = _Enumeration(mix, spec, force, L // 2 if n_first is None else int(n_first), blocks,
+                       spec.steps // spec.n_blocks(L), bl)
     canvas0 = tuple([-1] * L) if init_canvas is None else tuple(int(v) for v in init_canvas)
     pin0 = tuple(v >= 0 for v in canvas0) if pinned is None else tuple(bool(p) for p in pinned)
     if any(p and v < 0 for p, v in zip(pin0, canvas0, strict=True)):
         raise ValueError("a pinned position is masked in init_canvas")
-    nan = float("nan")
-    keep_psi = spec.kind == "remdm" and spec.remdm_schedule == "conf"
     start = State(canvas0, pin0, tuple([-1.0] * L), 0, 0)
-    cache: dict[tuple[int, ...], np.ndarray] = {}
-
-    def cprobs(canvas):
-        if canvas not in cache:
-            mg = marginals(mix, np.array(canvas))
-            cache[canvas] = np.array([_cp(row, spec, mix.eos) for row in mg])
-        return cache[canvas]
-
-    def successors(st: State, t: int):
-        canvas, pins = list(st.canvas), list(st.pinned)
-        psi = [nan if v < 0 else v for v in st.psi]
-        if force is not None and int(force[0]) == t:
-            p_, v_ = int(force[1]), int(force[2])
-            canvas[p_], pins[p_], psi[p_] = v_, True, nan
-        cp = cprobs(tuple(canvas))
-        masked = [j for j in range(L) if canvas[j] < 0]
-        block_n = st.block_n
-        # moves: (prob, {pos: value or -1 (re-mask)})
-        moves: list[tuple[float, dict[int, int]]] = []
-
-        def with_values(ls, p_set):
-            laws = [_proposal_law(cp[j], spec) for j in ls]
-            for combo in itertools.product(*laws):
-                vals = {j: v for j, (v, _) in zip(ls, combo, strict=True)}
-                moves.append((p_set * math.prod(p for _, p in combo), vals))
-
-        if spec.kind in LEFT_TO_RIGHT:
-            with_values(tuple(masked[:1]), 1.0)
-        elif spec.kind in ("mdlm", "remdm"):
-            if spec.kind == "mdlm":
-                p_un, sig_dec = 1.0 / (T - t), np.zeros(L)
-            else:
-                a_t, a_s, sig, sig_m = _remdm(spec, t)
-                dec = [j for j in range(L) if canvas[j] >= 0 and not pins[j]]
-                sig_dec = np.zeros(L)
-                if spec.remdm_schedule == "conf" and dec:
-                    z = {j: math.exp(-(0.0 if psi[j] != psi[j] else psi[j])) for j in dec}
-                    for j in dec:
-                        sig_dec[j] = sig * z[j] / sum(z.values())
-                elif spec.remdm_schedule != "conf":
-                    sig_dec[dec] = sig
-                p_un = _p_unmask(a_t, a_s, sig_m)
-            per_pos = []
-            for j in range(L):
-                if canvas[j] < 0:
-                    opts = [((j, None), 1.0 - p_un)]
-                    opts += [((j, v), p_un * p) for v, p in _proposal_law(cp[j], spec)]
-                elif sig_dec[j] > 0:
-                    opts = [((j, None), 1.0 - sig_dec[j]), ((j, -1), sig_dec[j])]
-                else:
-                    continue
-                per_pos.append([o for o in opts if o[1] > 0])
-            for combo in itertools.product(*per_pos):
-                moves.append((math.prod(p for _, p in combo), {j: v for (j, v), _ in combo if v is not None}))
-        else:
-            b, jj = int(blocks[t]), t % spb
-            elig = [j for j in masked if b * bl <= j < (b + 1) * bl]
-            if jj == 0:
-                block_n = len(elig)
-            k = int(llada_counts(block_n, spb)[jj])
-            if spec.kind == "random":
-                for ls, ps in _uniform_sets(elig, k):
-                    with_values(ls, ps)
-            elif spec.kind in ("entropy", "margin"):
-                score = np.full(L, -np.inf)
-                for j in elig:
-                    score[j] = _score(spec.kind, cp[j])
-                for ls, ps in _top_k_sets(score, elig, k):
-                    with_values(ls, ps)
-            else:  # low_confidence / annealed: the score sees the drawn values
-                a = _anneal_a(spec.anneal_a0, jj, spb) if spec.kind == "annealed" else 0.0
-                laws = [_proposal_law(cp[j], spec) for j in elig]
-                for combo in itertools.product(*laws):
-                    px = math.prod(p for _, p in combo)
-                    x0 = {j: v for j, (v, _) in zip(elig, combo, strict=True)}
-                    confs = {j: _r(cp[j, x0[j]]) for j in elig}
-                    for ls, ps in annealed_top_k_sets(confs, k, a):
-                        if ps > 0:
-                            moves.append((px * ps, {j: x0[j] for j in ls}))
-        for p, mv in moves:
-            c2, psi2 = list(canvas), list(psi)
-            c = e = 0
-            r = np.zeros(L)
-            for j, v in mv.items():
-                if v < 0:
-                    c2[j], psi2[j] = -1, -1.0
-                    r[j] = 1.0
-                else:
-                    c2[j], psi2[j] = v, _r(cp[j, v]) if keep_psi else -1.0
-                    c += 1
-                    e += int(mix.eos is not None and v == mix.eos)
-            wgt = min(max((n_first - st.n_commit) / max(c, 1), 0.0), 1.0)
-            psi2 = [-1.0 if (x != x) else x for x in psi2]  # NaN (forced) -> -1
-            yield (State(tuple(c2), tuple(pins), tuple(psi2), block_n, min(st.n_commit + c, n_first)), p,
-                   e * wgt, r)
-
     layers = [{start: np.zeros(L + 2)}]
     layers[0][start][0] = 1.0
-    for t in range(T):
+    for t in range(spec.steps):
         nxt: dict[State, np.ndarray] = {}
         for st, v in layers[-1].items():
             p, me, mr = v[0], v[1], v[2:]
-            for s2, q, ew, r in successors(st, t):
+            for s2, q, ew, r in _successors(run, st, t):
                 if p * q > min_prob:
                     add = np.concatenate([[p * q, q * me + p * q * ew], q * mr + p * q * r])
                     if s2 in nxt:

@@ -19,11 +19,15 @@ import math
 import numpy as np
 
 
-def llada_counts(n_masked: int, steps: int) -> np.ndarray:
-    """LLaDA's per-step commit counts k_i = floor(N/S) + 1[i < N mod S], i = 0..S-1."""
-    if steps < 1 or n_masked < 0:
+def llada_counts(n_masked, steps: int) -> np.ndarray:
+    """LLaDA's per-step commit counts k_i = floor(N/S) + 1[i < N mod S], i = 0..S-1.
+
+    `n_masked` may be an array of N (one per trajectory): the result is then [..., S].
+    """
+    n_masked = np.asarray(n_masked)
+    if steps < 1 or (n_masked < 0).any():
         raise ValueError(f"need steps >= 1 and n_masked >= 0, got steps={steps}, n_masked={n_masked}")
-    base, extra = divmod(n_masked, steps)
+    base, extra = np.divmod(n_masked[..., None], steps)
     return base + (np.arange(steps) < extra).astype(int)
 
 
@@ -150,13 +154,6 @@ def committed_harm_pmf(positions, L: int, T: int, sampler: str = "random",
     return out
 
 
-def mdlm_alpha(T: int) -> tuple[np.ndarray, np.ndarray]:
-    """Linear alpha on a uniform grid: (alpha at the start t_k, alpha at the end s_k) of step k."""
-    k = np.arange(1, T + 1)
-    t, s = (T - k + 1) / T, (T - k) / T
-    return 1 - t, 1 - s
-
-
 def loop_alpha(x, t_on: float = 0.55, t_off: float = 0.05, alpha_on: float = 0.9) -> np.ndarray:
     """ReMDM-loop's alpha(x): MDLM rescaled to reach alpha_on at t_on, frozen until t_off, then to 1."""
     x = np.asarray(x, float)
@@ -164,33 +161,52 @@ def loop_alpha(x, t_on: float = 0.55, t_off: float = 0.05, alpha_on: float = 0.9
                     np.where(x > t_off, alpha_on, 1 - (1 - alpha_on) * x / t_off))
 
 
-def remdm_schedule(T: int, kind: str = "cap", eta: float = 0.008, t_on: float = 0.55,
+def remdm_sigma_max(alpha_t, alpha_s) -> np.ndarray:
+    """Largest valid re-mask probability: min(1, (1 - alpha_s) / alpha_t), 1 where alpha_t = 0."""
+    alpha_t = np.asarray(alpha_t, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(alpha_t > 0, np.minimum(1.0, (1 - alpha_s) / np.where(alpha_t > 0, alpha_t, 1)), 1.0)
+
+
+def remdm_sigma(schedule: str, eta: float, sigma_max, in_loop=True) -> np.ndarray:
+    """ReMDM's sigma: cap min(eta, sigma_max); rescale and conf eta sigma_max (conf's per-position
+    softmax weights multiply it); loop min(eta, sigma_max) inside the loop phase, else 0; mdlm 0."""
+    if schedule == "cap":
+        return np.minimum(eta, sigma_max)
+    if schedule in ("rescale", "conf"):
+        return eta * np.asarray(sigma_max)
+    if schedule == "loop":
+        return np.where(in_loop, np.minimum(eta, sigma_max), 0.0)
+    if schedule == "mdlm":
+        return np.zeros_like(np.asarray(sigma_max, float))
+    raise ValueError(f"unknown ReMDM schedule {schedule!r}: expected cap, rescale, conf, loop or mdlm")
+
+
+def remdm_unmask_prob(alpha_t, alpha_s, sigma) -> np.ndarray:
+    """P(a masked position is committed): (alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t), clipped to
+    [0, 1]; 1 where alpha_t = 1. It keeps P(masked) = 1 - alpha, ReMDM's defining property."""
+    alpha_t = np.asarray(alpha_t, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(alpha_t < 1, (alpha_s - (1 - sigma) * alpha_t) / np.where(alpha_t < 1, 1 - alpha_t, 1), 1.0)
+    return np.clip(s, 0.0, 1.0)
+
+
+def remdm_schedule(T: int, schedule: str = "cap", eta: float = 0.008, t_on: float = 0.55,
                    t_off: float = 0.05, alpha_on: float = 0.9) -> dict[str, np.ndarray]:
     """Per-step sigma (= rho, re-mask prob of a committed token) and s (unmask prob of a masked one).
 
-    sigma_max = min(1, (1 - alpha_s) / alpha_t); cap: min(eta, sigma_max); rescale: eta sigma_max;
-    loop: eta while t_off < t <= t_on (alpha frozen at alpha_on), 0 elsewhere, capped at sigma_max;
-    mdlm: 0. s = (alpha_s - (1 - sigma) alpha_t) / (1 - alpha_t) (1 on the first step's alpha_t = 0).
+    `schedule`: cap, rescale, loop (see `remdm_sigma`) or mdlm (sigma = 0), on the float64 grid
+    t_k = (T - k + 1) / T; nothing is re-masked before the first unmask (alpha_t = 0).
     """
+    if schedule not in ("cap", "rescale", "loop", "mdlm"):
+        raise ValueError(f"unknown ReMDM schedule {schedule!r}: expected cap, rescale, loop or mdlm")
     k = np.arange(1, T + 1)
     tt, ss = (T - k + 1) / T, (T - k) / T
-    if kind == "loop":
+    if schedule == "loop":
         a_t, a_s = loop_alpha(tt, t_on, t_off, alpha_on), loop_alpha(ss, t_on, t_off, alpha_on)
     else:
         a_t, a_s = 1 - tt, 1 - ss
-    with np.errstate(invalid="ignore", divide="ignore"):
-        smax = np.where(a_t > 0, np.minimum(1.0, (1 - a_s) / np.where(a_t > 0, a_t, 1)), 1.0)
-    if kind == "cap":
-        sigma = np.minimum(eta, smax)
-    elif kind == "rescale":
-        sigma = eta * smax
-    elif kind == "loop":
-        sigma = np.where((tt > t_off) & (tt <= t_on), np.minimum(eta, smax), 0.0)
-    elif kind == "mdlm":
-        sigma = np.zeros(T)
-    else:
-        raise ValueError(f"unknown ReMDM schedule {kind!r}: expected cap, rescale, loop or mdlm")
+    sigma = remdm_sigma(schedule, eta, remdm_sigma_max(a_t, a_s), (tt > t_off) & (tt <= t_on))
     sigma = np.where(a_t > 0, sigma, 0.0)  # nothing is committed before the first unmask
-    with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.where(a_t < 1, (a_s - (1 - sigma) * a_t) / np.where(a_t < 1, 1 - a_t, 1), 1.0)
-    return {"sigma": sigma, "rho": sigma, "s": np.clip(s, 0.0, 1.0), "alpha_t": a_t, "alpha_s": a_s}
+    s = remdm_unmask_prob(a_t, a_s, sigma)
+    return {"sigma": sigma, "rho": sigma, "s": s, "alpha_t": a_t, "alpha_s": a_s}

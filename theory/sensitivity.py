@@ -1,4 +1,4 @@
-"""Exact sensitivities of v1's ASR and the monotonicity conditions (THEORY.md property 4).
+"""Exact sensitivities of v1's ASR and the monotonicity conditions (property 4 of docs/theory-spec.md).
 
 ASR = pi_0 M_1 ... M_T w with w = 1 on {P, H} (end rule) and 0 on {C, R}. Each M_t is affine in
 each of s_t, r_t, rho_t, lam_t (and in h_t for fixed s_t), so ASR is affine in each of them and

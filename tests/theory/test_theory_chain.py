@@ -1,4 +1,4 @@
-"""v1 chain: the public contract, input validation, and THEORY.md properties 1, 3, 5, 6."""
+"""v1 chain: the public contract, input validation, and properties 1, 3, 5, 6 of docs/theory-spec.md."""
 
 import math
 

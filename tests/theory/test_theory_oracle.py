@@ -49,10 +49,10 @@ def test_mixture_asr_is_the_joint_harm_probability(mix):
 
 @settings(max_examples=30)
 @given(mixtures(), st.sampled_from(["ar_order", "random", "entropy", "margin"]))
-def test_one_position_per_step_with_value_blind_selection_samples_the_joint(mix, kind):
+def test_one_position_per_step_with_value_blind_selection_samples_the_joint(mix, name):
     """Chain rule: committing one position per step, chosen without looking at the drawn values,
     from the exact conditional, reproduces the joint law exactly (any order, even adaptive)."""
-    law = exact_output(mix, theory.SamplerSpec(kind, mix.L))
+    law = exact_output(mix, theory.SamplerSpec(name, mix.L))
     joint = _joint(mix)
     assert set(law) <= set(joint)
     for x, p in joint.items():
@@ -97,10 +97,10 @@ SPECS = [("ar_order", 4, None), ("random", 2, None), ("random", 2, 2), ("random"
          ("entropy", 2, None), ("margin", 2, 2)]
 
 
-@pytest.mark.parametrize("kind,steps,bl", SPECS)
-def test_monte_carlo_matches_exact_enumeration(kind, steps, bl):
+@pytest.mark.parametrize("name,steps,bl", SPECS)
+def test_monte_carlo_matches_exact_enumeration(name, steps, bl):
     mix = _fixed_mixture()
-    spec = theory.SamplerSpec(kind, steps, bl)
+    spec = theory.SamplerSpec(name, steps, bl)
     exact = theory.exact_asr(mix, spec)
     n = 20_000
     sim = theory.simulate_oracle(mix, spec, n=n, seed=0)

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 import theory
-from theory.oracle_exact import annealed_top_k_sets, exact_layers, exact_outcomes, exact_output
-from theory.oracle_sim import SamplerSpec, find_templates, simulate_oracle
+from theory.oracle_exact import exact_layers, exact_outcomes, exact_output
+from theory.oracle_readouts import find_templates
+from theory.oracle_sim import SamplerSpec, simulate_oracle
+from theory.selection_rules import SELECTION_RULES, ScoreInputs, anneal_weight, annealed_top_k_sets
 
 EOS, MASK = 0, 1
 TEMPLATES = [(2, 3)]  # "refusal": token 2 immediately followed by token 3
@@ -85,9 +87,9 @@ SPECS = [
 ]
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[f"{i}-{s.kind}-{s.steps}" for i, s in enumerate(SPECS)])
+@pytest.mark.parametrize("spec", SPECS, ids=[f"{i}-{s.name}-{s.steps}" for i, s in enumerate(SPECS)])
 def test_new_samplers_match_exact_enumeration(spec):
-    _check(_mix(L=3 if spec.remdm_schedule == "conf" and spec.kind == "remdm" else 4), spec)
+    _check(_mix(L=3 if spec.remdm_schedule == "conf" and spec.name == "remdm" else 4), spec)
 
 
 CONDITIONS = [
@@ -169,10 +171,10 @@ def test_temperature_zero_is_deterministic_and_ties_are_uniform():
     emit[0, 2] = [0.1, 0.3, 0.3, 0.3]
     mix = theory.make_mixture([1.0], emit, [False, False, False, True], 1, eos=0)
     n = 6000
-    for kind, steps in (("ar_order", 3), ("low_confidence", 1), ("remdm", 3), ("annealed", 3)):
-        low = simulate_oracle(mix, SamplerSpec(kind, steps, temperature=0.0), n, seed=1)["final"]
+    for name, steps in (("ar_order", 3), ("low_confidence", 1), ("remdm", 3), ("annealed", 3)):
+        low = simulate_oracle(mix, SamplerSpec(name, steps, temperature=0.0), n, seed=1)["final"]
         assert (low == [2, 0, 1]).all()  # lowest id among the tied maximisers, every row
-        rnd = simulate_oracle(mix, SamplerSpec(kind, steps, temperature=0.0, argmax_ties="random"), n, seed=1)
+        rnd = simulate_oracle(mix, SamplerSpec(name, steps, temperature=0.0, argmax_ties="random"), n, seed=1)
         f = rnd["final"]
         assert (f[:, :2] == [2, 0]).all()  # no tie: deterministic in both modes
         for v in (1, 2, 3):
@@ -348,3 +350,48 @@ def test_remdm_conf_remasks_the_less_confident_token_more():
     r1 = (both & (c[:, 1:, 1] < 0)).sum()
     ratio, se = r1 / r0, r1 / r0 * np.sqrt(1 / r0 + 1 / r1)
     assert r0 > 200 and abs(ratio - np.exp(0.75)) <= 5 * se, (r0, r1, ratio)
+
+
+def _right_to_left(x):
+    """A toy selection rule: the highest position first (value-blind, deterministic)."""
+    return x.position.astype(float)
+
+
+def test_a_registered_selection_rule_is_simulated_and_enumerated():
+    """A rule registered by name runs in both implementations; right to left with one commit per
+    step is value-blind, so by the chain rule its output law is the mixture's (as ar_order's)."""
+    theory.register_selection_rule("right_to_left", _right_to_left)
+    try:
+        mix = _mix()
+        spec = SamplerSpec("right_to_left", mix.L)
+        sim, ex = _check(mix, spec)
+        np.testing.assert_array_equal(sim["commit_step"], np.tile(np.arange(mix.L)[::-1], (len(sim["final"]), 1)))
+        joint = exact_output(mix, SamplerSpec("ar_order", mix.L))
+        assert set(ex["law"]) == set(joint)
+        assert all(abs(ex["law"][x] - p) < 1e-12 for x, p in joint.items())
+        blocks = simulate_oracle(mix, SamplerSpec("right_to_left", 4, block_length=2), 50, seed=0)
+        assert (blocks["commit_step"] == [1, 0, 3, 2]).all()  # blocks left to right, right to left inside
+    finally:
+        SELECTION_RULES.pop("right_to_left", None)
+    with pytest.raises(ValueError, match="unknown sampler"):
+        simulate_oracle(_mix(), SamplerSpec("right_to_left", 4), 4)
+    with pytest.raises(ValueError, match="built-in"):
+        theory.register_selection_rule("margin", _right_to_left)
+
+
+def test_shared_selection_definitions_directly():
+    """The scores and the annealing weight are shared by oracle_sim and oracle_exact, so comparing
+    the two cannot catch a bug in them: check them against hand values."""
+    spec = SamplerSpec("annealed", 5, anneal_a0=0.8)
+    a = [anneal_weight(0.8, j, 5) for j in range(5)]
+    np.testing.assert_allclose(a, [0.8, 0.6, 0.4, 0.2, 0.0])  # a0 (1 - j / (S - 1)): a0 first, 0 last
+    assert anneal_weight(3.0, 0, 1) == 1.0 and anneal_weight(3.0, 2, 5) == 1.0  # clipped to [0, 1]
+    probs = np.array([[0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1], [0.5, 0.5, 0.0, 0.0]])
+    x = ScoreInputs(np.arange(3), 0, 1, spec, probs=probs, confidence=np.array([0.25, 0.7, 0.5]),
+                    uniform=np.array([0.9, 0.1, 0.5]))
+    np.testing.assert_allclose(SELECTION_RULES["entropy"].score(x), [-np.log(4), 0.7 * np.log(0.7) + 0.3 * np.log(0.1),
+                                                                     -np.log(2)])
+    np.testing.assert_allclose(SELECTION_RULES["margin"].score(x), [0.0, 0.6, 0.0])
+    np.testing.assert_array_equal(SELECTION_RULES["low_confidence"].score(x), [0.25, 0.7, 0.5])
+    np.testing.assert_array_equal(SELECTION_RULES["random"].score(x), [0.9, 0.1, 0.5])
+    np.testing.assert_allclose(SELECTION_RULES["annealed"].score(x), 0.2 * x.confidence + 0.8 * x.uniform)

@@ -71,18 +71,18 @@ def test_committed_harm_pmf_other_samplers():
         schedules.committed_harm_pmf([9], 4, 4, "random")
 
 
-@pytest.mark.parametrize("kind", ["cap", "rescale", "loop", "mdlm"])
+@pytest.mark.parametrize("schedule", ["cap", "rescale", "loop", "mdlm"])
 @pytest.mark.parametrize("T", [8, 20, 64])
-def test_remdm_preserves_mdlm_marginals(kind, T):
+def test_remdm_preserves_mdlm_marginals(schedule, T):
     """The ReMDM kernel keeps P(masked) = 1 - alpha: m' = m (1 - s) + (1 - m) sigma = 1 - alpha_s."""
-    sch = schedules.remdm_schedule(T, kind, eta=0.05)
+    sch = schedules.remdm_schedule(T, schedule, eta=0.05)
     m = 1.0
     for t in range(T):
         assert 0 <= sch["sigma"][t] <= 1 and 0 <= sch["s"][t] <= 1
         m = m * (1 - sch["s"][t]) + (1 - m) * sch["sigma"][t]
         assert m == pytest.approx(1 - sch["alpha_s"][t], abs=1e-12)
     assert m == pytest.approx(0.0, abs=1e-12)
-    if kind == "loop":
+    if schedule == "loop":
         assert (sch["sigma"] > 0).any()
 
 
