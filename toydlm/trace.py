@@ -4,9 +4,9 @@ Per step t (0-based; row t is the state *after* step t), batch row b, response p
 - `canvas[t,b,l]` committed response (mask id where uncommitted);
 - `xhat_argmax` committed tokens + argmax predictions at positions masked before the step;
   `xhat_sample` the same with the proposals actually drawn (per-position samples fire "harm"
-  by chance: EVIDENCE.md §5 pitfall 2, so both are kept); under the `ar` sampler (a causal
+  by chance: docs/prior-evidence.md, pitfall 2, so both are kept); under the `ar` sampler (a causal
   model) both are the canvas after the step: an AR decoder predicts only the token it commits
-  next, so its HRR is 0 by construction (PAPER.md §7, open question 2);
+  next, so its HRR is 0 by construction (docs/seed-study.md, open question 2);
 - `confidence` proposal probability at positions masked before the step (NaN elsewhere);
 - `committed` / `remasked` events (selection vs re-masking);
 - optional `hidden_mean` / `hidden_committed` `[T, B, D]` pooled final-layer states of the
@@ -18,7 +18,7 @@ Per step t (0-based; row t is the state *after* step t), batch row b, response p
   none: an upper bound on the final length) and `n_eos`.
 Per row: prompt, labels, the start canvas and pins (attacks), final verdicts and length, and
 `eos_first_share` = share of EOS among the sampler's first `n_first` commits (EOS-first
-commitment drives the length/refusal confound, EVIDENCE.md §2.3).
+commitment drives the length/refusal confound, docs/prior-evidence.md).
 For causal (AR) models only the next position's x̂₀ is a real prediction: later masked
 positions are predicted from mask-id inputs the model never saw in training.
 """
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_bytes, atomic_write_json, to_jsonable
 
 SCHEMA = "toydlm.trace/1"
@@ -157,7 +158,7 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
     """Write `FILE.npz` (arrays + embedded metadata) and `FILE.json` (metadata), atomically."""
     path = Path(path)
     if path.suffix != ".npz":
-        raise ValueError(f"trace files end in .npz, got {path.name!r}")
+        raise UserError(f"trace files end in .npz, got {path.name!r}")
     meta = to_jsonable(trace.meta)
     buf = io.BytesIO()
     np.savez_compressed(buf, **trace.arrays, **{META_KEY: np.array(json.dumps(meta))})
@@ -176,7 +177,7 @@ def load_trace(path: str | Path) -> Trace:
             arrays = {k: z[k] for k in z.files if k != META_KEY}
             meta = json.loads(str(z[META_KEY])) if META_KEY in z.files else {}
     except (ValueError, OSError) as e:
-        raise ValueError(f"{path} is not a toydlm trace: {e}") from None
+        raise UserError(f"{path} is not a toydlm trace: {e}") from None
     if meta.get("schema") != SCHEMA or "canvas" not in arrays:
-        raise ValueError(f"{path} is not a toydlm trace (schema {meta.get('schema')!r})")
+        raise UserError(f"{path} is not a toydlm trace (schema {meta.get('schema')!r})")
     return Trace(arrays, meta)

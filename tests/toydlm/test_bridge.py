@@ -69,7 +69,8 @@ def test_bridge_path_gives_the_toy_lab_trace_for_a_toy_model():
     """The loop driver over a JAX model seen as an external torch model == the toy lab's scan run."""
     from toydlm.attacks import build_prompts
     from toydlm.grammar import Grammar, grammar_oracle
-    from toydlm.samplers import SamplerConfig, sample
+    from toydlm.samplers import SamplerConfig
+    from toydlm.sampling import sample
 
     g = Grammar()
     den = grammar_oracle(g)

@@ -64,7 +64,8 @@ def test_an_ar_decoder_never_holds_an_uncommitted_harmful_draft():
     masked position and does visit P."""
     from toydlm.experiment.metrics import cell_metrics
     from toydlm.grammar import grammar_oracle, load_grammar
-    from toydlm.samplers import SamplerConfig, sample
+    from toydlm.samplers import SamplerConfig
+    from toydlm.sampling import sample
 
     g = load_grammar("default")
     orc = grammar_oracle(g)

@@ -4,7 +4,7 @@ With exact conditionals, committing one token at a time in any value-independent
 samples the true distribution, so ar_order, random with one token per step, and MDLM with
 many steps must reproduce `Grammar.exact_rates` within binomial error (a sampler bug shows up
 here). The power check shows the same criterion rejects low-confidence decoding, which is
-biased by design (EOS-first commitment, EVIDENCE.md §2).
+biased by design (EOS-first commitment, docs/prior-evidence.md).
 """
 
 import math
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from toydlm.grammar import Grammar, grammar_oracle
-from toydlm.samplers import SamplerConfig, outcome_rates, sample
+from toydlm.samplers import SamplerConfig
+from toydlm.sampling import outcome_rates, sample
 
 N = 1200
 Z = 4.0  # standard errors

@@ -8,7 +8,8 @@ import pytest
 from toydlm.attacks import build_prompts
 from toydlm.denoiser import DenoiserOutput, JaxDenoiser
 from toydlm.grammar import EOS_ID, MASK_ID, PROMPT_LEN, Grammar, grammar_oracle, is_harmful, is_refusal
-from toydlm.samplers import SamplerConfig, init_state, no_force, row_keys, sample, scan_run
+from toydlm.samplers import SamplerConfig, init_state, no_force, row_keys, scan_run
+from toydlm.sampling import sample
 
 N = 48
 
@@ -57,7 +58,8 @@ def test_data_parallel_over_several_devices_gives_the_same_rows(g, oracle, tmp_p
     script = (
         "import jax, numpy as np, sys\n"
         "from toydlm.grammar import Grammar, grammar_oracle\n"
-        "from toydlm.samplers import SamplerConfig, sample\n"
+        "from toydlm.samplers import SamplerConfig\n"
+        "from toydlm.sampling import sample\n"
         "assert jax.device_count() == 4\n"
         "g = Grammar()\n"
         f"tr = sample(grammar_oracle(g), g, SamplerConfig('remdm', steps=20, remdm_schedule='conf'), "

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from toydlm.samplers import SamplerConfig, anneal_weight, k_schedule, remdm
 from toydlm.samplers.config import k_at
-from toydlm.samplers.proposals import entropy_score, margin_score, top_k_mask, top_p_filter
+from toydlm.samplers.proposals import top_p_filter
+from toydlm.samplers.selection import entropy_score, margin_score, top_k_mask
 
 
 @given(st.integers(0, 400), st.integers(1, 200))

@@ -8,7 +8,8 @@ import pytest
 
 from toydlm.cli import main
 from toydlm.grammar import EOS_ID, Grammar, grammar_oracle
-from toydlm.samplers import SamplerConfig, outcome_rates, sample
+from toydlm.samplers import SamplerConfig
+from toydlm.sampling import outcome_rates, sample
 from toydlm.trace import eos_first_share, load_trace, response_length, save_trace
 
 

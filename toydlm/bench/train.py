@@ -57,8 +57,8 @@ def model_flops_per_step(cfg, batch: int, n_params_dense: int) -> float:
 def _setup(arch: str, preset: str = "default"):
     from toydlm.grammar import Grammar
     from toydlm.model import init_model, model_config
+    from toydlm.parallel import data_mesh, replicate
     from toydlm.train.config import TRAIN_PRESETS
-    from toydlm.train.sharding import data_mesh, replicate
     from toydlm.train.step import make_loss, make_optimizer, make_steps
 
     g = Grammar()
@@ -77,8 +77,8 @@ def _setup(arch: str, preset: str = "default"):
 
 
 def _time_steps(g, tcfg, mesh, step, params, opt, seconds: float) -> tuple[float, int, object]:
+    from toydlm.parallel import shard_batch
     from toydlm.train.data import batch_at
-    from toydlm.train.sharding import shard_batch
 
     key = jax.random.PRNGKey(0)
     x = shard_batch(batch_at(g, 0, 0, tcfg.batch), mesh)

@@ -1,6 +1,6 @@
 """Bridge sampling: the toy lab's policies and Python-loop driver over an external denoiser.
 
-Keys follow `toydlm.samplers.run` exactly (same seed stream, one key per row and step), so a
+Keys follow `toydlm.sampling` exactly (same seed stream, one key per row and step), so a
 toy model wrapped as an external denoiser gives the same trace as the toy lab's own run.
 """
 
@@ -11,8 +11,7 @@ from types import SimpleNamespace
 import jax
 import numpy as np
 
-from toydlm.samplers import SamplerConfig, init_state, loop_run, no_force, row_keys
-from toydlm.samplers.run import SEED_STREAM
+from toydlm.samplers import SEED_STREAM, SamplerConfig, init_state, loop_run, no_force, row_keys
 from toydlm.trace import Trace, build_trace, concat_traces
 
 

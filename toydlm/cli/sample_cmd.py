@@ -10,14 +10,15 @@ import numpy as np
 from toydlm.attacks import FORMS
 from toydlm.cli.paths import check_output_file
 from toydlm.errors import UserError
-from toydlm.samplers import REMDM_SCHEDULES, SAMPLERS, SamplerConfig
+from toydlm.samplers import REMDM_SCHEDULES, SamplerConfig, sampler_names
 
 
 def register(sub) -> None:
     s = sub.add_parser("sample", help="sample responses with a traced sampler (optionally under an attack)")
     s.add_argument("--ckpt", required=True,
                    help="checkpoint directory, or 'oracle' (the grammar's exact denoiser)")
-    s.add_argument("--sampler", required=True, choices=SAMPLERS, metavar="NAME", help=", ".join(SAMPLERS))
+    s.add_argument("--sampler", required=True, choices=sampler_names(), metavar="NAME",
+                   help=", ".join(sampler_names()))
     s.add_argument("--steps", type=int, default=None, help="denoising steps (default: the response length)")
     s.add_argument("--block-length", type=int, default=None, help="semi-AR block length (selection samplers)")
     s.add_argument("--temperature", type=float, default=1.0, help="0 = argmax (default 1)")
@@ -67,7 +68,7 @@ def load_model(ckpt: str, grammar_spec: str | None):
 
 
 def cmd_sample(args) -> int:
-    from toydlm.samplers import outcome_rates, sample
+    from toydlm.sampling import outcome_rates, sample
     from toydlm.trace import save_trace
 
     if args.n < 1:

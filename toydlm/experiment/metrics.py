@@ -6,7 +6,7 @@ import numpy as np
 
 from toydlm.grammar import stepwise_verdicts
 from toydlm.measure import binomial_se, figure3_curves, hrr_frr, trajectory_states
-from toydlm.samplers import outcome_rates
+from toydlm.sampling import outcome_rates
 
 
 def verdict_rows(trace, grammar, draft: str = "argmax") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,7 +40,8 @@ def cell_metrics(trace, grammar) -> dict:
 
 def measure_cell(cell, grammar, denoiser, n: int, cell_seed: int) -> dict:
     """Sample one cell (its sampler, temperature and attack on `denoiser`) and measure it; records the seed."""
-    from toydlm.samplers import SamplerConfig, sample
+    from toydlm.samplers import SamplerConfig
+    from toydlm.sampling import sample
 
     cfg = SamplerConfig(**cell.sampler.config_dict(cell.temperature))
     tr = sample(denoiser, grammar, cfg, attack=cell.attack, n=n, seed=cell_seed, record_hidden=False)

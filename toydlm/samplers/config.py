@@ -1,24 +1,66 @@
 """Sampler configuration: names, hyper-parameters, validation and the k_i commit schedule.
 
-Vocabulary kept apart on purpose (DESIGN.md "Naming"): *selection* = which masked positions
-get committed this step (`low_confidence`, `random`, `margin`, `entropy`, `annealed`);
-*re-masking* = a committed token is put back to mask (only `remdm`, through its sigma).
+Vocabulary kept apart on purpose (docs/design.md, "Naming rules"): *selection* = which masked
+positions get committed this step (`low_confidence`, `random`, `margin`, `entropy`, `annealed`,
+and any rule added with `register_selection_rule`); *re-masking* = a committed token is put back
+to mask (only `remdm`, through its sigma).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
+from toydlm.errors import UserError
+from toydlm.samplers.selection import BUILTIN_RULES, ScoreFn
+
 LEFT_TO_RIGHT = ("ar", "ar_order")  # one committed token per step, leftmost masked position
-SELECTION = ("low_confidence", "random", "margin", "entropy", "annealed")  # LLaDA/Dream k_i schedule
+SELECTION = tuple(BUILTIN_RULES)  # built-in LLaDA/Dream k_i-schedule samplers; see selection_names()
 ANCESTRAL = ("mdlm", "remdm")  # per-position stochastic unmasking on a uniform time grid
-SAMPLERS = LEFT_TO_RIGHT + SELECTION + ANCESTRAL
+SAMPLERS = LEFT_TO_RIGHT + SELECTION + ANCESTRAL  # built in; see sampler_names()
 REMDM_SCHEDULES = ("cap", "rescale", "conf", "loop")
 REMDM_DEFAULT_ETA = {"cap": 0.008, "rescale": 0.015, "conf": 1.0, "loop": 0.02}
+
+_SELECTION_RULES: dict[str, ScoreFn] = dict(BUILTIN_RULES)  # name -> score, built-in then registered
+
+
+def register_selection_rule(name: str, score: ScoreFn) -> None:
+    """Add a selection sampler: `SamplerConfig(name)` then commits the eligible masked positions
+    of highest `score(inputs)` (a `selection.ScoreInputs` -> `[L]`, traced by jax), k_i per step.
+
+    Example, rightmost masked position first: `register_selection_rule("rightmost", lambda x:
+    jnp.asarray(x.position, jnp.float32))`. Names are global to the process and cannot be reused
+    for another function (compiled samplers are cached by name); registering the same function
+    again is a no-op.
+    """
+    if not isinstance(name, str) or not name or name.strip() != name:
+        raise UserError(f"a sampler name must be a non-empty string without surrounding spaces, got {name!r}")
+    if not callable(score):
+        raise UserError(f"the score of selection rule {name!r} must be callable, got {type(score).__name__}")
+    if name in SAMPLERS:
+        raise UserError(f"{name!r} is a built-in sampler: choose another name")
+    if _SELECTION_RULES.get(name, score) is not score:
+        raise UserError(f"selection rule {name!r} is already registered with another score: choose another name")
+    _SELECTION_RULES[name] = score
+
+
+def selection_names() -> tuple[str, ...]:
+    """Every selection sampler: the built-in ones, then the registered ones."""
+    return tuple(_SELECTION_RULES)
+
+
+def selection_rule(name: str) -> ScoreFn:
+    """The score function of a selection sampler."""
+    return _SELECTION_RULES[name]
+
+
+def sampler_names() -> tuple[str, ...]:
+    """Every sampler name `SamplerConfig` accepts (what `toydlm sample --sampler` offers)."""
+    return LEFT_TO_RIGHT + selection_names() + ANCESTRAL
 
 
 @dataclass(frozen=True)
@@ -54,8 +96,8 @@ class SamplerConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown sampler config field {unknown[0]!r} "
-                             f"(valid: {', '.join(sorted(known))})")
+            raise UserError(f"unknown sampler config field {unknown[0]!r} "
+                            f"(valid: {', '.join(sorted(known))})")
         return cls(**d)
 
     def replace(self, **kw) -> SamplerConfig:
@@ -66,45 +108,68 @@ class SamplerConfig:
         return REMDM_DEFAULT_ETA[self.remdm_schedule] if self.eta is None else float(self.eta)
 
     def resolved(self, response_len: int) -> SamplerConfig:
-        """Fill defaults that depend on the response length and validate; raise ValueError."""
+        """Fill defaults that depend on the response length and validate; raise UserError."""
         c = self if self.steps is not None else self.replace(steps=response_len)
         validate(c, response_len)
         return c
 
 
 def validate(c: SamplerConfig, response_len: int) -> None:
+    """Raise UserError naming the first bad field of a config with its steps filled in."""
     L = response_len
-    if c.name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {c.name!r} (valid: {', '.join(SAMPLERS)})")
+    if c.name not in sampler_names():
+        raise UserError(f"unknown sampler {c.name!r} (valid: {', '.join(sampler_names())})")
     if not isinstance(c.steps, int) or c.steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {c.steps!r}")
+        raise UserError(f"steps must be a positive integer, got {c.steps!r}")
     if c.name in LEFT_TO_RIGHT and c.steps != L:
-        raise ValueError(f"sampler {c.name!r} commits one token per step: steps must equal the response "
-                         f"length {L}, got {c.steps}")
+        raise UserError(f"sampler {c.name!r} commits one token per step: steps must equal the response "
+                        f"length {L}, got {c.steps}")
     if not (c.temperature >= 0 and np.isfinite(c.temperature)):
-        raise ValueError(f"temperature must be >= 0, got {c.temperature}")
+        raise UserError(f"temperature must be >= 0, got {c.temperature}")
     if not 0 < c.top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {c.top_p}")
+        raise UserError(f"top_p must be in (0, 1], got {c.top_p}")
     if c.block_length is not None:
-        if c.name not in SELECTION:
-            raise ValueError(f"block_length applies to the selection samplers ({', '.join(SELECTION)}), "
-                             f"not {c.name!r}")
-        if c.block_length < 1 or L % c.block_length:
-            raise ValueError(f"block_length {c.block_length} must divide the response length {L}")
-        nb = L // c.block_length
-        if c.steps % nb:
-            raise ValueError(f"steps {c.steps} must be a multiple of the number of blocks {nb} "
-                             f"(response length {L} / block length {c.block_length})")
-    if c.remdm_schedule not in REMDM_SCHEDULES:
-        raise ValueError(f"unknown remdm schedule {c.remdm_schedule!r} (valid: {', '.join(REMDM_SCHEDULES)})")
-    if not 0 <= c.eta_value <= 1:
-        raise ValueError(f"eta must be in [0, 1], got {c.eta_value}")
-    if not 0 <= c.t_off < c.t_on <= 1:
-        raise ValueError(f"remdm loop needs 0 <= t_off < t_on <= 1, got t_off={c.t_off}, t_on={c.t_on}")
-    if not 0 < c.alpha_on < 1:
-        raise ValueError(f"alpha_on must be in (0, 1), got {c.alpha_on}")
+        _validate_blocks(c, L)
+    _validate_remdm(c)
     if not 0 <= c.anneal_a0 <= 1:
-        raise ValueError(f"anneal_a0 must be in [0, 1], got {c.anneal_a0}")
+        raise UserError(f"anneal_a0 must be in [0, 1], got {c.anneal_a0}")
+
+
+def _validate_blocks(c: SamplerConfig, L: int) -> None:
+    if c.name not in selection_names():
+        raise UserError(f"block_length applies to the selection samplers ({', '.join(selection_names())}), "
+                        f"not {c.name!r}")
+    if c.block_length < 1 or L % c.block_length:
+        raise UserError(f"block_length {c.block_length} must divide the response length {L}")
+    nb = L // c.block_length
+    if c.steps % nb:
+        raise UserError(f"steps {c.steps} must be a multiple of the number of blocks {nb} "
+                        f"(response length {L} / block length {c.block_length})")
+
+
+def _validate_remdm(c: SamplerConfig) -> None:
+    if c.remdm_schedule not in REMDM_SCHEDULES:
+        raise UserError(f"unknown remdm schedule {c.remdm_schedule!r} (valid: {', '.join(REMDM_SCHEDULES)})")
+    if not 0 <= c.eta_value <= 1:
+        raise UserError(f"eta must be in [0, 1], got {c.eta_value}")
+    if not 0 <= c.t_off < c.t_on <= 1:
+        raise UserError(f"remdm loop needs 0 <= t_off < t_on <= 1, got t_off={c.t_off}, t_on={c.t_on}")
+    if not 0 < c.alpha_on < 1:
+        raise UserError(f"alpha_on must be in (0, 1), got {c.alpha_on}")
+
+
+def check_pairing(denoiser: Any, cfg: SamplerConfig) -> None:
+    """`ar` needs a causal model (or the exact oracle); a causal model only supports `ar`."""
+    causal = getattr(denoiser, "causal", None)
+    exact = getattr(denoiser, "name", None) == "oracle"
+    if causal is None or exact:
+        return
+    if causal and cfg.name != "ar":
+        raise UserError(f"sampler {cfg.name!r} needs a masked-diffusion denoiser; "
+                        "this one is causal (use ar)")
+    if not causal and cfg.name == "ar":
+        raise UserError("sampler 'ar' needs a causal (AR) model; "
+                        "for diffusion weights left to right use ar_order")
 
 
 def n_blocks(c: SamplerConfig, response_len: int) -> int:
@@ -120,13 +185,3 @@ def k_schedule(n: int, steps: int) -> np.ndarray:
 def k_at(n, steps: int, i):
     """`k_schedule(n, steps)[i]` for traced n and i (jnp)."""
     return n // steps + (i < n % steps).astype(jnp.int32)
-
-
-def anneal_weight(a0: float, i, steps: int):
-    """DiffuGuard's stochastic-annealing weight `a_i = clip(a0 (1 - i / (S - 1)), 0, 1)`.
-
-    `i` is the step within the current block and `S` the steps per block; with S = 1 the
-    weight stays a0 (the formula's 0/0 is read as "no annealing progress").
-    """
-    frac = i / max(steps - 1, 1)
-    return jnp.clip(a0 * (1.0 - frac), 0.0, 1.0)

@@ -6,7 +6,7 @@
   `(logits, hidden)` pair; torch tensors arrive through DLPack) is called from Python, then
   the jitted policy step runs. Same keys, same policy, same record: identical traces.
 
-Keys: row r of a run uses `fold_in(base_key, r)` and step i uses `fold_in(row_key, i)`, so a
+Keys: row r of a run uses `fold_in(run_key(seed), r)` and step i uses `fold_in(row_key, i)`, so a
 row's draws depend on (seed, row index, step) only, never on batch size or chunking.
 """
 
@@ -19,14 +19,19 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from toydlm.denoiser import DenoiserOutput, JaxDenoiser
+from toydlm.parallel import split_rows
 from toydlm.samplers.config import SamplerConfig
 from toydlm.samplers.policies import make_policy
 from toydlm.samplers.state import Force, SamplerState, apply_force
 
-RECORD_FIELDS = ("canvas", "xhat_argmax", "xhat_sample", "confidence", "committed", "remasked")
+SEED_STREAM = 0x5A4D  # sampler keys are independent of the numpy stream that draws prompts
+
+
+def run_key(seed: int) -> jax.Array:
+    """The base key of a sampling run with this seed (rows fold their index into it)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
 
 
 def row_keys(seed_key: jax.Array, rows: np.ndarray) -> jax.Array:
@@ -103,20 +108,8 @@ def scan_run(denoiser: JaxDenoiser, cfg: SamplerConfig, state: SamplerState, key
     if with_hidden:
         with_hidden = _has_hidden(denoiser, state)
     f = _scan_fn(denoiser.fn, cfg, int(denoiser.mask_id), with_hidden)
-    params, state, keys_B, force = data_parallel(denoiser.params, state, keys_B, Force(*force))
+    params, (state, keys_B, force) = split_rows(denoiser.params, (state, keys_B, Force(*force)))
     return f(params, state, all_step_keys(keys_B, cfg.steps), force)
-
-
-def data_parallel(params, state: SamplerState, keys_B, force: Force):
-    """Place batch-leading arrays on a 1-D `data` mesh over all devices, params replicated."""
-    devs = jax.devices()
-    B = state.canvas.shape[0]
-    if len(devs) == 1 or B % len(devs):
-        return params, state, keys_B, force
-    mesh = Mesh(np.asarray(devs), ("data",))
-    split, rep = NamedSharding(mesh, PartitionSpec("data")), NamedSharding(mesh, PartitionSpec())
-    return (jax.device_put(params, rep), jax.device_put(state, split), jax.device_put(keys_B, split),
-            jax.device_put(force, split))
 
 
 def _has_hidden(denoiser: JaxDenoiser, state: SamplerState) -> bool:

@@ -3,7 +3,8 @@
 Each policy is written for one row and vmapped over the batch, so every row draws from its
 own key (a row's result does not depend on the batch it was sampled in). One step:
 1. proposals x̂₀ at every masked response position (argmax and the drawn sample);
-2. *selection*: which masked positions get committed (a per-sampler rule);
+2. *selection*: which masked positions get committed (left to right, a selection rule's score
+   with the k_i schedule, or ancestral unmasking);
 3. *re-masking*: which committed positions go back to mask (`remdm` only; never pinned ones).
 """
 
@@ -13,17 +14,12 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from toydlm.samplers import remdm
-from toydlm.samplers.config import LEFT_TO_RIGHT, SELECTION, SamplerConfig, anneal_weight, k_at, n_blocks
-from toydlm.samplers.proposals import (
-    draw,
-    entropy_score,
-    margin_score,
-    process_logits,
-    step_noise,
-    top_k_mask,
-)
+from toydlm.samplers.config import LEFT_TO_RIGHT, SamplerConfig, k_at, n_blocks, selection_names, selection_rule
+from toydlm.samplers.proposals import draw, process_logits, step_noise
+from toydlm.samplers.selection import ScoreInputs, top_k_mask
 from toydlm.samplers.state import SamplerState
 
 Policy = Callable[[SamplerState, jax.Array, jax.Array], SamplerState]
@@ -34,7 +30,7 @@ def _leftmost(masked_L: jax.Array) -> jax.Array:
 
 
 def _selection(cfg: SamplerConfig, L: int, i, masked, block_n, p_sample, p_LV, u_sel, u_tie):
-    """LLaDA/Dream selection: top-k_i eligible positions of the current block by a score."""
+    """LLaDA/Dream selection: the top-k_i eligible positions of the current block by the rule's score."""
     nb = n_blocks(cfg, L)
     spb = cfg.steps // nb
     b, j = i // spb, i % spb
@@ -42,17 +38,9 @@ def _selection(cfg: SamplerConfig, L: int, i, masked, block_n, p_sample, p_LV, u
     eligible = masked & in_block
     n_b = jnp.where(j == 0, jnp.sum(eligible).astype(jnp.int32), block_n)
     k = k_at(n_b, spb, j)
-    if cfg.name == "low_confidence":
-        score = p_sample
-    elif cfg.name == "random":
-        score = u_sel
-    elif cfg.name == "margin":
-        score = margin_score(p_LV)
-    elif cfg.name == "entropy":
-        score = entropy_score(p_LV)
-    else:  # annealed (DiffuGuard): blend confidence with noise, annealed within the block
-        a = anneal_weight(cfg.anneal_a0, j, spb)
-        score = (1.0 - a) * p_sample + a * u_sel
+    inputs = ScoreInputs(position=np.arange(L, dtype=np.int32), confidence=p_sample, probs=p_LV,
+                         uniform=u_sel, step_in_block=j, steps_per_block=spb, cfg=cfg)
+    score = selection_rule(cfg.name)(inputs)
     return top_k_mask(score, eligible, k, u_tie), n_b
 
 
@@ -88,7 +76,7 @@ def row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, logits_NV: j
     block_n = state.block_n
     if cfg.name in LEFT_TO_RIGHT:
         commit, remask = _leftmost(masked), jnp.zeros(L, bool)
-    elif cfg.name in SELECTION:
+    elif cfg.name in selection_names():
         commit, block_n = _selection(cfg, L, i, masked, block_n, p_sample, p_LV, u_sel, u_tie)
         remask = jnp.zeros(L, bool)
     else:

@@ -1,10 +1,10 @@
-"""Token proposals and position scores for one row of logits `[L, V]`, all in float32.
+"""Token proposals and per-step noise for one row of logits `[L, V]`, all in float32.
 
 Proposals are what a sampler would commit at a masked position: argmax at temperature 0,
 otherwise a Gumbel-max draw (in its exponential-race form) from the tempered (optionally
 top-p filtered) distribution. All noise of a row-step comes from one keyed `jax.random.bits`
 draw turned into float32 uniforms on (0, 1) (low-precision Gumbel noise biases samples:
-Zheng et al. 2409.02908, jax-ml/jax#30879).
+Zheng et al. 2409.02908, jax-ml/jax#30879). Position scores for selection are in `selection.py`.
 """
 
 from __future__ import annotations
@@ -61,27 +61,3 @@ def draw(lg_LV: jax.Array, cfg: SamplerConfig, race_LV: jax.Array | None) -> jax
     # exponential race: argmax(p / E), E ~ Exp(1), is Gumbel-max (argmax(log p + G)) with one log
     # per entry instead of two (MDLM's form); the draw dominates a step's cost on CPU
     return jnp.argmax(jax.nn.softmax(z, axis=-1) / race_LV, axis=-1).astype(jnp.int32)
-
-
-def entropy_score(p_LV: jax.Array) -> jax.Array:
-    """Negative predictive entropy `sum p log p` (higher = more certain); value-independent."""
-    return jnp.sum(jnp.where(p_LV > 0, p_LV * jnp.log(jnp.where(p_LV > 0, p_LV, 1.0)), 0.0), axis=-1)
-
-
-def margin_score(p_LV: jax.Array) -> jax.Array:
-    """Top-1 minus top-2 probability (Dream's `topk_margin`, Kim et al. 2502.06768)."""
-    top2 = jax.lax.top_k(p_LV, 2)[0]
-    return top2[..., 0] - top2[..., 1]
-
-
-def top_k_mask(score_L: jax.Array, eligible_L: jax.Array, k, tie_L: jax.Array) -> jax.Array:
-    """The k highest-scoring eligible positions; exact ties broken by keyed uniforms `tie_L`.
-
-    Never by position: an argsort that resolves ties to the left-most index silently turns
-    confidence decoding into left-to-right decoding (Dream#72).
-    """
-    L = score_L.shape[0]
-    primary = jnp.where(eligible_L, -score_L, jnp.inf)  # ascending sort = descending score
-    order = jnp.lexsort((tie_L, primary))
-    rank = jnp.zeros(L, jnp.int32).at[order].set(jnp.arange(L, dtype=jnp.int32))
-    return eligible_L & (rank < k)

@@ -1,4 +1,4 @@
-"""ReMDM's time grid, alpha schedules and re-masking sigma (ALGORITHMS.md §1.3).
+"""ReMDM's time grid, alpha schedules and re-masking sigma (docs/algorithms.md).
 
 Uniform grid of T steps: step i (0-based) goes from t = (T - i) / T to s = (T - i - 1) / T.
 Linear alpha `alpha(t) = 1 - t` (MDLM's log-linear schedule with eps -> 0). Per position:

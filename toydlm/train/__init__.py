@@ -1,4 +1,4 @@
-"""Training: objectives, data stream, jitted steps, data-parallel sharding, checkpoints, loop."""
+"""Training: objectives, data stream, jitted steps, checkpoints, the resumable loop (over `toydlm.parallel`)."""
 
 from toydlm.train.checkpoint import load_checkpoint, load_denoiser
 from toydlm.train.config import TRAIN_PRESETS, TrainConfig

@@ -24,6 +24,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_text, git_revision, package_versions, to_jsonable
 
 FORMAT = "toydlm-checkpoint/1"
@@ -44,10 +45,10 @@ def unflatten(template: Any, arrays: dict[str, np.ndarray], prefix: str, where: 
     for p, ref in paths:
         k = prefix + jax.tree_util.keystr(p)
         if k not in arrays:
-            raise ValueError(f"checkpoint {where} does not match its model config: missing array {k}")
+            raise UserError(f"checkpoint {where} does not match its model config: missing array {k}")
         a = arrays[k]
         if a.shape != tuple(ref.shape) or a.dtype != np.dtype(ref.dtype):
-            raise ValueError(
+            raise UserError(
                 f"checkpoint {where} does not match its model config: {k} is {a.dtype}{list(a.shape)}, "
                 f"expected {np.dtype(ref.dtype)}{list(ref.shape)}"
             )
@@ -58,7 +59,7 @@ def unflatten(template: Any, arrays: dict[str, np.ndarray], prefix: str, where: 
         if k.startswith(prefix) and k not in {prefix + jax.tree_util.keystr(p) for p, _ in paths}
     )
     if extra:
-        raise ValueError(f"checkpoint {where} does not match its model config: unexpected array {extra[0]}")
+        raise UserError(f"checkpoint {where} does not match its model config: unexpected array {extra[0]}")
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
@@ -124,7 +125,7 @@ def find_checkpoint(path: str | Path) -> Path:
     cands = sorted(d for d in p.glob("ckpt-*") if d.is_dir()) if p.is_dir() else []
     if cands:
         return cands[-1]
-    raise ValueError(f"no checkpoint found in {p}")
+    raise UserError(f"no checkpoint found in {p}")
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, np.ndarray], Path]:
@@ -132,13 +133,13 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, np.ndarray], Path
     d = find_checkpoint(path)
     for f in (META, ARRAYS):
         if not (d / f).is_file():
-            raise ValueError(f"checkpoint {d} is incomplete: {f} is missing")
+            raise UserError(f"checkpoint {d} is incomplete: {f} is missing")
     try:
         meta = json.loads((d / META).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError(f"checkpoint {d} is corrupt: {META} is not valid JSON") from None
+        raise UserError(f"checkpoint {d} is corrupt: {META} is not valid JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(
+        raise UserError(
             f"checkpoint {d} has an unknown format {meta.get('format') if isinstance(meta, dict) else None!r}"
             f" (expected {FORMAT!r})"
         )
@@ -148,14 +149,14 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, np.ndarray], Path
         if k not in meta
     ]
     if missing:
-        raise ValueError(f"checkpoint {d} is corrupt: {META} lacks {missing[0]!r}")
+        raise UserError(f"checkpoint {d} is corrupt: {META} lacks {missing[0]!r}")
     if _sha256(d / ARRAYS) != meta["arrays_sha256"]:
-        raise ValueError(f"checkpoint {d} is corrupt: {ARRAYS} does not match the checksum in {META}")
+        raise UserError(f"checkpoint {d} is corrupt: {ARRAYS} does not match the checksum in {META}")
     try:
         with np.load(d / ARRAYS, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as e:  # noqa: BLE001 - any unreadable archive is "corrupt"
-        raise ValueError(f"checkpoint {d} is corrupt: cannot read {ARRAYS} ({type(e).__name__})") from None
+        raise UserError(f"checkpoint {d} is corrupt: cannot read {ARRAYS} ({type(e).__name__})") from None
     return meta, arrays, d
 
 
@@ -163,7 +164,7 @@ def check_grammar(meta: dict, grammar, where: str | Path) -> None:
     """Raise if the checkpoint was trained on another grammar (config hash or vocabulary)."""
     want = grammar.config.config_hash()
     if meta["grammar_hash"] != want or meta["model_config"]["vocab_size"] != grammar.vocab_size:
-        raise ValueError(
+        raise UserError(
             f"checkpoint {where} was trained on grammar {meta['grammar'].get('name')!r} "
             f"(hash {meta['grammar_hash']}, "
             f"vocab {meta['model_config']['vocab_size']}), not on grammar {grammar.config.name!r} "
@@ -177,7 +178,7 @@ def grammar_of(meta: dict, where: str | Path):
 
     g = Grammar(GrammarConfig.from_dict(meta["grammar"]))
     if g.config.config_hash() != meta["grammar_hash"]:
-        raise ValueError(
+        raise UserError(
             f"checkpoint {where}: stored grammar config does not reproduce its hash "
             f"{meta['grammar_hash']} (made by another version of the grammar code?)"
         )

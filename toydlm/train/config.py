@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, replace
 
+from toydlm.errors import UserError
 from toydlm.model import MODEL_PRESETS, check_arch, check_preset
 
 
@@ -69,30 +70,30 @@ assert set(TRAIN_PRESETS) == set(MODEL_PRESETS)
 
 def check_steps(steps) -> int:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        raise UserError(f"steps must be a positive integer, got {steps!r}")
     return steps
 
 
 def validate(cfg: TrainConfig, n_devices: int = 1) -> TrainConfig:
-    """Raise ValueError naming the first bad field (cheap: runs before any compilation)."""
+    """Raise UserError naming the first bad field (cheap: runs before any compilation)."""
     check_steps(cfg.steps)
     for name in ("batch", "eval_batch", "eval_every", "ckpt_every", "log_every"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"train config {name}={v!r}: must be a positive integer")
+            raise UserError(f"train config {name}={v!r}: must be a positive integer")
     if not isinstance(cfg.warmup, int) or not 0 <= cfg.warmup < cfg.steps:
-        raise ValueError(f"train config warmup={cfg.warmup!r}: must be an integer in [0, steps={cfg.steps})")
+        raise UserError(f"train config warmup={cfg.warmup!r}: must be an integer in [0, steps={cfg.steps})")
     for name in ("lr", "clip_norm"):
         v = getattr(cfg, name)
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-            raise ValueError(f"train config {name}={v!r}: must be a positive finite number")
+            raise UserError(f"train config {name}={v!r}: must be a positive finite number")
     for name in ("weight_decay", "end_lr_frac"):
         v = getattr(cfg, name)
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise ValueError(f"train config {name}={v!r}: must be a non-negative finite number")
+            raise UserError(f"train config {name}={v!r}: must be a non-negative finite number")
     for name in ("batch", "eval_batch"):
         if getattr(cfg, name) % n_devices:
-            raise ValueError(
+            raise UserError(
                 f"train config {name}={getattr(cfg, name)} is not divisible by the "
                 f"{n_devices} devices JAX sees (data parallelism splits the batch)"
             )

@@ -1,36 +1,48 @@
 """The training loop: seeded data stream, jitted steps, eval, JSONL log, checkpoints, resume.
 
 `train(...)` is the one entry point (the CLI and `toydlm run` call it). Everything that can be
-wrong with the request (arch, preset, steps, seed, grammar, batch vs devices, an existing
-run) is checked before anything is compiled. Resuming restores params, optimiser state, step
-and RNG, and the data stream is a function of (seed, step), so N + resume + N steps give the
-same parameters as 2N straight.
+wrong with the request (arch, preset, steps, seed, grammar, an existing run) is checked before
+anything is compiled. Resuming restores params, optimiser state, step and RNG, and the data
+stream is a function of (seed, step), so N + resume + N steps give the same parameters as 2N
+straight.
+
+A run goes through named steps over explicit records: `make_plan` (`plan.py`) validates the
+request into a `Plan`; `_set_up` builds the model, optimiser and compiled steps into a `Run`
+(fixed from then on) and the first `State` (what each update changes); `_update` makes one
+optimiser update, `_at_cadence` logs, evaluates and checkpoints, and `_summary` reports.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
 from toydlm.io import atomic_write_json, provenance
-from toydlm.model import check_arch, check_preset, count_params, init_model, model_config
+from toydlm.model import count_params, init_model, model_config
+from toydlm.parallel import data_mesh, devices_for, replicate, shard_batch
 from toydlm.train import checkpoint as ckpt
-from toydlm.train.config import TrainConfig, resolve, validate
+from toydlm.train.config import TrainConfig
 from toydlm.train.data import batch_at, eval_batch
-from toydlm.train.sharding import data_mesh, replicate, shard_batch
+from toydlm.train.plan import Plan, make_plan
 from toydlm.train.step import lr_schedule, make_loss, make_optimizer, make_steps
 
 LOG, SUMMARY = "log.jsonl", "summary.json"
 EVAL_REPEATS = {"ar": 1, "mdlm": 4}  # independent mask draws averaged in the MDLM eval NELBO
+EVAL_STREAM = 2**31 - 1  # eval repeat r's key: fold_in(fold_in(run key, EVAL_STREAM), r)
 
 
 class NonFiniteLoss(ValueError):
@@ -50,12 +62,6 @@ def entropy_floor(grammar, tokens: np.ndarray) -> float:
     return float(-np.log(p).mean() / (tokens.shape[1] - P))
 
 
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
-        raise ValueError(f"seed must be an integer in [0, 2^31), got {seed!r}")
-    return int(seed)
-
-
 def enable_compile_cache() -> None:
     """Use JAX's persistent compilation cache (same folder as the tests) unless one is set."""
     import os
@@ -66,41 +72,67 @@ def enable_compile_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
-def usable_devices(tcfg: TrainConfig) -> list:
-    """Every device when both batch sizes split evenly over them, else the first one alone.
+# ---------------------------------------------------------------------------- records
+@dataclass(frozen=True)
+class Run:
+    """What stays fixed once training starts: the plan, compiled steps, held-out batch, metadata."""
 
-    (The `toydlm` command splits the host CPU into two devices; an odd batch then simply runs
-    on one.)"""
-    devs = jax.devices()
-    if len(devs) > 1 and (tcfg.batch % len(devs) or tcfg.eval_batch % len(devs)):
-        return devs[:1]
-    return devs
-
-
-def _plan(arch, preset, out, steps, seed, resume, g, train_config, n_dev):
-    """Validate the request; returns (train config, seed, start step, checkpoint arrays or None)."""
-    check_arch(arch)
-    check_preset(preset)
-    seed = _check_seed(seed)
-    if resume:
-        meta, arrays, where = ckpt.read_checkpoint(out)
-        ckpt.check_grammar(meta, g, where)
-        if (meta["arch"], meta.get("preset")) != (arch, preset):
-            raise ValueError(
-                f"checkpoint {where} is a {meta['arch']}/{meta.get('preset')} run, not {arch}/{preset}"
-            )
-        tcfg = TrainConfig.from_dict(meta["train_config"])
-        if steps is not None:
-            tcfg = tcfg.replace(steps=steps)  # a new schedule horizon: no longer a straight run's twin
-        return validate(tcfg, n_dev), int(meta["seed"]), int(meta["step"]), arrays
-    if out.exists() and any(out.glob("ckpt-*")):
-        raise ValueError(
-            f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out"
-        )
-    tcfg = train_config if train_config is not None else resolve(arch, preset, steps)
-    return validate(tcfg, n_dev), seed, 0, None
+    plan: Plan
+    mesh: Mesh
+    key: jax.Array  # update k uses fold_in(key, k); checkpointed as `rng`
+    train_step: Callable
+    eval_step: Callable
+    schedule: optax.Schedule
+    eval_tokens: jax.Array
+    eval_keys: tuple[jax.Array, ...]
+    floor: float  # the entropy floor of the held-out batch
+    meta: dict  # written into every checkpoint and the log's start record
 
 
+@dataclass(frozen=True)
+class State:
+    """What an update changes: weights, optimiser state, step count, and the newest checkpoint."""
+
+    params: Any
+    opt_state: Any
+    step: int
+    last_good: Path | None
+
+
+@dataclass
+class Meter:
+    """Host-side bookkeeping: training losses since the last log line, the last eval loss, timing."""
+
+    t_start: float
+    t_first: float | None = None  # when the first update finished (it includes compilation)
+    window: list[float] = field(default_factory=list)
+    eval_loss: float | None = None
+
+    def add(self, loss: float) -> None:
+        if self.t_first is None:
+            self.t_first = time.perf_counter()
+        self.window.append(loss)
+
+    def steps_per_s(self, timed: int) -> float | None:
+        """Updates per second over the `timed` updates after the first (None when there are none)."""
+        return timed / max(time.perf_counter() - self.t_first, 1e-9) if timed > 0 else None
+
+
+class JsonlLog:
+    """The run's append-only `log.jsonl`, flushed after every record."""
+
+    def __init__(self, path: Path):
+        self._f = open(path, "a")
+
+    def write(self, rec: dict) -> None:
+        self._f.write(json.dumps(rec) + "\n")
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+# ---------------------------------------------------------------------------- entry point
 def train(
     arch: str,
     preset: str,
@@ -122,161 +154,171 @@ def train(
     in `out_dir` towards its stored `steps`. `grammar`: a Grammar, a preset name, a TOML path
     or None (default grammar).
     """
-    out = Path(out_dir)
     enable_compile_cache()
-    g = _grammar(grammar)
-    tcfg, seed, start, arrays = _plan(arch, preset, out, steps, seed, resume, g, train_config, 1)
-    devices = usable_devices(tcfg)
-    if stop_after is not None and (not isinstance(stop_after, int) or stop_after < 1):
-        raise ValueError(f"stop_after must be a positive integer, got {stop_after!r}")
-    end = min(tcfg.steps, stop_after) if stop_after is not None else tcfg.steps
+    plan = make_plan(arch, preset, Path(out_dir), steps, seed, resume, _grammar(grammar), train_config, stop_after)
+    run, state = _set_up(plan, devices_for(plan.tcfg.batch, plan.tcfg.eval_batch))
+    plan.out.mkdir(parents=True, exist_ok=True)
+    log = JsonlLog(plan.out / LOG)
+    bar = tqdm(total=plan.end, initial=plan.start, disable=not progress, desc=f"train {arch}/{preset}",
+               dynamic_ncols=True, position=bar_position, unit="step")
+    log.write({"event": "start", "step": plan.start, "end": plan.end, "resume": bool(plan.resume),
+               "entropy_floor": run.floor, **run.meta})
+    meter = Meter(t_start=time.perf_counter())
+    try:
+        state = _train_to_end(run, state, meter, log, bar)
+    finally:
+        bar.close()
+        log.close()
+    summary = _summary(run, state, meter)
+    atomic_write_json(plan.out / SUMMARY, summary)
+    return summary
 
-    mcfg = model_config(preset, g, arch)
-    graphdef, params = nnx.split(init_model(mcfg, seed))
+
+# ---------------------------------------------------------------------------- set-up
+def _set_up(plan: Plan, devices: list) -> tuple[Run, State]:
+    """Model, optimiser and compiled steps on a data mesh (restoring the checkpoint, if any)."""
+    g, tcfg = plan.grammar, plan.tcfg
+    mcfg = model_config(plan.preset, g, plan.arch)
+    graphdef, params = nnx.split(init_model(mcfg, plan.seed))
     tx = make_optimizer(tcfg)
     opt_state = tx.init(params)
-    base_key = jax.random.PRNGKey(seed)
-    if arrays is not None:
-        params = ckpt.unflatten(params, arrays, "params", out)
-        opt_state = ckpt.unflatten(opt_state, arrays, "opt", out)
-        base_key = jnp.asarray(arrays["rng"])
+    key = jax.random.PRNGKey(plan.seed)
+    if plan.arrays is not None:
+        params = ckpt.unflatten(params, plan.arrays, "params", plan.out)
+        opt_state = ckpt.unflatten(opt_state, plan.arrays, "opt", plan.out)
+        key = jnp.asarray(plan.arrays["rng"])
     mesh = data_mesh(devices)
     params, opt_state = replicate(params, mesh), replicate(opt_state, mesh)
-    loss_fn = make_loss(graphdef, arch, g.prompt_len, g.mask_id)
-    train_step, eval_step = make_steps(loss_fn, tx, mesh)
-    schedule = lr_schedule(tcfg)
-
-    ev_np = eval_batch(g, seed, tcfg.eval_batch)
-    ev_tokens = shard_batch(ev_np, mesh)
-    floor = entropy_floor(g, ev_np)
-    ev_keys = [
-        jax.random.fold_in(jax.random.fold_in(base_key, 2**31 - 1), r) for r in range(EVAL_REPEATS[arch])
-    ]
+    train_step, eval_step = make_steps(make_loss(graphdef, plan.arch, g.prompt_len, g.mask_id), tx, mesh)
+    held_out = eval_batch(g, plan.seed, tcfg.eval_batch)
+    eval_keys = tuple(jax.random.fold_in(jax.random.fold_in(key, EVAL_STREAM), r)
+                      for r in range(EVAL_REPEATS[plan.arch]))
+    prov = provenance(plan.seed)
     meta = {
-        "arch": arch,
-        "preset": preset,
-        "seed": seed,
+        "arch": plan.arch,
+        "preset": plan.preset,
+        "seed": plan.seed,
         "model_config": mcfg.to_dict(),
         "train_config": tcfg.to_dict(),
         "grammar": g.config.to_dict(),
         "grammar_hash": g.config.config_hash(),
         "n_params": count_params(nnx.merge(graphdef, params)),
         "n_devices": len(devices),
+        "versions": prov["versions"],
+        "git_revision": prov["git_revision"],
     }
-    out.mkdir(parents=True, exist_ok=True)
+    run = Run(plan, mesh, key, train_step, eval_step, lr_schedule(tcfg), shard_batch(held_out, mesh), eval_keys,
+              entropy_floor(g, held_out), meta)
+    last_good = ckpt.find_checkpoint(plan.out) if plan.resume else None
+    return run, State(params, opt_state, plan.start, last_good)
 
-    def evaluate() -> float:
-        return float(np.mean([float(eval_step(params, ev_tokens, k)["loss"]) for k in ev_keys]))
 
-    def save(step: int) -> Path:
-        arr = {
-            **ckpt.flatten(params, "params"),
-            **ckpt.flatten(opt_state, "opt"),
-            "rng": np.asarray(base_key),
-        }
-        if not all(np.isfinite(a).all() for k, a in arr.items() if k.startswith("params")):
-            raise NonFiniteLoss(
-                f"parameters became non-finite by step {step}; training stopped, the last good "
-                f"checkpoint is {last_good}"
-            )
-        return ckpt.save_checkpoint(out, step, arr, meta)
-
-    log_f = open(out / LOG, "a")
-
-    def log(rec: dict) -> None:
-        log_f.write(json.dumps(rec) + "\n")
-        log_f.flush()
-
-    step, last_good = start, (ckpt.find_checkpoint(out) if resume else None)
-    bar = tqdm(
-        total=end,
-        initial=start,
-        disable=not progress,
-        desc=f"train {arch}/{preset}",
-        dynamic_ncols=True,
-        position=bar_position,
-        unit="step",
-    )
-    prov = provenance(seed)
-    meta.update(versions=prov["versions"], git_revision=prov["git_revision"])
-    log({"event": "start", "step": start, "end": end, "resume": bool(resume), "entropy_floor": floor, **meta})
-    t_start = time.perf_counter()
-    t_first, window, eval_loss = None, [], None
+# ---------------------------------------------------------------------------- the steps of a run
+def _train_to_end(run: Run, state: State, meter: Meter, log: JsonlLog, bar) -> State:
+    """Update until the plan's end step; on Ctrl-C checkpoint the updates done, then re-raise."""
     try:
-        while step < end:
-            tokens = shard_batch(batch_at(g, seed, step, tcfg.batch), mesh)
-            lr = np.float32(schedule(step))  # the rate of update number step + 1 (optax's count = step)
-            new_params, new_opt, m = train_step(
-                params, opt_state, tokens, jax.random.fold_in(base_key, step), lr
-            )
-            loss = float(m["loss"])
-            if not math.isfinite(loss):
-                raise NonFiniteLoss(
-                    f"non-finite loss ({loss}) at step {step + 1}; training stopped, the last good "
-                    f"checkpoint is {last_good}"
-                )
-            params, opt_state, step = new_params, new_opt, step + 1
-            if t_first is None:
-                t_first = time.perf_counter()  # the first step includes compilation
-            window.append(loss)
+        while state.step < run.plan.end:
+            state, info = _update(run, state)
+            meter.add(info["loss"])
             bar.update(1)
-            if step % tcfg.log_every == 0 or step == end:
-                sps = (
-                    (step - start - 1) / max(time.perf_counter() - t_first, 1e-9)
-                    if step - start > 1
-                    else None
-                )
-                rec = {
-                    "step": step,
-                    "loss": float(np.mean(window)),
-                    "lr": float(lr),
-                    "grad_norm": float(m["grad_norm"]),
-                    "steps_per_s": sps,
-                }
-                log(rec)
-                bar.set_postfix(
-                    loss=f"{rec['loss']:.4f}", **({"eval": f"{eval_loss:.4f}"} if eval_loss else {})
-                )
-                window = []
-            if step % tcfg.eval_every == 0 or step == end:
-                eval_loss = evaluate()
-                log({"step": step, "eval_loss": eval_loss, "entropy_floor": floor})
-            if step % tcfg.ckpt_every == 0 or step == end:
-                last_good = save(step)
+            state = _at_cadence(run, state, meter, info, log, bar)
     except KeyboardInterrupt:
-        if step > start:
-            save(step)
+        if state.step > run.plan.start:
+            _save(run, state)
         raise
-    finally:
-        bar.close()
-        log_f.close()
-    seconds = time.perf_counter() - t_start
-    if eval_loss is None:
-        eval_loss = evaluate()
-    timed = step - start - 1
-    summary = {
-        "arch": arch,
-        "preset": preset,
-        "out_dir": str(out),
-        "checkpoint": str(last_good),
-        "start_step": start,
-        "final_step": step,
-        "steps": tcfg.steps,
-        "seed": seed,
-        "eval_loss": eval_loss,
-        "entropy_floor": floor,
-        "train_loss": float(np.mean(window)) if window else rec_loss(out),
-        "seconds": seconds,
-        "steps_per_s": timed / (time.perf_counter() - t_first) if timed > 0 else None,
-        "n_params": meta["n_params"],
-        "n_devices": len(devices),
-        "grammar_hash": meta["grammar_hash"],
+    return state
+
+
+def _update(run: Run, state: State) -> tuple[State, dict]:
+    """One optimiser update on the batch of `state.step`; raises NonFiniteLoss on a NaN/inf loss.
+
+    Returns the new state and `{loss, lr, grad_norm}` of the update (grad_norm still on device).
+    """
+    p = run.plan
+    tokens = shard_batch(batch_at(p.grammar, p.seed, state.step, p.tcfg.batch), run.mesh)
+    lr = np.float32(run.schedule(state.step))  # the rate of update number step + 1 (optax's count = step)
+    key = jax.random.fold_in(run.key, state.step)
+    params, opt_state, m = run.train_step(state.params, state.opt_state, tokens, key, lr)
+    loss = float(m["loss"])
+    if not math.isfinite(loss):
+        raise NonFiniteLoss(
+            f"non-finite loss ({loss}) at step {state.step + 1}; training stopped, the last good "
+            f"checkpoint is {state.last_good}"
+        )
+    new = dataclasses.replace(state, params=params, opt_state=opt_state, step=state.step + 1)
+    return new, {"loss": loss, "lr": lr, "grad_norm": m["grad_norm"]}
+
+
+def _at_cadence(run: Run, state: State, meter: Meter, info: dict, log: JsonlLog, bar) -> State:
+    """Log, evaluate and checkpoint when their cadence (or the last step) comes round."""
+    step, tcfg, last = state.step, run.plan.tcfg, state.step == run.plan.end
+    if step % tcfg.log_every == 0 or last:
+        rec = {
+            "step": step,
+            "loss": float(np.mean(meter.window)),
+            "lr": float(info["lr"]),
+            "grad_norm": float(info["grad_norm"]),
+            "steps_per_s": meter.steps_per_s(step - run.plan.start - 1),
+        }
+        log.write(rec)
+        ev = {"eval": f"{meter.eval_loss:.4f}"} if meter.eval_loss else {}
+        bar.set_postfix(loss=f"{rec['loss']:.4f}", **ev)
+        meter.window = []
+    if step % tcfg.eval_every == 0 or last:
+        meter.eval_loss = _evaluate(run, state.params)
+        log.write({"step": step, "eval_loss": meter.eval_loss, "entropy_floor": run.floor})
+    if step % tcfg.ckpt_every == 0 or last:
+        state = dataclasses.replace(state, last_good=_save(run, state))
+    return state
+
+
+def _evaluate(run: Run, params: Any) -> float:
+    """Held-out loss, averaged over the eval keys (independent mask draws for MDLM)."""
+    return float(np.mean([float(run.eval_step(params, run.eval_tokens, k)["loss"]) for k in run.eval_keys]))
+
+
+def _save(run: Run, state: State) -> Path:
+    """Checkpoint params, optimiser state and the run key; refuse non-finite parameters."""
+    arrays = {
+        **ckpt.flatten(state.params, "params"),
+        **ckpt.flatten(state.opt_state, "opt"),
+        "rng": np.asarray(run.key),
     }
-    atomic_write_json(out / SUMMARY, summary)
-    return summary
+    if not all(np.isfinite(a).all() for k, a in arrays.items() if k.startswith("params")):
+        raise NonFiniteLoss(
+            f"parameters became non-finite by step {state.step}; training stopped, the last good "
+            f"checkpoint is {state.last_good}"
+        )
+    return ckpt.save_checkpoint(run.plan.out, state.step, arrays, run.meta)
 
 
-def rec_loss(out: Path) -> float | None:
+def _summary(run: Run, state: State, meter: Meter) -> dict:
+    """What `train` returns and writes to `summary.json`."""
+    p = run.plan
+    seconds = time.perf_counter() - meter.t_start
+    eval_loss = meter.eval_loss if meter.eval_loss is not None else _evaluate(run, state.params)
+    return {
+        "arch": p.arch,
+        "preset": p.preset,
+        "out_dir": str(p.out),
+        "checkpoint": str(state.last_good),
+        "start_step": p.start,
+        "final_step": state.step,
+        "steps": p.tcfg.steps,
+        "seed": p.seed,
+        "eval_loss": eval_loss,
+        "entropy_floor": run.floor,
+        "train_loss": last_train_loss(p.out),  # the final step is always logged
+        "seconds": seconds,
+        "steps_per_s": meter.steps_per_s(state.step - p.start - 1),
+        "n_params": run.meta["n_params"],
+        "n_devices": run.meta["n_devices"],
+        "grammar_hash": run.meta["grammar_hash"],
+    }
+
+
+# ---------------------------------------------------------------------------- reading a run
+def last_train_loss(out: Path) -> float | None:
     """The last logged training loss of a run (from its JSONL log)."""
     last = None
     with open(out / LOG) as f:

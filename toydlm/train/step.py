@@ -15,9 +15,9 @@ import jax
 import optax
 from flax import nnx
 
+from toydlm.parallel import batch_sharded, replicated
 from toydlm.train.config import TrainConfig
 from toydlm.train.losses import LOSSES
-from toydlm.train.sharding import batch_sharded, replicated
 
 
 def lr_schedule(cfg: TrainConfig) -> optax.Schedule:

@@ -1,4 +1,9 @@
-"""The sampling API `toydlm sample` and `toydlm run` call: prompts -> traced samples -> rates."""
+"""Sampling on the toy grammar: prompts (attacks) -> traced samples -> outcome rates.
+
+This is the entry point `toydlm sample`, `toydlm run` and the experiments call. It sits one
+layer above `toydlm.samplers`, which knows only the Denoiser protocol: here the grammar's
+prompts and attacks become sampler states, and the drivers' records become a judged `Trace`.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,10 @@ import numpy as np
 
 from toydlm.attacks import PromptBatch, build_prompts, exact_condition
 from toydlm.denoiser import JaxDenoiser
+from toydlm.errors import UserError
 from toydlm.io import provenance
-from toydlm.samplers.config import SamplerConfig
-from toydlm.samplers.drivers import loop_run, row_keys, scan_run
-from toydlm.samplers.state import Force, init_state
+from toydlm.samplers import Force, SamplerConfig, check_pairing, init_state, loop_run, row_keys, run_key, scan_run
 from toydlm.trace import Trace, build_trace, concat_traces, eos_first_share
-
-SEED_STREAM = 0x5A4D  # sampler keys are independent of the numpy stream that draws prompts
 
 
 def params_hash(params: Any) -> str:
@@ -28,20 +30,6 @@ def params_hash(params: Any) -> str:
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
-
-
-def check_pairing(denoiser: Any, cfg: SamplerConfig) -> None:
-    """`ar` needs a causal model (or the exact oracle); a causal model only supports `ar`."""
-    causal = getattr(denoiser, "causal", None)
-    exact = getattr(denoiser, "name", None) == "oracle"
-    if causal is None or exact:
-        return
-    if causal and cfg.name != "ar":
-        raise ValueError(f"sampler {cfg.name!r} needs a masked-diffusion denoiser; "
-                         "this one is causal (use ar)")
-    if not causal and cfg.name == "ar":
-        raise ValueError("sampler 'ar' needs a causal (AR) model; "
-                         "for diffusion weights left to right use ar_order")
 
 
 def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBatch | None = None,
@@ -57,46 +45,64 @@ def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBa
     cfg = cfg.resolved(grammar.response_len)
     check_pairing(denoiser, cfg)
     if not isinstance(attack, PromptBatch) and n is None:
-        raise ValueError("give n (the number of sequences) or a PromptBatch as attack")
+        raise UserError("give n (the number of sequences) or a PromptBatch as attack")
     batch = attack if isinstance(attack, PromptBatch) else build_prompts(attack, grammar, n, seed, cfg.steps)
-    n = len(batch)
-    is_jax = isinstance(denoiser, JaxDenoiser)
-    if driver == "auto":
-        driver = "scan" if is_jax else "loop"
-    if driver not in ("scan", "loop") or (driver == "scan" and not is_jax):
-        raise ValueError(f"driver must be 'scan' (JAX denoisers), 'loop' or 'auto', got {driver!r}")
+    driver = _pick_driver(denoiser, driver)
     mask_id = int(getattr(denoiser, "mask_id", grammar.mask_id))
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
+    key = run_key(seed)
+    n = len(batch)
     chunks = range(0, n, batch_size)
     bar = _bar(progress, len(chunks) * (cfg.steps if driver == "loop" else 1), f"sample {cfg.name}")
     parts = []
     for a in chunks:
         b = min(a + batch_size, n)
         rows = batch.rows(a, b)
-        state = init_state(rows.prompt_ids, rows.response, rows.pinned, mask_id)
-        force = Force(rows.force_step, rows.force_pos, rows.force_tok)
-        keys = row_keys(key, np.arange(a, b))
-        if driver == "scan":
-            final, rec = scan_run(denoiser, cfg, state, keys, force, with_hidden=record_hidden)
-            bar.update(1)
-        else:
-            final, rec = loop_run(denoiser, cfg, state, keys, force, mask_id=mask_id,
-                                  with_hidden=record_hidden,
-                                  on_step=lambda i: bar.update(1))
+        final, rec = _sample_rows(denoiser, cfg, rows, row_keys(key, np.arange(a, b)), driver, mask_id,
+                                  record_hidden, bar)
         parts.append(build_trace(rec, final, rows, {}, grammar, eos_id=cfg.eos_id))
     bar.close()
     trace = concat_traces(parts)
-    mh = model_hash or (params_hash(denoiser.params) if is_jax else None)
-    trace.meta.update({
-        "sampler": cfg.to_dict(), "seed": seed, "n": n, "attack": batch.attack, "driver": driver,
+    trace.meta.update(_run_meta(denoiser, grammar, cfg, batch, seed, driver, mask_id, model_hash))
+    return trace
+
+
+def _pick_driver(denoiser: Any, driver: str) -> str:
+    """`auto` -> `scan` for a JaxDenoiser, else `loop`; `scan` needs a JaxDenoiser."""
+    is_jax = isinstance(denoiser, JaxDenoiser)
+    if driver == "auto":
+        driver = "scan" if is_jax else "loop"
+    if driver not in ("scan", "loop") or (driver == "scan" and not is_jax):
+        raise UserError(f"driver must be 'scan' (JAX denoisers), 'loop' or 'auto', got {driver!r}")
+    return driver
+
+
+def _sample_rows(denoiser: Any, cfg: SamplerConfig, rows: PromptBatch, keys, driver: str, mask_id: int,
+                 record_hidden: bool, bar):
+    """Run one chunk of prompt rows through a driver: (final sampler state, records `[T, B, ...]`)."""
+    state = init_state(rows.prompt_ids, rows.response, rows.pinned, mask_id)
+    force = Force(rows.force_step, rows.force_pos, rows.force_tok)
+    if driver == "scan":
+        out = scan_run(denoiser, cfg, state, keys, force, with_hidden=record_hidden)
+        bar.update(1)
+        return out
+    return loop_run(denoiser, cfg, state, keys, force, mask_id=mask_id, with_hidden=record_hidden,
+                    on_step=lambda i: bar.update(1))
+
+
+def _run_meta(denoiser: Any, grammar, cfg: SamplerConfig, batch: PromptBatch, seed: int, driver: str,
+              mask_id: int, model_hash: str | None) -> dict:
+    """What a trace records about its run: sampler, prompts, grammar, model and provenance."""
+    is_jax = isinstance(denoiser, JaxDenoiser)
+    return {
+        "sampler": cfg.to_dict(), "seed": seed, "n": len(batch), "attack": batch.attack, "driver": driver,
         "grammar": grammar.config.name, "grammar_hash": grammar.config.config_hash(),
         "grammar_config": grammar.config.to_dict(),
-        "model": getattr(denoiser, "name", type(denoiser).__name__), "model_hash": mh,
+        "model": getattr(denoiser, "name", type(denoiser).__name__),
+        "model_hash": model_hash or (params_hash(denoiser.params) if is_jax else None),
         "causal": getattr(denoiser, "causal", None), "mask_id": mask_id,
         "prompt_len": int(batch.prompt_ids.shape[1]), "response_len": int(batch.response.shape[1]),
         "provenance": provenance(seed=seed, config=cfg.to_dict()),
-    })
-    return trace
+    }
 
 
 def _bar(enabled: bool, total: int, desc: str):
@@ -141,22 +147,27 @@ def outcome_rates(trace: Trace, grammar=None) -> dict:
     rr, rr_se = _rate(ref)
     vr, vr_se = _rate(valid)
     length = trace["length"].astype(np.float64)
-    share = eos_first_share(trace["committed"], trace["canvas"], int(trace.meta.get("eos_id", 0)),
-                            int(trace.meta.get("n_first_commits", final.shape[-1] // 2)))
+    n_first = int(trace.meta.get("n_first_commits", final.shape[-1] // 2))
+    share = eos_first_share(trace["committed"], trace["canvas"], int(trace.meta.get("eos_id", 0)), n_first)
     out = {
         "n": trace.n, "asr": asr, "asr_se": asr_se, "refusal_rate": rr, "refusal_rate_se": rr_se,
         "valid_rate": vr, "valid_rate_se": vr_se,
         "mean_length": float(length.mean()),
         "mean_length_se": float(length.std(ddof=0) / math.sqrt(max(trace.n, 1))),
         "eos_first_share": float(np.nanmean(share)) if np.isfinite(share).any() else math.nan,
-        "n_first_commits": int(trace.meta.get("n_first_commits", final.shape[-1] // 2)),
+        "n_first_commits": n_first,
         "remask_events_per_seq": float(trace["remasked"].sum() / max(trace.n, 1)),
     }
     if grammar is not None:
-        try:
-            ex = exact_condition(trace.meta.get("attack"), grammar)
-        except ValueError:
-            ex = None
-        out["exact_harmful_rate"] = None if ex is None else ex["harmful_rate"]
-        out["exact_refusal_rate"] = None if ex is None else ex["refusal_rate"]
+        out.update(_exact_rates(trace.meta.get("attack"), grammar))
     return out
+
+
+def _exact_rates(attack: str | None, grammar) -> dict:
+    """The grammar's exact harmful / refusal rates of a pure prompt condition (None otherwise)."""
+    try:
+        ex = exact_condition(attack, grammar)
+    except ValueError:
+        ex = None
+    return {"exact_harmful_rate": None if ex is None else ex["harmful_rate"],
+            "exact_refusal_rate": None if ex is None else ex["refusal_rate"]}
