@@ -8,12 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from toydlm.bench.timing import best_of, best_of_each
 from toydlm.sri import (
     GuardConfig,
     auroc,
     auroc_ci,
-    best_of,
-    best_of_each,
     compute_centres,
     detector_report,
     fit_guard,
@@ -227,7 +226,8 @@ def test_model_returns_every_layer_with_the_final_norm_last():
 def test_sampler_records_per_layer_pooled_states_next_to_the_final_layer_ones():
     from toydlm.grammar import Grammar
     from toydlm.model import init_model, make_denoiser, model_config, with_layers
-    from toydlm.samplers import SamplerConfig, sample
+    from toydlm.samplers import SamplerConfig
+    from toydlm.sampling import sample
 
     g = Grammar()
     den = make_denoiser(init_model(model_config("tiny", g, "mdlm")), "mdlm", g)
@@ -301,3 +301,20 @@ def test_identical_inputs_scored_with_last_bit_noise_count_as_ties():
     pos = 0.0123 * (1 - 1e-9 * np.abs(rng.standard_normal(50)))  # all "below" the negatives by noise only
     assert detector_report(neg, pos)["auroc"] == 0.5
     assert detector_report(neg, pos + 0.001)["auroc"] == 1.0  # a real difference still counts
+
+
+def test_goal_verdicts_keep_the_summary_keys_and_withhold_a_null_auroc():
+    from toydlm.goals import sri_guard_verdicts
+
+    assert sri_guard_verdicts(0.95, 0.03, 50.0) == {"auroc_unseen_ge_0.90": True, "fpr_benign_le_0.05": True,
+                                                    "overhead_ratio_vs_guard_model_ge_100": False}
+    assert sri_guard_verdicts(None, 0.06, 100.0) == {"auroc_unseen_ge_0.90": None, "fpr_benign_le_0.05": False,
+                                                     "overhead_ratio_vs_guard_model_ge_100": True}
+
+
+def test_cost_ratio_is_null_when_a_count_is_missing():
+    from toydlm.bench.detector_cost import ratio, xla_flops
+
+    assert ratio(6.0, 3.0) == 2.0 and ratio(None, 3.0) is None and ratio(6.0, None) is None and ratio(6.0, 0) is None
+    assert xla_flops(lambda x: x @ x, np.ones((4, 4), np.float32)) > 0
+    assert xla_flops(lambda x: x @ x, np.ones((4, 3), np.float32)) is None  # does not lower: no count

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from toydlm.errors import UserError  # noqa: E402
 from toydlm.io import atomic_write_bytes  # noqa: E402
 
 SIGN = "1 = compliance-aligned, 0 = refusal-aligned"
@@ -37,7 +38,7 @@ DETECTOR_LABELS = {"sri_guard": "SRI Guard (last layer)", "text_level_refusal_si
 def write_sri_figures(sri: dict, out_dir: Path) -> list[Path]:
     """Write every SRI figure the dict has data for into `out_dir`; returns the written paths."""
     if not isinstance(sri, dict) or not sri.get("runs"):
-        raise ValueError("sri must be the dict run_sri writes (sri.json), with a non-empty 'runs'")
+        raise UserError("sri must be the dict run_sri writes (sri.json), with a non-empty 'runs'")
     out_dir = Path(out_dir)
     runs = sri["runs"]
     primary_key = (sri.get("primary") or {}).get("model_sampler") or next(iter(runs))

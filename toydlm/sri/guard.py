@@ -14,14 +14,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from toydlm.errors import UserError
+from toydlm.sri.metrics import BENIGN_QUANTILE
+
 
 @dataclass(frozen=True)
 class GuardConfig:
+    """How SRI Guard's autoencoder is trained and where its threshold sits."""
+
     hidden: tuple[int, int] = (32, 8)  # encoder widths T-32-8, mirrored decoder 8-32-T
     steps: int = 2000
     lr: float = 3e-3
     batch: int = 128
-    quantile: float = 0.99
+    quantile: float = BENIGN_QUANTILE  # threshold = this quantile of held-out benign scores
     seed: int = 0
 
 
@@ -95,14 +100,15 @@ class SRIGuard:
 
         The deployable path whose cost is SRI Guard's overhead; it equals `score(sri_signal(...))`
         up to float32 rounding."""
-        return np.asarray(_score_recorded(self.params, jnp.asarray(hidden_committed_TBD, jnp.float32),
-                                          jnp.asarray(hidden_mean_TBD, jnp.float32),
-                                          jnp.asarray(benign_centre, jnp.float32),
-                                          jnp.asarray(refusal_centre, jnp.float32), tau))
+        return np.asarray(score_recorded_states(self.params, jnp.asarray(hidden_committed_TBD, jnp.float32),
+                                                jnp.asarray(hidden_mean_TBD, jnp.float32),
+                                                jnp.asarray(benign_centre, jnp.float32),
+                                                jnp.asarray(refusal_centre, jnp.float32), tau))
 
 
 @jax.jit
-def _score_recorded(params, committed_TBD, mean_TBD, bc_TD, rc_TD, tau):
+def score_recorded_states(params, committed_TBD, mean_TBD, bc_TD, rc_TD, tau):
+    """`SRIGuard.score_recorded` as one pure jitted function of the guard's params (for cost analysis)."""
     acts = jnp.where(jnp.isnan(committed_TBD), mean_TBD, committed_TBD).transpose(1, 0, 2)  # [B, T, D]
     eps = 1e-8
 
@@ -120,11 +126,11 @@ def fit_guard(benign_train: np.ndarray, benign_heldout: np.ndarray, config: Guar
     cfg = config or GuardConfig()
     x = np.asarray(benign_train, np.float32)
     if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"benign training signals must be [N >= 2, T], got shape {x.shape}")
+        raise UserError(f"benign training signals must be [N >= 2, T], got shape {x.shape}")
     if np.asarray(benign_heldout).ndim != 2 or len(benign_heldout) < 1:
-        raise ValueError("held-out benign signals are needed to calibrate the threshold")
+        raise UserError("held-out benign signals are needed to calibrate the threshold")
     if np.asarray(benign_heldout).shape[1] != x.shape[1]:
-        raise ValueError(f"held-out signals have {np.asarray(benign_heldout).shape[1]} steps, training {x.shape[1]}")
+        raise UserError(f"held-out signals have {np.asarray(benign_heldout).shape[1]} steps, training {x.shape[1]}")
     key = jax.random.PRNGKey(cfg.seed)
     params = _init(key, x.shape[1], cfg.hidden)
     params, _ = _train(params, jnp.asarray(x), key, cfg.steps, cfg.lr, min(cfg.batch, len(x)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 MIN_POS = 10  # below this many positives an AUROC is reported as null, with the reason
+BENIGN_QUANTILE = 0.99  # every detector's threshold: this quantile of held-out benign scores
 
 
 def auroc(scores_neg: np.ndarray, scores_pos: np.ndarray) -> float:

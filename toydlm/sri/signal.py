@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from toydlm.errors import UserError
+
 EPS = 1e-8
 
 
 def _check_acts(acts: np.ndarray, name: str = "acts") -> np.ndarray:
     a = np.asarray(acts, dtype=np.float64)
     if a.ndim != 3:
-        raise ValueError(f"{name} must be [N, T, D], got shape {a.shape}")
+        raise UserError(f"{name} must be [N, T, D], got shape {a.shape}")
     return a
 
 
@@ -26,10 +28,10 @@ def pooled_states(trace, pooling: str = "generated", layer: int | None = None) -
     (the reference LLaDA wrapper).
     """
     if "hidden_mean" not in trace:
-        raise ValueError("the trace has no hidden states (sampled without record_hidden, or the adapter found no "
-                         "final norm to hook)")
+        raise UserError("the trace has no hidden states (sampled without record_hidden, or the adapter found no "
+                        "final norm to hook)")
     if pooling not in ("generated", "all"):
-        raise ValueError(f"pooling must be 'generated' or 'all', got {pooling!r}")
+        raise UserError(f"pooling must be 'generated' or 'all', got {pooling!r}")
     if layer is None:
         allp, gen = trace["hidden_mean"], trace["hidden_committed"]
     else:
@@ -48,16 +50,16 @@ def compute_centres(benign_acts: np.ndarray, benign_complied: np.ndarray, harmfu
     b = _check_acts(benign_acts, "benign_acts")
     h = _check_acts(harmful_acts, "harmful_acts")
     if b.shape[1:] != h.shape[1:]:
-        raise ValueError(f"benign and harmful activations differ in [T, D]: {b.shape[1:]} vs {h.shape[1:]}")
+        raise UserError(f"benign and harmful activations differ in [T, D]: {b.shape[1:]} vs {h.shape[1:]}")
     bc, hr = np.asarray(benign_complied, bool), np.asarray(harmful_refused, bool)
     if bc.shape != (b.shape[0],) or hr.shape != (h.shape[0],):
-        raise ValueError("the complied/refused masks must have one entry per prompt")
+        raise UserError("the complied/refused masks must have one entry per prompt")
     if not bc.any():
-        raise ValueError("cannot compute the compliance centre: the model complied with none of the "
-                         f"{b.shape[0]} benign prompts (empty set)")
+        raise UserError("cannot compute the compliance centre: the model complied with none of the "
+                        f"{b.shape[0]} benign prompts (empty set)")
     if not hr.any():
-        raise ValueError("cannot compute the refusal centre: the model refused none of the "
-                         f"{h.shape[0]} harmful prompts (empty set)")
+        raise UserError("cannot compute the refusal centre: the model refused none of the "
+                        f"{h.shape[0]} harmful prompts (empty set)")
     return b[bc].mean(0), h[hr].mean(0)
 
 
@@ -73,10 +75,10 @@ def sri_signal(acts, benign_centre, refusal_centre, tau: float = 0.1, eps: float
     a = _check_acts(acts)
     bc, rc = np.asarray(benign_centre, np.float64), np.asarray(refusal_centre, np.float64)
     if bc.shape != a.shape[1:] or rc.shape != a.shape[1:]:
-        raise ValueError(f"centres must be [T, D] = {a.shape[1:]} to match the signals' steps and width, "
-                         f"got {bc.shape} and {rc.shape}")
+        raise UserError(f"centres must be [T, D] = {a.shape[1:]} to match the signals' steps and width, "
+                        f"got {bc.shape} and {rc.shape}")
     if tau <= 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
+        raise UserError(f"tau must be > 0, got {tau}")
     d_b = cosine_distance(a, bc, eps)
     d_r = cosine_distance(a, rc, eps)
     logit = (np.log(np.maximum(d_r, 0) + eps) - np.log(np.maximum(d_b, 0) + eps)) / tau
@@ -88,7 +90,7 @@ def internal_recovery_rate(signals, lambda_c: float = 0.5, lambda_r: float = 0.5
     the last, the share that end refusal-aligned (sigma_T < lambda_r). NaN when none qualify."""
     s = np.asarray(signals, np.float64)
     if s.ndim != 2 or s.shape[1] < 2:
-        raise ValueError(f"signals must be [N, T] with T >= 2, got shape {s.shape}")
+        raise UserError(f"signals must be [N, T] with T >= 2, got shape {s.shape}")
     ever = (s[:, :-1] > lambda_c).any(1)
     if not ever.any():
         return float("nan")

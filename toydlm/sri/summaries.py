@@ -1,12 +1,10 @@
-"""JSON-ready summaries of SRI signals for reports and plots: per-step quantiles, IRR tables, timing."""
+"""JSON-ready summaries of SRI signals for reports and plots: per-step quantiles and IRR tables."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import numpy as np
 
+from toydlm.errors import UserError
 from toydlm.sri.signal import internal_recovery_rate
 
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -20,7 +18,7 @@ def trajectory_summary(signals: np.ndarray, text_signal: np.ndarray | None = Non
     """
     s = np.asarray(signals, float)
     if s.ndim != 2:
-        raise ValueError(f"signals must be [N, T], got shape {s.shape}")
+        raise UserError(f"signals must be [N, T], got shape {s.shape}")
     out: dict = {"n": int(len(s))}
     if len(s) == 0:
         return out | {"mean": [], **{f"q{round(100 * q)}": [] for q in QUANTILES}}
@@ -48,35 +46,3 @@ def irr_table(signals: dict[str, np.ndarray], lambda_c: float = 0.5,
 
 def _none_if_nan(x: float) -> float | None:
     return None if x != x else float(x)
-
-
-def best_of(fn: Callable[[], object], k: int = 5, warmup: int = 1) -> float:
-    """Steady-state wall time of `fn()` in seconds: `warmup` untimed calls (JIT compilation, caches),
-    then the minimum over `k` timed calls. `fn` must block until its result is ready."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(k):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def best_of_each(fns: dict[str, Callable[[], object]], k: int = 5, warmup: int = 1) -> dict[str, float]:
-    """`best_of` for several functions timed in interleaved rounds (one call of each per round), so a change
-    of machine load during the measurement hits every function alike instead of biasing one of them."""
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(k):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
