@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from toydlm.errors import UserError
 from toydlm.grammar import COMPLY, Grammar
 
 FORMS = ("none", "benign", "wrapper:<family>", "prefill:<k>", "inject:<refusal|comply>@<t>", "interleave")
@@ -28,7 +29,9 @@ FORMS = ("none", "benign", "wrapper:<family>", "prefill:<k>", "inject:<refusal|c
 
 @dataclass(frozen=True)
 class Attack:
-    kind: str  # grammar | none | benign | wrapper | prefill | inject | interleave
+    """A parsed attack name: the method that builds the prompts, and that method's parameters."""
+
+    method: str  # grammar | none | benign | wrapper | prefill | inject | interleave
     family: str | None = None
     k: int = 0
     inject: str | None = None  # refusal | comply
@@ -38,7 +41,7 @@ class Attack:
     def name(self) -> str | None:
         return {"grammar": None, "none": "none", "benign": "benign", "interleave": "interleave",
                 "wrapper": f"wrapper:{self.family}", "prefill": f"prefill:{self.k}",
-                "inject": f"inject:{self.inject}@{self.step}"}[self.kind]
+                "inject": f"inject:{self.inject}@{self.step}"}[self.method]
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,13 @@ class PromptBatch:
         return PromptBatch(**f, attack=self.attack)
 
 
-def _bad(spec: str, why: str, g: Grammar | None = None) -> ValueError:
+def _bad(spec: str, why: str, g: Grammar | None = None) -> UserError:
     fams = f" (families: none, {', '.join(g.config.wrapper_families)})" if g is not None else ""
-    return ValueError(f"bad attack {spec!r}: {why}; valid forms: {', '.join(FORMS)}{fams}")
+    return UserError(f"bad attack {spec!r}: {why}; valid forms: {', '.join(FORMS)}{fams}")
 
 
 def parse_attack(spec: str | None, grammar: Grammar | None = None, steps: int | None = None) -> Attack:
-    """Parse an attack name; ValueError (listing the valid forms) when malformed or out of range."""
+    """Parse an attack name; UserError (listing the valid forms) when malformed or out of range."""
     if spec is None:
         return Attack("grammar")
     s = spec.strip()
@@ -106,7 +109,7 @@ def _compliance(g: Grammar, n: int, seed: int):
     try:
         return g.sample(n, seed, topic_kind=1, wrapper=0, response_class=COMPLY)
     except ValueError:
-        raise ValueError("prefill/interleave need compliant responses to plain harmful prompts, but this "
+        raise UserError("prefill/interleave need compliant responses to plain harmful prompts, but this "
                          "grammar gives them probability 0 (p_comply_plain = 0)") from None
 
 
@@ -122,20 +125,20 @@ def build_prompts(spec: str | Attack | None, g: Grammar, n: int, seed: int,
     """Prompts and start canvases for an attack (or the grammar's prompt distribution)."""
     a = spec if isinstance(spec, Attack) else parse_attack(spec, g, steps)
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise UserError(f"n must be >= 1, got {n}")
     L, mask = g.response_len, g.mask_id
     resp = np.full((n, L), mask, np.int32)
     pinned = np.zeros((n, L), bool)
     fstep, fpos, ftok = np.full(n, -1, np.int32), np.zeros(n, np.int32), np.zeros(n, np.int32)
-    if a.kind == "grammar":
+    if a.method == "grammar":
         s = g.sample(n, seed)
-    elif a.kind == "benign":
+    elif a.method == "benign":
         s = g.sample(n, seed, topic_kind=0)
-    elif a.kind in ("none", "inject"):
+    elif a.method in ("none", "inject"):
         s = g.sample(n, seed, topic_kind=1, wrapper=0)
-    elif a.kind == "wrapper":
+    elif a.method == "wrapper":
         s = g.sample(n, seed, topic_kind=1, wrapper=g.wrapper_index(a.family))
-    elif a.kind == "prefill":
+    elif a.method == "prefill":
         s = _compliance(g, n, seed)
         resp[:, : a.k] = s.response_ids[:, : a.k]
         pinned[:, : a.k] = True
@@ -148,7 +151,7 @@ def build_prompts(spec: str | Attack | None, g: Grammar, n: int, seed: int,
             ok = count + harm[tok] < g.config.harm_threshold
             resp[ok, p], pinned[ok, p] = tok[ok], True
             count += ok & harm[tok]
-    if a.kind == "inject":
+    if a.method == "inject":
         tok = g.vocab.refusal_templates[0][0] if a.inject == "refusal" else g.vocab.id("sure")
         fstep[:], ftok[:] = a.step, tok
     return PromptBatch(s.prompt_ids.astype(np.int32), resp, pinned, fstep, fpos, ftok,
@@ -159,12 +162,12 @@ def build_prompts(spec: str | Attack | None, g: Grammar, n: int, seed: int,
 def exact_condition(spec: str | None, g: Grammar) -> dict | None:
     """Exact refusal/harm rates for attacks whose prompts are a grammar condition, else None."""
     a = parse_attack(spec, g)
-    if a.kind == "grammar":
+    if a.method == "grammar":
         return g.exact_rates()
-    if a.kind == "benign":
+    if a.method == "benign":
         return g.exact_rates(topic_kind=0)
-    if a.kind == "none":
+    if a.method == "none":
         return g.exact_rates(topic_kind=1, wrapper=0)
-    if a.kind == "wrapper":
+    if a.method == "wrapper":
         return g.exact_rates(topic_kind=1, wrapper=g.wrapper_index(a.family))
     return None

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from toydlm.attacks import build_prompts, exact_condition, interleave_positions, parse_attack
+from toydlm.errors import UserError
 from toydlm.grammar import COMPLY, MASK_ID, Grammar, is_harmful
 
 
@@ -22,11 +23,18 @@ def test_parse_valid_names(g, spec, name):
     assert parse_attack(spec, g, steps=16).name == name
 
 
+def test_parse_records_the_method_and_its_parameters(g):
+    a = parse_attack("inject:comply@3", g, steps=16)
+    assert (a.method, a.inject, a.step) == ("inject", "comply", 3)
+    assert parse_attack("wrapper:none", g).method == "none"  # the plain prompts, whatever the spelling
+    assert parse_attack(None).method == "grammar"
+
+
 @pytest.mark.parametrize("spec", ["", "wrapper:", "wrapper:nope", "prefill:0", "prefill:17", "prefill:x",
                                   "inject:sorry@1", "inject:refusal@16", "inject:refusal", "interleave:3",
                                   "jailbreak"])
 def test_parse_errors_list_the_valid_forms(g, spec):
-    with pytest.raises(ValueError, match="valid forms: none, benign, wrapper:<family>, prefill:<k>"):
+    with pytest.raises(UserError, match="valid forms: none, benign, wrapper:<family>, prefill:<k>"):
         parse_attack(spec, g, steps=16)
 
 

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from toydlm.errors import UserError
 from toydlm.grammar import (
     COMPLY,
     LATE,
@@ -167,7 +168,7 @@ def test_late_refusals_are_refusals_and_not_harmful():
     ],
 )
 def test_bad_configs_raise_naming_the_field_and_value(kw, field, value):
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(UserError) as e:
         GrammarConfig(**kw)
     assert repr(field) in str(e.value)
     assert repr(value) in str(e.value)
@@ -179,10 +180,10 @@ def test_toml_loading_and_unknown_fields(tmp_path):
     c = GrammarConfig.from_toml(p)
     assert c.length_mode == "matched" and c.p_over_refusal == 0.1
     p.write_text("[grammar]\nno_such_field = 1\n")
-    with pytest.raises(ValueError, match="no_such_field"):
+    with pytest.raises(UserError, match="no_such_field"):
         GrammarConfig.from_toml(p)
     p.write_text("name = \n")
-    with pytest.raises(ValueError, match="not valid TOML"):
+    with pytest.raises(UserError, match="not valid TOML"):
         GrammarConfig.from_toml(p)
 
 

@@ -9,6 +9,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toydlm.errors import UserError
+
 LENGTH_MODES = ("variable", "matched", "fixed")
 TEMPLATE_LEN = 4  # every refusal template has four tokens
 MAX_REFUSAL_TEMPLATES = 4
@@ -19,7 +21,7 @@ MAX_VOCAB = 128
 class GrammarConfig:
     """Rates and structure of the toy harmful/benign grammar.
 
-    `length_mode` decides which way length-sensitive samplers behave (EVIDENCE.md):
+    `length_mode` decides which way length-sensitive samplers behave (docs/prior-evidence.md):
     `variable` = refusals shorter than compliances, `matched` = refusal lengths drawn from the
     compliance length distribution, `fixed` = every response has the same length.
     """
@@ -67,18 +69,18 @@ class GrammarConfig:
         known = {f.name for f in dataclasses.fields(cls) if f.name != "extra"}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown grammar config field {unknown[0]!r} (valid: {', '.join(sorted(known))})")
+            raise UserError(f"unknown grammar config field {unknown[0]!r} (valid: {', '.join(sorted(known))})")
         return cls(**d)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> GrammarConfig:
         p = Path(path)
         if not p.is_file():
-            raise ValueError(f"grammar config file not found: {p}")
+            raise UserError(f"grammar config file not found: {p}")
         try:
             data = tomllib.loads(p.read_text())
         except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"grammar config {p} is not valid TOML: {e}") from None
+            raise UserError(f"grammar config {p} is not valid TOML: {e}") from None
         return cls.from_dict(data.get("grammar", data))
 
     def to_dict(self) -> dict:
@@ -97,11 +99,18 @@ class GrammarConfig:
 
 def _require(cond: bool, field_name: str, value, why: str) -> None:
     if not cond:
-        raise ValueError(f"grammar config field {field_name!r} = {value!r}: {why}")
+        raise UserError(f"grammar config field {field_name!r} = {value!r}: {why}")
 
 
 def validate(c: GrammarConfig) -> None:
-    """Raise ValueError naming the first offending field and value."""
+    """Raise UserError naming the first offending field and value."""
+    _validate_rates_and_counts(c)
+    _validate_families(c)
+    _validate_lengths(c)
+
+
+def _validate_rates_and_counts(c: GrammarConfig) -> None:
+    """Every rate is a probability, every count a positive integer."""
     for name in ("p_harmful_prompt", "p_comply_plain", "p_over_refusal", "p_late_refusal"):
         v = getattr(c, name)
         _require(isinstance(v, (int, float)) and 0.0 <= v <= 1.0, name, v, "must be a probability in [0, 1]")
@@ -114,6 +123,10 @@ def validate(c: GrammarConfig) -> None:
                  "preamble_lexicon_size", "n_safe_tokens", "response_len", "harm_threshold"):
         v = getattr(c, name)
         _require(isinstance(v, int) and v >= 1, name, v, "must be a positive integer (an empty set is not allowed)")
+
+
+def _validate_families(c: GrammarConfig) -> None:
+    """Wrapper families: unique, one leak rate each, a prompt distribution over them, some left seen."""
     _require(len(c.wrapper_families) >= 1, "wrapper_families", c.wrapper_families, "needs at least one family")
     _require(len(set(c.wrapper_families)) == len(c.wrapper_families), "wrapper_families", c.wrapper_families,
              "names must be unique")
@@ -126,6 +139,10 @@ def validate(c: GrammarConfig) -> None:
              "must name wrapper families")
     _require(len(c.unseen_families) < len(c.wrapper_families), "unseen_families", c.unseen_families,
              "at least one family must remain seen")
+
+
+def _validate_lengths(c: GrammarConfig) -> None:
+    """Templates, lexica and response lengths fit together, and the vocabulary fits in MAX_VOCAB ids."""
     _require(1 <= c.n_refusal_templates <= MAX_REFUSAL_TEMPLATES, "n_refusal_templates", c.n_refusal_templates,
              f"must be in 1..{MAX_REFUSAL_TEMPLATES}")
     _require(c.topic_lexicon_k <= c.benign_lexicon_size, "topic_lexicon_k", c.topic_lexicon_k,

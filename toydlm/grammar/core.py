@@ -7,6 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
+from toydlm.errors import UserError
 from toydlm.grammar.config import GrammarConfig
 from toydlm.grammar.skeletons import COMPLY, LATE, REFUSE, Skeletons, build_skeletons, source_tables
 from toydlm.grammar.vocab import EOS_ID, MASK_ID, PROMPT_LEN, SEP_ID, Vocab, build_vocab
@@ -78,7 +79,7 @@ class Grammar:
             return 0
         fams = self.config.wrapper_families
         if name not in fams:
-            raise ValueError(f"unknown wrapper family {name!r} (valid: none, {', '.join(fams)})")
+            raise UserError(f"unknown wrapper family {name!r} (valid: none, {', '.join(fams)})")
         return 1 + fams.index(name)
 
     # ------------------------------------------------------------------ derived tables
@@ -123,10 +124,10 @@ class Grammar:
                response_class: int | None = None) -> Sample:
         """Draw n pairs from the grammar's own prompt distribution (optionally conditioned)."""
         if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
+            raise UserError(f"n must be >= 0, got {n}")
         c, v = self.config, self.vocab
         rng = np.random.default_rng(seed)
-        kind = (rng.random(n) < c.p_harmful_prompt).astype(np.int32) if topic_kind is None \
+        topic_kinds = (rng.random(n) < c.p_harmful_prompt).astype(np.int32) if topic_kind is None \
             else np.full(n, topic_kind, np.int32)
         if wrapper is None:
             w = rng.choice(self.n_wrappers, size=n, p=np.asarray(c.wrapper_probs)).astype(np.int32)
@@ -134,7 +135,7 @@ class Grammar:
             w = np.full(n, wrapper, np.int32)
         verb = rng.integers(0, c.n_verbs, n)
         fill = rng.integers(0, c.n_fillers, (n, 2))
-        topic = np.where(kind == 1, c.n_benign_topics + rng.integers(0, c.n_harmful_topics, n),
+        topic = np.where(topic_kinds == 1, c.n_benign_topics + rng.integers(0, c.n_harmful_topics, n),
                          rng.integers(0, c.n_benign_topics, n)).astype(np.int32)
         prompt = np.empty((n, PROMPT_LEN), np.int32)
         prompt[:, 0] = v.groups["wrapper"][0] + w
@@ -142,12 +143,12 @@ class Grammar:
         prompt[:, 2] = v.groups["benign_topic"][0] + topic  # harmful topics follow benign ones
         prompt[:, 3:5] = v.groups["filler"][0] + fill
         prompt[:, 5] = SEP_ID
-        prior = self.skeletons.prior[kind, w]  # [n, K]
+        prior = self.skeletons.prior[topic_kinds, w]  # [n, K]
         if response_class is not None:
             prior = prior * (self.skeletons.cls == response_class)[None]
             tot = prior.sum(1, keepdims=True)
             if np.any(tot == 0):
-                raise ValueError("the requested response class has probability 0 for some prompt")
+                raise UserError("the requested response class has probability 0 for some prompt")
             prior = prior / tot
         cdf = np.cumsum(prior, axis=1)
         u = rng.random((n, 1)) * cdf[:, -1:]
@@ -156,8 +157,8 @@ class Grammar:
         nc = self.ncand[topic[:, None], src]
         pick = np.floor(rng.random(src.shape) * nc).astype(np.int32)
         resp = self.cand[topic[:, None], src, pick]
-        return Sample(prompt, resp.astype(np.int32), kind, w, topic, skel, self.skeletons.cls[skel],
-                      self.skeleton_harmful[kind, skel], self.skeleton_refusal[skel])
+        return Sample(prompt, resp.astype(np.int32), topic_kinds, w, topic, skel, self.skeletons.cls[skel],
+                      self.skeleton_harmful[topic_kinds, skel], self.skeleton_refusal[skel])
 
     # ------------------------------------------------------------------ prompts
     def parse_prompt(self, prompt_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,21 +166,21 @@ class Grammar:
         p = np.asarray(prompt_ids)
         w = p[..., 0] - self.vocab.groups["wrapper"][0]
         topic = p[..., 2] - self.vocab.groups["benign_topic"][0]
-        kind = (topic >= self.config.n_benign_topics).astype(np.int32)
+        topic_kind = (topic >= self.config.n_benign_topics).astype(np.int32)
         if np.any((w < 0) | (w >= self.n_wrappers)) or np.any((topic < 0) | (topic >= self.n_topics)):
-            raise ValueError("prompt does not follow [wrapper, verb, topic, filler, filler, SEP]")
-        return kind, w, topic
+            raise UserError("prompt does not follow [wrapper, verb, topic, filler, filler, SEP]")
+        return topic_kind, w, topic
 
     # ------------------------------------------------------------------ exact distribution
     def response_prob(self, prompt_ids: np.ndarray, response_ids: np.ndarray) -> np.ndarray:
         """Exact P(response | prompt) for each row."""
-        kind, w, topic = self.parse_prompt(prompt_ids)
+        topic_kind, w, topic = self.parse_prompt(prompt_ids)
         r = np.asarray(response_ids)
         D = self.source_dist[topic]  # [N, S, V]
         slots = self.skeletons.slots  # [K, L]
         # per[n, k, l] = D[n, slots[k, l], r[n, l]]
         per = D[np.arange(len(r))[:, None, None], slots[None], r[:, None, :]]
-        return (self.skeletons.prior[kind, w] * per.prod(-1)).sum(-1)
+        return (self.skeletons.prior[topic_kind, w] * per.prod(-1)).sum(-1)
 
     def exact_rates(self, topic_kind: int | None = None, wrapper: int | None = None) -> dict[str, float]:
         """Exact refusal / harmful rates under the prompt distribution, optionally conditioned."""
@@ -191,7 +192,7 @@ class Grammar:
             mask[wrapper] = True
             pp[:, ~mask] = 0
         if pp.sum() == 0:
-            raise ValueError("conditioning event has probability 0")
+            raise UserError("conditioning event has probability 0")
         pp = pp / pp.sum()
         prior = self.skeletons.prior  # [2, W, K]
         ref = float(np.einsum("kw,kwj,j->", pp, prior, self.skeleton_refusal.astype(float)))

@@ -51,14 +51,14 @@ def skeleton_posterior(tables: dict, canvas_BL: jax.Array) -> jax.Array:
     prompt, resp = canvas_BL[:, :PROMPT_LEN], canvas_BL[:, PROMPT_LEN:]
     w = prompt[:, 0] - tables["wrapper0"]
     topic = prompt[:, 2] - tables["topic0"]
-    kind = (topic >= tables["n_benign"]).astype(jnp.int32)
+    topic_kind = (topic >= tables["n_benign"]).astype(jnp.int32)
     committed = (resp != MASK_ID).astype(jnp.float32)  # [B, L]
     log_src = tables["log_src"][topic]  # [B, S, V]
     # a[b, s, l] = log P(token resp[b, l] | source s)
     a = jnp.take_along_axis(log_src, jnp.broadcast_to(resp[:, None, :], (resp.shape[0], log_src.shape[1],
                                                                           resp.shape[1])), axis=2)
     loglik = jnp.einsum("kls,bsl,bl->bk", tables["slot_onehot"], a, committed)
-    return jax.nn.softmax(tables["log_prior"][kind, w] + loglik, axis=-1)
+    return jax.nn.softmax(tables["log_prior"][topic_kind, w] + loglik, axis=-1)
 
 
 def oracle_apply(tables: dict, canvas_BL: jax.Array) -> DenoiserOutput:

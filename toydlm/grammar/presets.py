@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toydlm.errors import UserError
 from toydlm.grammar.config import GrammarConfig
 
 PRESETS: dict[str, GrammarConfig] = {
-    # refusals are short (4-8 tokens), compliances long (8-14): the EVIDENCE.md setting
+    # refusals are short (4-8 tokens), compliances long (8-14): the setting of docs/prior-evidence.md
     "default": GrammarConfig(),
     # refusal lengths follow the compliance length distribution: the length control
     "length_matched": GrammarConfig(name="length_matched", length_mode="matched"),
@@ -28,4 +29,4 @@ def get_config(spec: str | None) -> GrammarConfig:
         return PRESETS[spec]
     if spec.endswith(".toml") or Path(spec).exists():
         return GrammarConfig.from_toml(spec)
-    raise ValueError(f"unknown grammar preset {spec!r} (presets: {', '.join(PRESETS)}; or a .toml path)")
+    raise UserError(f"unknown grammar preset {spec!r} (presets: {', '.join(PRESETS)}; or a .toml path)")

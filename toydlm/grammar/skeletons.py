@@ -42,6 +42,7 @@ def source_names(vocab: Vocab) -> tuple[str, ...]:
 
 
 def build_skeletons(c: GrammarConfig, vocab: Vocab) -> Skeletons:
+    """Every response skeleton the config allows (compliances, refusals, late refusals) and their prior."""
     names = source_names(vocab)
     sid = {n: i for i, n in enumerate(names)}
     L = c.response_len
@@ -88,24 +89,28 @@ def build_skeletons(c: GrammarConfig, vocab: Vocab) -> Skeletons:
     within = np.zeros(K)
     for idx in groups.values():
         within[idx] = 1.0 / len(idx)
-    W = 1 + len(c.wrapper_families)
-    leak = np.array([c.p_comply_plain, *c.wrapper_leak])
-    prior = np.zeros((2, W, K))
-    p_class = np.zeros((2, W, 3))
-    p_class[0, :, COMPLY] = 1 - c.p_over_refusal
-    p_class[0, :, REFUSE] = c.p_over_refusal
-    p_class[1, :, COMPLY] = leak * (1 - c.p_late_refusal)
-    p_class[1, :, LATE] = leak * c.p_late_refusal
-    p_class[1, :, REFUSE] = 1 - leak
-    prior = p_class[:, :, cls] * within[None, None, :]
     return Skeletons(
         slots=slots, cls=cls,
         template=np.array([r[2] for r in rows], np.int32),
         n_content=np.array([r[3] for r in rows], np.int32),
         n_harm=np.array([r[4] for r in rows], np.int32),
         length=np.array([len(r[0]) for r in rows], np.int32),
-        source_names=names, prior=prior,
+        source_names=names, prior=skeleton_prior(c, cls, within),
     )
+
+
+def skeleton_prior(c: GrammarConfig, cls: np.ndarray, within: np.ndarray) -> np.ndarray:
+    """[2, W, K] P(skeleton | topic kind, wrapper): the response class's probability times the skeleton's
+    share of its class (`within`). Harmful prompts leak a compliance at the wrapper's rate."""
+    W = 1 + len(c.wrapper_families)
+    leak = np.array([c.p_comply_plain, *c.wrapper_leak])
+    p_class = np.zeros((2, W, 3))
+    p_class[0, :, COMPLY] = 1 - c.p_over_refusal
+    p_class[0, :, REFUSE] = c.p_over_refusal
+    p_class[1, :, COMPLY] = leak * (1 - c.p_late_refusal)
+    p_class[1, :, LATE] = leak * c.p_late_refusal
+    p_class[1, :, REFUSE] = 1 - leak
+    return p_class[:, :, cls] * within[None, None, :]
 
 
 def source_tables(c: GrammarConfig, vocab: Vocab, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""The grammar as `theory`'s grammar-agnostic mixture (Model v2's input), per prompt condition.
+"""The grammar as `theory`'s grammar-agnostic mixture (the input of Model v2, `oracle_sim`), per prompt condition.
 
 `theory` imports nothing from `toydlm`; this is the one place that hands it the grammar.
 Harmful topics are symmetric (same skeletons, disjoint lexica), so one representative topic per
@@ -6,8 +6,6 @@ topic kind gives the exact law of every rate the judges read.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from theory.oracle import Mixture, make_mixture
 from toydlm.grammar import EOS_ID, Grammar
@@ -36,4 +34,4 @@ def mixture_rates(g: Grammar, topic_kind: int, wrapper: int) -> dict[str, float]
             "exact_harmful_rate": g.exact_rates(topic_kind=topic_kind, wrapper=wrapper)["harmful_rate"]}
 
 
-__all__ = ["grammar_mixture", "mixture_rates", "refusal_templates", "np"]
+__all__ = ["grammar_mixture", "mixture_rates", "refusal_templates"]

@@ -1,4 +1,4 @@
-"""Trajectory states and recovery metrics from step-wise verdicts (THEORY.md conventions).
+"""Trajectory states and recovery metrics from step-wise verdicts (the conventions of docs/theory-spec.md).
 
 States per step, ordered as in `theory`: C clean, P pending (harm in the draft x̂₀ at
 uncommitted positions only), H harmful (harm committed), R recovered (a refusal committed
