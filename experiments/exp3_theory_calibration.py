@@ -2,8 +2,16 @@
 
 from _common import load_run, write
 
-s, args = load_run()
-held = [{k: c[k] for k in ("grammar", "model", "sampler", "attack", "temperature", "asr", "asr_se", "pred_asr",
-                           "pred_asr_v2", "pred_asr_mc_se", "model_offset")} for c in s["cells"] if c["heldout"]]
-write("exp3_theory_calibration", {"calibration": s["calibration"], "model_offsets": s["model_offsets"],
-                                  "heldout_cells": held}, s, args)
+COLUMNS = ("grammar", "model", "sampler", "attack", "temperature", "asr", "asr_se", "pred_asr", "pred_asr_oracle_sim",
+           "pred_asr_mc_se", "model_offset")
+
+
+def main() -> None:
+    s, args = load_run()
+    held = [{k: c[k] for k in COLUMNS} for c in s["cells"] if c["heldout"]]
+    write("exp3_theory_calibration", {"calibration": s["calibration"], "model_offsets": s["model_offsets"],
+                                      "heldout_cells": held}, s, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -97,7 +97,7 @@ def main() -> None:
     rows, summary = run_grid([c for _, _, c in spec], args)
     keep = ("grammar", "model", "sampler", "attack", "temperature", "asr", "asr_se", "refusal_rate",
             "refusal_rate_se", "mean_length", "eos_first_share", "valid_rate", "hrr", "frr", "pred_asr",
-            "pred_asr_v2", "model_offset")
+            "pred_asr_oracle_sim", "model_offset")
     out: dict[str, list] = {}
     full = []
     for (sweep, value, _), r in zip(spec, rows):

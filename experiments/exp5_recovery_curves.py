@@ -1,12 +1,12 @@
 """Experiment 5: recovery curves — ASR against prefill length and against injection step, AR vs diffusion.
 
-A prefill pins the first k tokens of a harmful compliance; an injection overwrites response
-position 0 with a refusal ("sorry") or compliance ("sure") token at step t and pins it. The AR
-model and the MDLM (left-to-right `ar_order`, `low_confidence`, one-token `random` at 16 steps)
-are compared with the exact oracle under the same samplers, and every point carries the
-theory's held-out prediction (Model v2 plus the learned model's offset from the source run's
-fit cells). Run: `python experiments/exp5_recovery_curves.py` (about 4 minutes on 2 cores once
-the default models are cached).
+A prefill pins the first k tokens of a harmful compliance; an injection overwrites response position
+0 with a refusal ("sorry") or compliance ("sure") token at step t and pins it. The AR model and the
+MDLM (left-to-right `ar_order`, `low_confidence`, one-token `random` at 16 steps) are compared with
+the exact oracle under the same samplers, and every point carries the theory's held-out prediction
+(Model v2, `oracle_sim`, plus the learned model's offset from the source run's fit cells). Run:
+`python experiments/exp5_recovery_curves.py` (about 4 minutes on 2 cores once the default models are
+cached).
 """
 
 import matplotlib
@@ -34,7 +34,7 @@ def cells() -> list[Cell]:
     out = []
     for g, model, seed, v in SETUPS:
         attacks = ["none"] + [f"prefill:{k}" for k in PREFILL]
-        attacks += [f"inject:{kind}@{t}" for kind in ("refusal", "comply") for t in INJECT]
+        attacks += [f"inject:{token}@{t}" for token in ("refusal", "comply") for t in INJECT]
         out += [Cell(g, model, seed, v, 1.0, a, False) for a in attacks]
     return out
 
@@ -44,8 +44,8 @@ def _x(attack: str) -> tuple[str, int]:
         return "prefill", 0
     if attack.startswith("prefill:"):
         return "prefill", int(attack.split(":")[1])
-    kind, t = attack.split(":")[1].split("@")
-    return f"inject_{kind}", int(t)
+    token, t = attack.split(":")[1].split("@")
+    return f"inject_{token}", int(t)
 
 
 def figure(rows: list[dict], path) -> None:
@@ -94,7 +94,7 @@ def main() -> None:
     args = grid_args("exp5_recovery_curves")
     rows, summary = run_grid(cells(), args)
     keep = ("grammar", "model", "sampler", "attack", "asr", "asr_se", "refusal_rate", "refusal_rate_se", "hrr", "frr",
-            "mean_length", "eos_first_share", "pred_asr", "pred_asr_v2", "pred_hrr", "model_offset")
+            "mean_length", "eos_first_share", "pred_asr", "pred_asr_oracle_sim", "pred_hrr", "model_offset")
     out = {"prefill": [], "inject": []}
     for r in rows:
         panel, x = _x(r["attack"])

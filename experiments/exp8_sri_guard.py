@@ -25,18 +25,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import ROOT  # noqa: E402
+from _common import ROOT, repo_relative  # noqa: E402
 
-from toydlm.experiment.models import ensure_model  # noqa: E402
+from toydlm.experiment.models import ensure_model, models_cache  # noqa: E402
 from toydlm.experiment.presets import get_preset  # noqa: E402
-from toydlm.experiment.runner import cache_root  # noqa: E402
-from toydlm.experiment.sri_eval import evaluate, guard_model_baseline  # noqa: E402
+from toydlm.experiment.sri_eval import evaluate  # noqa: E402
 from toydlm.grammar import load_grammar  # noqa: E402
 from toydlm.grammar.judges import harm_count  # noqa: E402
 from toydlm.io import atomic_write_json, provenance  # noqa: E402
-from toydlm.samplers import SamplerConfig, sample  # noqa: E402
+from toydlm.samplers import SamplerConfig  # noqa: E402
+from toydlm.sampling import sample  # noqa: E402
 from toydlm.sri import auroc, compute_centres, sri_signal  # noqa: E402
 from toydlm.sri import pooled_states as pooled  # noqa: E402
+from toydlm.sri.baselines import guard_model_baseline  # noqa: E402
 
 CONFIGS = (("ar", {"name": "ar"}), ("mdlm", {"name": "random", "steps": 16}), ("mdlm", {"name": "ar_order"}))
 
@@ -91,8 +92,8 @@ def main() -> None:
     res: dict = {}
     for gname in args.grammars.split(","):
         g = load_grammar(gname)
-        dens = {a: ensure_model(a, p.model_preset, p.train_steps[a], 0, g, cache_root(), True)[0]
-                for a in {a for a, _ in CONFIGS}}
+        dens = {arch: ensure_model(arch, p.model_preset, p.train_steps[arch], 0, g, models_cache(), True)[0]
+                for arch in {arch for arch, _ in CONFIGS}}
         gm = guard_model_baseline(g, [f for f in g.config.wrapper_families if f not in g.config.unseen_families],
                                   args.seed)
         for arch, sampler in CONFIGS:
@@ -111,7 +112,7 @@ def main() -> None:
     fig = figure(res, out / "exp8_sri_guard.png")
     atomic_write_json(out / "exp8_sri_guard.json", {
         "experiment": "exp8_sri_guard", "figure": fig.name, "runtime_s": time.perf_counter() - t_start,
-        **provenance(seed=args.seed, config=vars(args)), "results": res})
+        **provenance(seed=args.seed, config={**vars(args), "out": repo_relative(args.out)}), "results": res})
     print(f"wrote {out / 'exp8_sri_guard.json'} in {time.perf_counter() - t_start:.0f}s")
 
 

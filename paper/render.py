@@ -153,14 +153,14 @@ def fmt_value(value, fmt: str, se: float | None = None) -> str:
         if abs(value - round(value)) > 1e-9:
             raise PlaceholderError(f"format 'int' on a non-integer {value!r}")
         return str(int(round(value)))
-    kind, nd = m.group(1), int(m.group(2))
-    if kind == "pct":
+    style, nd = m.group(1), int(m.group(2))
+    if style == "pct":
         return _num(100 * value, nd) + "%"
-    if kind == "pm":
+    if style == "pm":
         if se is None:
             raise PlaceholderError("format 'pm' needs a sibling '<key>_se'")
         return f"{_num(value, nd)} ± {_num(se, nd)}"
-    return _num(value, nd, signed=kind == "+f")
+    return _num(value, nd, signed=style == "+f")
 
 
 def _value(spec: str, ctx: Context) -> str:
@@ -222,33 +222,33 @@ def number_items(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
     counts = {"table": 0, "figure": 0}
     for m in PLACEHOLDER.finditer(text):
-        kind, _, name = m.group(1).partition(":")
-        kind = kind.strip()
-        if kind in counts and _:
-            if name.strip() in out:
-                raise PlaceholderError(f"{kind} {name.strip()!r} placed twice (names are shared by tables and figures)")
-            counts[kind] += 1
-            out[name.strip()] = counts[kind]
+        directive, sep, name = (part.strip() for part in m.group(1).partition(":"))
+        if directive in counts and sep:
+            if name in out:
+                raise PlaceholderError(f"{directive} {name!r} placed twice (names are shared by tables and figures)")
+            counts[directive] += 1
+            out[name] = counts[directive]
     return out
 
 
-def _directive(kind: str, name: str, ctx: Context) -> str:
-    if kind == "ref":
+def _directive(directive: str, name: str, ctx: Context) -> str:
+    """The text of a `table:`, `figure:`, `ref:`, `missing:` or `block:` directive."""
+    if directive == "ref":
         if name not in ctx.numbers:
             raise PlaceholderError(f"ref to unknown table/figure {name!r}")
         return str(ctx.numbers[name])
-    if kind == "missing":
+    if directive == "missing":
         return not_yet_run(name)
-    if kind == "block":
+    if directive == "block":
         if name not in ctx.blocks:
             raise PlaceholderError(f"unknown block {name!r}")
         return ctx.blocks[name](ctx.sources)
-    gen = (ctx.tables if kind == "table" else ctx.figures).get(name)
+    gen = (ctx.tables if directive == "table" else ctx.figures).get(name)
     if gen is None:
-        raise PlaceholderError(f"unknown {kind} {name!r}")
+        raise PlaceholderError(f"unknown {directive} {name!r}")
     body, caption = gen(ctx.sources)
-    label = f"{'Table' if kind == 'table' else 'Figure'} {ctx.numbers[name]}."
-    if kind == "table":
+    label = f"{'Table' if directive == 'table' else 'Figure'} {ctx.numbers[name]}."
+    if directive == "table":
         return f"*{label} {caption}*\n\n{body}"
     return f"![{label}]({body})\n\n*{label} {caption}*"
 
@@ -260,9 +260,9 @@ def render(template: str, ctx: Context) -> str:
 
     def one(m: re.Match) -> str:
         spec = m.group(1)
-        kind, sep, rest = spec.partition(":")
-        if sep and kind.strip() in ("table", "figure", "ref", "missing", "block"):
-            return _directive(kind.strip(), rest.strip(), ctx)
+        directive, sep, rest = spec.partition(":")
+        if sep and directive.strip() in ("table", "figure", "ref", "missing", "block"):
+            return _directive(directive.strip(), rest.strip(), ctx)
         try:
             return _value(spec, ctx)
         except MissingSourceError:

@@ -319,12 +319,12 @@ def curves(s: Sources) -> tuple[str, str]:
     label = lambda k: f"{k[0]} / {k[1]}"  # noqa: E731
     parts = ["**prefill length k** (0 = none)\n\n" + md(["weights / sampler"] + [str(k) for k in ks], _pivot(
         pre, lambda r: (r["model"], r["sampler"]), "prefill_len", ks, label))]
-    for kind in ("refusal", "comply"):
-        rows = [r for r in d.get("inject", []) if r.get("inject_kind") == kind]
+    for token in ("refusal", "comply"):
+        rows = [r for r in d.get("inject", []) if r.get("inject_kind") == token]
         ts = sorted({r["inject_step"] for r in rows})
         body = _pivot(rows, lambda r: (r["model"], r["sampler"]), "inject_step", ts, label)
         head = ["weights / sampler"] + [str(t) for t in ts]
-        parts.append(f"**{kind} token injected at step t**\n\n" + md(head, body))
+        parts.append(f"**{token} token injected at step t**\n\n" + md(head, body))
     cap = "Recovery curves on plain harmful prompts: ASR ± SE against prefill length and against injection step."
     return "\n\n".join(parts), cap
 

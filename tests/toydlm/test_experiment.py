@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from toydlm.errors import UserError
 from toydlm.experiment.cells import enumerate_cells
 from toydlm.experiment.predict import (
     apply_predictions,
@@ -14,11 +15,12 @@ from toydlm.experiment.predict import (
     decoding_order,
     fit_offsets,
     offset_for,
-    v2_predict,
+    oracle_sim_predict,
 )
-from toydlm.experiment.presets import CORE, PRESETS, RunPreset
+from toydlm.experiment.presets import CORE, PRESETS, RunPreset, expected_duration
 from toydlm.grammar import Grammar, grammar_oracle
-from toydlm.samplers import SamplerConfig, sample
+from toydlm.samplers import SamplerConfig
+from toydlm.sampling import sample
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -37,20 +39,26 @@ def test_cells_are_unique_and_the_held_out_set_is_honest(name):
     assert not any(c.fit for c in cells if c.model == "oracle")  # the oracle has nothing to fit
 
 
+def test_every_preset_states_how_long_it_takes():
+    """`toydlm run --help` quotes these: the budget of a timed preset, the estimate in the notes otherwise."""
+    assert {name: expected_duration(p) for name, p in PRESETS.items()} == {
+        "quick": "~3 min", "default": "~15 min", "full": "an estimated 4-5 hours"}
+
+
 def test_offsets_read_fit_cells_only():
     p = PRESETS["quick"]
     cells = enumerate_cells(p)
     rng = np.random.default_rng(0)
     measured = {c.key: {"asr": float(rng.random())} for c in cells}
-    v2 = {c.key: {"asr": 0.3, "asr_se": 0.01, "hrr": 0.5, "frr": 0.5, "refusal_rate": 0.5, "mean_length": 8.0,
-                  "valid_rate": 1.0} for c in cells}
-    off = fit_offsets(cells, measured, v2)
+    sim = {c.key: {"asr": 0.3, "asr_se": 0.01, "hrr": 0.5, "frr": 0.5, "refusal_rate": 0.5, "mean_length": 8.0,
+                   "valid_rate": 1.0} for c in cells}
+    off = fit_offsets(cells, measured, sim)
     changed = dict(measured)
     for c in cells:
         if not c.fit:
             changed[c.key] = {"asr": 1.0 - measured[c.key]["asr"]}
-    assert fit_offsets(cells, changed, v2) == off
-    preds = apply_predictions(cells, v2, off)
+    assert fit_offsets(cells, changed, sim) == off
+    preds = apply_predictions(cells, sim, off)
     some = next(c for c in cells if c.model == "mdlm" and not c.fit)
     anchor = next(c for c in cells if c.fit and c.model_key == some.model_key and c.attack == some.attack
                   and decoding_order(c.sampler) == decoding_order(some.sampler))
@@ -78,13 +86,13 @@ def test_calibration_counts_the_rule_exactly():
 
 @pytest.mark.parametrize("label,attack", [("low_confidence_T16", "wrapper:prefix"), ("remdm_cap_T32", "prefill:2"),
                                           ("random_T4", "none")])
-def test_theory_v2_predicts_the_lab_sampler_on_the_oracle(label, attack):
-    """Model v2 (numpy, theory/) and the lab's JAX sampler agree on the oracle within sampling error."""
+def test_oracle_sim_predicts_the_lab_sampler_on_the_oracle(label, attack):
+    """Model v2 (`oracle_sim`: numpy, theory/) and the lab's JAX sampler agree on the oracle within sampling error."""
     g = Grammar()
     v = next(s for s in CORE if s.label == label)
     cell = next(c for c in enumerate_cells(replace(PRESETS["quick"], samplers=(v,), attacks=(attack,)))
                 if c.model == "oracle")
-    pred = v2_predict(cell, g, 1500, seed=1)
+    pred = oracle_sim_predict(cell, g, 1500, seed=1)
     tr = sample(grammar_oracle(g), g, SamplerConfig(**v.config_dict(1.0)), attack=attack, n=1500, seed=2,
                 record_hidden=False)
     asr = float(tr["final_harmful"].mean())
@@ -100,7 +108,7 @@ def test_oracle_only_run_writes_summary_and_resumes(tmp_path):
     p = RunPreset(name="tiny-test", model_preset="tiny", train_steps={}, model_seeds=(0,), n=64,
                   samplers=(CORE[0], CORE[3]), attacks=("none", "wrapper:prefix", "benign"), grammars=("default",),
                   learned_grammars=(), fit_attacks=("none",), heldout_sampler="x",
-                  v2_n=200, sri_samplers=())
+                  oracle_sim_n=200, sri_samplers=())
     s = run(p, seed=1, out=tmp_path, progress=False)
     assert len(s["cells"]) == 6
     need = {"model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr",
@@ -138,7 +146,7 @@ def test_theory_stage_in_worker_processes_equals_serial_and_resumes(tmp_path, mo
     files = sorted((tmp_path / "2").glob("*.json"))
     assert len(files) == 4
     monkeypatch.setenv("TOYDLM_THEORY_WORKERS", "0")
-    with pytest.raises(ValueError, match="TOYDLM_THEORY_WORKERS"):
+    with pytest.raises(UserError, match="TOYDLM_THEORY_WORKERS"):
         predict_groups(groups, tmp_path / "3", 150, seed=3, progress=False)
     # resume: stored groups are read back, not recomputed (the env is not even consulted then)
     assert same(predict_groups(groups, tmp_path / "2", 150, seed=3, progress=False), got["2"])
@@ -166,11 +174,11 @@ def test_offsets_follow_the_decoding_order_and_fall_back_in_a_fixed_order():
     p = PRESETS["default"]
     cells = [c for c in enumerate_cells(p) if c.model == "mdlm" and c.temperature == 1.0 and c.grammar == "default"]
     measured = {c.key: {"asr": 0.5} for c in cells}
-    v2 = {c.key: {"asr": 0.5} for c in cells}
+    sim = {c.key: {"asr": 0.5} for c in cells}
     for c in cells:  # left-to-right fit cells read +0.2, any-order ones -0.1
         if c.fit:
             measured[c.key]["asr"] += 0.2 if decoding_order(c.sampler) == "left_to_right" else -0.1
-    off = fit_offsets(cells, measured, v2)
+    off = fit_offsets(cells, measured, sim)
     pick = lambda label, attack: next(c for c in cells if c.sampler.label == label and c.attack == attack)
     assert offset_for(pick("entropy_T16", "wrapper:prefix"), off) == pytest.approx(-0.1)
     assert offset_for(pick("low_confidence_B4_T16", "wrapper:prefix"), off) == pytest.approx(0.2)
@@ -203,9 +211,9 @@ def test_a_script_without_a_main_guard_still_gets_its_theory_stage(tmp_path):
 
     script = tmp_path / "unguarded.py"
     script.write_text(UNGUARDED)
-    (tmp_path / "v2").mkdir()
-    p = subprocess.run([sys.executable, str(script), str(tmp_path / "v2")], capture_output=True, text=True,
+    (tmp_path / "oracle_sim").mkdir()
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "oracle_sim")], capture_output=True, text=True,
                        timeout=600, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "RESULT 2 True" in p.stdout
-    assert len(list((tmp_path / "v2").glob("*.json"))) == 2
+    assert len(list((tmp_path / "oracle_sim").glob("*.json"))) == 2

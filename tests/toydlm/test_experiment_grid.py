@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from toydlm.errors import UserError
 from toydlm.experiment.cells import Cell
 from toydlm.experiment.grid import measure_grid
 from toydlm.experiment.metrics import seed_spread
@@ -18,23 +19,39 @@ def _cells():
 
 
 def test_grid_rows_carry_measurement_and_prediction_and_resume(tmp_path, monkeypatch):
-    rows = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", v2_n=100,
+    rows = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", oracle_sim_n=100,
                         progress=False)
     assert [r["attack"] for r in rows] == ["prefill:2", "inject:refusal@3"]
     for r in rows:
         assert r["n"] == 48 and 0 <= r["asr"] <= 1 and 0 <= r["pred_asr"] <= 1
-        assert r["model_offset"] == 0.0 and r["pred_asr"] == r["pred_asr_v2"]  # the oracle has no offset
+        assert r["model_offset"] == 0.0 and r["pred_asr"] == r["pred_asr_oracle_sim"]  # the oracle has no offset
     # resume: nothing is sampled again
     import toydlm.experiment.grid as grid
 
     monkeypatch.setattr(grid, "measure_cell", lambda *a, **k: pytest.fail("a finished cell was recomputed"))
-    again = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", v2_n=100,
+    again = measure_grid(_cells(), tmp_path, PRESET, n=48, seed=3, cache=tmp_path / "cache", oracle_sim_n=100,
                          progress=False)
     assert [r["asr"] for r in again] == [r["asr"] for r in rows]
 
 
+def test_a_grid_record_from_before_the_oracle_sim_name_is_recomputed(tmp_path):
+    import json
+
+    cells = _cells()[:1]
+    rows = measure_grid(cells, tmp_path, PRESET, n=32, seed=1, cache=tmp_path / "cache", oracle_sim_n=50,
+                        progress=False)
+    path = tmp_path / "cells" / f"{cells[0].key}.json"
+    rec = json.loads(path.read_text())
+    rec["v2"] = rec.pop("oracle_sim")  # the key such records had
+    path.write_text(json.dumps(rec))
+    again = measure_grid(cells, tmp_path, PRESET, n=32, seed=1, cache=tmp_path / "cache", oracle_sim_n=50,
+                         progress=False)
+    assert json.dumps(again) == json.dumps(rows)  # same seeds: the recomputed record is identical
+    assert "oracle_sim" in json.loads(path.read_text())
+
+
 def test_grid_rejects_a_learned_model_the_preset_does_not_train(tmp_path):
-    with pytest.raises(ValueError, match="trains no model on grammar 'default'"):
+    with pytest.raises(UserError, match="trains no model on grammar 'default'"):
         measure_grid([Cell("default", "mdlm", 0, CORE[0], 1.0, "none", False)], tmp_path, PRESET, n=8, seed=0,
                      cache=tmp_path)
 
@@ -77,7 +94,7 @@ def test_train_workers_env_is_validated(monkeypatch):
     from toydlm.experiment.models import train_workers
 
     monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "0")
-    with pytest.raises(ValueError, match="TOYDLM_TRAIN_WORKERS"):
+    with pytest.raises(UserError, match="TOYDLM_TRAIN_WORKERS"):
         train_workers()
     monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "3")
     assert train_workers() == 3
@@ -90,7 +107,7 @@ def test_a_multi_seed_run_reports_the_spread_across_training_seeds(tmp_path, mon
     monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "1")
     p = RunPreset(name="seeds-test", model_preset="tiny", train_steps={"ar": 8, "mdlm": 8}, model_seeds=(0, 1),
                   n=32, samplers=(CORE[0],), attacks=("none",), grammars=("default",), fit_attacks=("none",),
-                  heldout_sampler="x", v2_n=64, sri_samplers=())
+                  heldout_sampler="x", oracle_sim_n=64, sri_samplers=())
     s = run(p, seed=0, out=tmp_path / "run", progress=False)
     spread = {(e["model"], e["sampler"]): e for e in s["seed_spread"]}
     assert set(spread) == {("ar", "ar"), ("mdlm", "ar_order")}  # the oracle has no training seed
@@ -98,3 +115,7 @@ def test_a_multi_seed_run_reports_the_spread_across_training_seeds(tmp_path, mon
         per = [c["asr"] for c in s["cells"] if c["model"] == model and c["sampler"] == sampler]
         assert e["n_seeds"] == 2 and sorted(e["asr_per_seed"]) == sorted(per)
     assert "Spread across training seeds" in (tmp_path / "run" / "report.md").read_text()
+    # model folders are stored relative to $TOYDLM_CACHE: no path of the machine that ran it
+    for key, t in s["training"].items():
+        assert t["out_dir"].startswith("models/" + key.split("/")[1] + "-"), t["out_dir"]
+        assert (tmp_path / "cache" / t["out_dir"]).is_dir()

@@ -1,4 +1,9 @@
-"""Learned models for a run: trained once, cached under a key of their full config, resumed."""
+"""Learned models for a run: trained once, cached under a key of their full config, resumed.
+
+The cache lives under `$TOYDLM_CACHE` (default `~/.cache/toydlm`), one folder per model in
+`models/<model_key>`. Results record a model's folder relative to `$TOYDLM_CACHE`, never as a path
+of the machine that trained it.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,27 @@ import shutil
 import warnings
 from pathlib import Path
 
+from toydlm.errors import UserError
 from toydlm.grammar import Grammar
 from toydlm.io import atomic_write_json
 
 DONE = "DONE.json"
+MODELS_DIR = "models"  # under $TOYDLM_CACHE
+
+
+def cache_dir() -> Path:
+    """`$TOYDLM_CACHE`, default `~/.cache/toydlm`."""
+    return Path(os.environ.get("TOYDLM_CACHE", Path.home() / ".cache" / "toydlm"))
+
+
+def models_cache() -> Path:
+    """The folder of the cached trained models, `$TOYDLM_CACHE/models`."""
+    return cache_dir() / MODELS_DIR
+
+
+def stored_model_dir(model_dir: str | Path) -> str:
+    """A cached model's folder as results record it: relative to `$TOYDLM_CACHE` (`models/<model_key>`)."""
+    return f"{MODELS_DIR}/{Path(model_dir).name}"
 
 
 def model_key(arch: str, preset: str, steps: int | None, seed: int, g: Grammar) -> str:
@@ -78,7 +100,7 @@ def train_workers() -> int:
     if env is None:
         return 1
     if not env.isdigit() or int(env) < 1:
-        raise ValueError(f"TOYDLM_TRAIN_WORKERS must be a positive integer, got {env!r}")
+        raise UserError(f"TOYDLM_TRAIN_WORKERS must be a positive integer, got {env!r}")
     return int(env)
 
 

@@ -1,12 +1,13 @@
 """Theory predictions for every cell: Model v2 on the grammar oracle, plus fitted model offsets.
 
-v2 (`theory.oracle_sim`) simulates the cell's sampler on the exact oracle of the grammar, from
-the grammar's tables alone: nothing is fitted on any sampler, and for the oracle nothing at all.
-The only free parameters are the learned models' representation errors: one additive ASR offset
-per (model, decoding order, prompt family), read off the model's fit cells (for the MDLM `ar_order`
-for left-to-right and block samplers, `random_T16` for every other order, on every family; `ar` on
-the designated families for the AR model, whose other families get its mean offset), applied to the
-held-out cells of that model, order class and family. The held-out measurements are never read.
+Model v2 (code name `oracle_sim`, after `theory.oracle_sim`) simulates the cell's sampler on the
+exact oracle of the grammar, from the grammar's tables alone: nothing is fitted on any sampler, and
+for the oracle nothing at all. The only free parameters are the learned models' representation
+errors: one additive ASR offset per (model, decoding order, prompt family), read off the model's fit
+cells (for the MDLM `ar_order` for left-to-right and block samplers, `random_T16` for every other
+order, on every family; `ar` on the designated families for the AR model, whose other families get
+its mean offset), applied to the held-out cells of that model, order class and family. The held-out
+measurements are never read.
 """
 
 from __future__ import annotations
@@ -20,35 +21,37 @@ from toydlm.grammar import Grammar
 from toydlm.measure import hrr_frr, trajectory_states
 from toydlm.measure.mixture import grammar_mixture, refusal_templates
 
-V2_SEED_OFFSET = 7919  # v2 draws its prompts independently of the measured cell
+ORACLE_SIM_SEED_OFFSET = 7919  # oracle_sim draws its prompts independently of the measured cell
 
 
 def spec_for(cell: Cell, g: Grammar) -> SamplerSpec:
+    """The cell's sampler as theory's `SamplerSpec` (the AR model's sampler is AR order on the oracle)."""
     v = cell.sampler
-    kind = "ar_order" if v.name == "ar" else v.name
+    sampler_name = "ar_order" if v.name == "ar" else v.name
     steps = v.steps or g.response_len
     kw = {}
     if v.name == "remdm":
         kw = {"remdm_schedule": v.remdm_schedule, "eta": v.eta}
-    return SamplerSpec(kind, steps, v.block_length, temperature=cell.temperature, eos_inf=v.eos_inf,
+    return SamplerSpec(sampler_name, steps, v.block_length, temperature=cell.temperature, eos_inf=v.eos_inf,
                        mask_id=g.mask_id, **kw)
 
 
-def v2_predict(cell: Cell, g: Grammar, n: int, seed: int) -> dict:
-    """Simulate the cell's sampler and attack on the grammar oracle (Model v2)."""
+def oracle_sim_predict(cell: Cell, g: Grammar, n: int, seed: int) -> dict:
+    """Simulate the cell's sampler and attack on the grammar oracle (Model v2, `oracle_sim`)."""
     spec = spec_for(cell, g)
-    batch = build_prompts(cell.attack, g, n, seed + V2_SEED_OFFSET, spec.steps)
+    batch = build_prompts(cell.attack, g, n, seed + ORACLE_SIM_SEED_OFFSET, spec.steps)
     a = parse_attack(cell.attack, g, spec.steps)
     init = np.where(batch.response == g.mask_id, -1, batch.response)
-    if a.kind in ("prefill", "interleave"):  # the start tokens come from the row's own topic lexicon
+    if a.method in ("prefill", "interleave"):  # the start tokens come from the row's own topic lexicon
         groups = [batch.topic == t for t in np.unique(batch.topic)]
-    else:  # topics of one kind are symmetric: one representative mixture serves every row
+    else:  # topics of one topic kind are symmetric: one representative mixture serves every row
         groups = [np.ones(len(batch), bool)]
     parts = []
     for i, rows in enumerate(groups):
-        kind, w = int(batch.topic_kind[rows][0]), int(batch.wrapper[rows][0]) if a.kind != "benign" else 0
+        topic_kind = int(batch.topic_kind[rows][0])
+        w = int(batch.wrapper[rows][0]) if a.method != "benign" else 0
         topic = int(batch.topic[rows][0]) if len(groups) > 1 else None
-        mix = grammar_mixture(g, kind, w, topic)
+        mix = grammar_mixture(g, topic_kind, w, topic)
         parts.append(simulate_oracle(
             mix, spec, int(rows.sum()), seed=seed + 31 * i, init_canvas=init[rows], pinned=batch.pinned[rows],
             force_step=batch.force_step[rows], force_pos=batch.force_pos[rows], force_tok=batch.force_tok[rows],
@@ -77,10 +80,10 @@ def decoding_order(v) -> str:
     return "left_to_right" if v.name in ("ar", "ar_order") or v.block_length is not None else "any_order"
 
 
-def fit_offsets(cells: list[Cell], measured: dict[str, dict], v2: dict[str, dict]) -> dict[str, dict]:
+def fit_offsets(cells: list[Cell], measured: dict[str, dict], oracle_sim: dict[str, dict]) -> dict[str, dict]:
     """Representation-error offsets of the learned models, from their fit cells only.
 
-    For a prompt family (attack) with a fit cell, the offset is that cell's measured ASR minus v2's
+    For a prompt family (attack) with a fit cell, the offset is that cell's measured ASR minus oracle_sim's
     oracle prediction: what the model learned wrong about that family, as seen by a sampler of one
     decoding order (the MDLM's `ar_order` and `random_T16` cells are fitted on every family; the AR
     model's own sampler on a few). Keys: `<model_key>|<order>|<attack>`, `<model_key>|<order>` (the
@@ -91,7 +94,7 @@ def fit_offsets(cells: list[Cell], measured: dict[str, dict], v2: dict[str, dict
     for c in cells:
         if not c.fit:
             continue
-        d = measured[c.key]["asr"] - v2[c.key]["asr"]
+        d = measured[c.key]["asr"] - oracle_sim[c.key]["asr"]
         order = decoding_order(c.sampler)
         out[f"{c.model_key}|{order}|{c.attack}"] = {"offset": float(d), "n_fit_cells": 1, "fit_cells": [c.key]}
         for k in (c.model_key, f"{c.model_key}|{order}"):
@@ -116,12 +119,13 @@ def offset_for(c: Cell, offsets: dict[str, dict]) -> float:
     return 0.0
 
 
-def apply_predictions(cells: list[Cell], v2: dict[str, dict], offsets: dict[str, dict]) -> dict[str, dict]:
+def apply_predictions(cells: list[Cell], oracle_sim: dict[str, dict], offsets: dict[str, dict]) -> dict[str, dict]:
+    """Each cell's predicted columns: oracle_sim's rates, its ASR shifted by the cell's fitted offset."""
     preds = {}
     for c in cells:
-        base = v2[c.key]
+        base = oracle_sim[c.key]
         off = offset_for(c, offsets)
-        preds[c.key] = {"pred_asr": float(np.clip(base["asr"] + off, 0, 1)), "pred_asr_v2": base["asr"],
+        preds[c.key] = {"pred_asr": float(np.clip(base["asr"] + off, 0, 1)), "pred_asr_oracle_sim": base["asr"],
                         "pred_asr_mc_se": base["asr_se"], "pred_hrr": base["hrr"], "pred_frr": base["frr"],
                         "pred_refusal_rate": base["refusal_rate"], "pred_mean_length": base["mean_length"],
                         "pred_valid_rate": base["valid_rate"], "model_offset": off}

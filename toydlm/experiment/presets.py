@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from toydlm.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ PROBES = ("prefill:2", "prefill:4", "inject:refusal@2", "inject:comply@2", "inte
 
 @dataclass(frozen=True)
 class RunPreset:
+    """Everything that decides a `toydlm run`: models, cells, sample sizes (stored in its summary)."""
+
     name: str
     model_preset: str  # the toydlm.model preset of the learned models
     train_steps: dict  # arch -> training steps (None: the model preset's own step count)
@@ -66,7 +71,7 @@ class RunPreset:
     t0_samplers: tuple[str, ...] = ()  # labels also run at temperature 0 (on wrappers only)
     t0_grammars: tuple[str, ...] = ()  # grammars with temperature-0 cells (empty: every grammar)
     grammar_attacks: dict = field(default_factory=dict)  # grammar -> its attacks, where not `attacks`
-    v2_n: int = 2000  # Model-v2 Monte Carlo trajectories per predicted cell
+    oracle_sim_n: int = 2000  # Model-v2 (oracle_sim) Monte Carlo trajectories per predicted cell
     fit_attacks: tuple[str, ...] = ("benign", "none", "wrapper:roleplay")
     fit_samplers: tuple[str, ...] = ("ar",)  # fit on fit_attacks only
     # a learned MDLM's own joint in each decoding order (`predict.decoding_order`): left to right, and any order
@@ -91,7 +96,7 @@ PRESETS: dict[str, RunPreset] = {
         samplers=(CORE[0], CORE[1], CORE[3], CORE[5], CORE[6], CORE[8], CORE[10]),
         attacks=("benign", "none", "wrapper:roleplay", "wrapper:prefix", "wrapper:cipher", "prefill:2",
                  "inject:refusal@2", "interleave"),
-        grammars=("default",), v2_n=800, budget_s=180, sri_n_benign=300, sri_n_attack=100,
+        grammars=("default",), oracle_sim_n=800, budget_s=180, sri_n_benign=300, sri_n_attack=100,
         notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
     "default": RunPreset(
         # trimmed to its 15-minute budget on 2 cores: 600/1200 training steps, no annealed sampler, and the
@@ -101,8 +106,8 @@ PRESETS: dict[str, RunPreset] = {
         attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),
         grammar_attacks={"length_matched": ("benign", "none", "wrapper:hypothetical", "wrapper:prefix", "prefill:2")},
-        t0_samplers=("ar_order", "low_confidence_T16"), t0_grammars=("default",), v2_n=2000, sri_n_benign=400,
-        sri_n_attack=100,
+        t0_samplers=("ar_order", "low_confidence_T16"), t0_grammars=("default",), oracle_sim_n=2000,
+        sri_n_benign=400, sri_n_attack=100,
         # SRI: the AR model first (wrapper ASR 0.25-0.7, so every family has >= 10 successful jailbreaks);
         # the MDLM samplers add IRR and trajectories per sampler at the same weights (Figs. 5-6)
         sri_samplers=("ar", "ar_order", "low_confidence_T16"),
@@ -112,7 +117,8 @@ PRESETS: dict[str, RunPreset] = {
         samplers=CORE + EXTRA, attacks=("benign", "none", *WRAPPERS, *PROBES),
         grammars=("default", "length_matched", "fixed_length", "midway", "sparse_harm"),
         learned_grammars=("default", "length_matched"),
-        t0_samplers=("ar_order", "low_confidence_T16", "random_T16", "low_confidence_B4_T16"), v2_n=6000,
+        t0_samplers=("ar_order", "low_confidence_T16", "random_T16", "low_confidence_B4_T16"),
+        oracle_sim_n=6000,
         budget_s=None, notes=(
             "not yet run end to end; estimated 4-5 hours on 2 cores from measured rates: 12 models x 3000 steps at "
             "~5 steps/s (~1 h with two training workers), ~2400 cells at n=1000 (~1.3 h), Model v2 at 6000 "
@@ -121,6 +127,15 @@ PRESETS: dict[str, RunPreset] = {
 
 
 def get_preset(name: str) -> RunPreset:
+    """The named run preset; UserError listing the valid names otherwise."""
     if name not in PRESETS:
-        raise ValueError(f"unknown run preset {name!r} (valid: {', '.join(PRESETS)})")
+        raise UserError(f"unknown run preset {name!r} (valid: {', '.join(PRESETS)})")
     return PRESETS[name]
+
+
+def expected_duration(p: RunPreset) -> str:
+    """How long the preset takes on 2 cores, for help texts: its budget, else the estimate in its notes."""
+    if p.budget_s is not None:
+        return f"~{p.budget_s // 60} min"
+    m = re.search(r"estimated (.+?) on 2 cores", p.notes)
+    return f"an estimated {m.group(1)}" if m else "duration not estimated"
