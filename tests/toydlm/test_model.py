@@ -127,4 +127,4 @@ def test_denoiser_rejects_wrong_arch_or_grammar():
 def test_param_count_matches_presets():
     n = {p: count_params(init_model(model_config(p, G, "ar"))) for p in ("tiny", "default")}
     assert n["tiny"] < n["default"]
-    assert 150_000 < n["default"] < 170_000  # d=64, 3 layers, d_ff=256 (EVIDENCE.md's size)
+    assert 150_000 < n["default"] < 170_000  # d=64, 3 layers, d_ff=256 (docs/prior-evidence.md)

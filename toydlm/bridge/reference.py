@@ -1,6 +1,6 @@
 """A plain-torch reference of LLaDA's `generate` (ML-GSAI/LLaDA generate.py), one prompt at a time.
 
-Written from the algorithm's description (ALGORITHMS.md §1.2), not copied. It is the yardstick
+Written from the algorithm's description (docs/algorithms.md, LLaDA), not copied. It is the yardstick
 for the bridge's throughput benchmark and the check that our `low_confidence` / `random`
 selection samplers do what LLaDA does:
 
