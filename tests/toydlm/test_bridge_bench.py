@@ -98,6 +98,11 @@ def test_benchmark_runs_on_a_tiny_config_and_reports_positive_rates():
     assert r["speedup_vs_reference"] == pytest.approx(r["bridge_tokens_per_s"] / r["reference_tokens_per_s"])
     assert r["part"] == "bridge" and r["rounds"] >= 2 and r["reference_prompts"] >= 2
     assert (r["sampler"], r["steps"], r["temperature"], r["batch"]) == ("low_confidence", 4, 0.0, 4)
+    # the KV-cached `ar` sampler against HF generate on the same causal LM and batch (greedy: same tokens)
+    for k in ("ar_tokens_per_s", "generate_tokens_per_s", "ar_ratio_vs_generate"):
+        assert math.isfinite(r[k]) and r[k] > 0, (k, r[k])
+    assert r["ar_ratio_vs_generate"] == pytest.approx(r["ar_tokens_per_s"] / r["generate_tokens_per_s"])
+    assert r["ar_tokens_match_generate"] == 1.0 and (r["ar_batch"], r["ar_gen_length"]) == (4, L)
 
 
 def test_bench_cli_registers_the_bridge_part():

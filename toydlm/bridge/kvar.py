@@ -1,0 +1,172 @@
+"""The `ar` sampler on a causal Hugging Face model with its KV cache: one forward over the prompts,
+then one token per step, batched, left padding and attention mask handled as `generate` does.
+
+Only the next position's logits row `[B, V + 1]` crosses into JAX (the `+ 1` column is the mask
+placeholder, `toydlm.bridge.ends`), and the JAX step is the `ar` policy restricted to that row: the
+same proposal, the same noise (the row of `step_noise`'s draw the slow path would use, computed
+alone from threefry's counter form), hence the same tokens as `loop_sample` over `HFDenoiser` at
+any temperature, for the same keys (tested). What differs from the slow path's trace, by design:
+- `confidence` is recorded at the committed position only (NaN at later positions, whose slow-path
+  "predictions" come from padding inputs a causal model never trained on);
+- `hidden_committed` at step t is the mean final-layer state of the t committed response tokens,
+  as in the slow path; `hidden_mean` is the same, and at step 0 (nothing committed yet) the state of
+  the last prompt token, which predicts the first response token (the slow path averages states of
+  padding inputs there).
+"""
+
+from __future__ import annotations
+
+import inspect
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from toydlm.bridge.adapters import find_final_norm, position_ids, widen
+from toydlm.bridge.sampling import canonical_ends, prompt_batch
+from toydlm.samplers import SEED_STREAM, SamplerConfig, init_state, row_keys
+from toydlm.samplers.drivers import all_step_keys
+from toydlm.samplers.proposals import N_UNIFORMS, draw, process_logits, step_noise, uniform_from_bits
+from toydlm.samplers.state import SamplerState
+from toydlm.trace import Trace, build_trace, concat_traces
+
+
+def _race_row(key: jax.Array, pos, L: int, W: int) -> jax.Array:
+    """Row `pos` of the Exp(1) race noise `step_noise(key, L, W, True)` draws `[1, W]`, computed alone."""
+    if not jax.config.jax_threefry_partitionable:  # the counter form below is the partitionable one
+        race, _ = step_noise(key, L, W, True)
+        return jax.lax.dynamic_slice_in_dim(race, pos, 1)
+    from jax.extend.random import threefry2x32_p
+
+    idx = (pos * (W + N_UNIFORMS) + jnp.arange(W)).astype(jnp.uint32)
+    b1, b2 = threefry2x32_p.bind(key[0], key[1], jnp.zeros_like(idx), idx)
+    return -jnp.log(uniform_from_bits(b1 ^ b2))[None]
+
+
+def ar_row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, lg_W: jax.Array, key) -> SamplerState:
+    """The `ar` policy's step for one row, from the next position's logits only."""
+    L = state.pinned.shape[0]
+    P = state.canvas.shape[0] - L
+    resp, i = state.canvas[P:], state.step
+    masked = resp == mask_id
+    commit = masked & (jnp.cumsum(masked) == 1)
+    pos = jnp.argmax(commit)
+    lg = process_logits(lg_W[None], cfg, mask_id)
+    race = _race_row(key, pos, L, lg.shape[-1]) if cfg.temperature > 0 else None
+    tok = draw(lg, cfg, race)[0]
+    p_tok = jax.nn.softmax(lg[0])[tok]
+    new = jnp.where(commit, tok, resp)
+    return SamplerState(
+        canvas=jnp.concatenate([state.canvas[:P], new]), step=i + 1, pinned=state.pinned,
+        commit_conf=jnp.where(commit, p_tok, state.commit_conf), commit_step=jnp.where(commit, i, state.commit_step),
+        block_n=state.block_n, xhat_argmax=new, xhat_sample=new, conf=jnp.where(commit, p_tok, jnp.nan),
+        committed=commit, remasked=jnp.zeros(L, bool))
+
+
+@lru_cache(maxsize=16)
+def _step_jit(cfg: SamplerConfig, mask_id: int):
+    """One jitted call per step: (new state, the step's trace record, the committed token `[B]`)."""
+    step = jax.vmap(lambda st, lg, k: ar_row_step(cfg, mask_id, st, lg, k))
+
+    def run(st: SamplerState, lg_BW: jax.Array, keys_B: jax.Array):
+        new = step(st, lg_BW, keys_B)
+        resp = new.canvas[:, new.canvas.shape[1] - new.pinned.shape[1]:]
+        rec = {"canvas": resp, "xhat_argmax": new.xhat_argmax, "xhat_sample": new.xhat_sample,
+               "confidence": new.conf, "committed": new.committed, "remasked": new.remasked}
+        return new, rec, jnp.where(new.committed, resp, 0).sum(1)
+
+    return jax.jit(run)
+
+
+class CachedAR:
+    """A causal LM decoded with its KV cache; `forward` returns (next logits `[B, V]`, final states `[B, D]`)."""
+
+    def __init__(self, model, vocab_size: int, mask_id: int, forbid: tuple[int, ...] = ()):
+        self.model, self.vocab_size, self.mask_id, self.forbid = model, vocab_size, mask_id, forbid
+        self._captured: list = []
+        norm = find_final_norm(model)
+        self._hook = norm.register_forward_hook(lambda m, i, o: self._captured.append(o)) if norm else None
+        params = inspect.signature(model.forward).parameters
+        self._keep = {"logits_to_keep": 1} if "logits_to_keep" in params else {}
+
+    def forward(self, ids, am, pos, past):
+        import torch
+
+        self._captured.clear()
+        with torch.no_grad():
+            out = self.model(input_ids=ids, attention_mask=am, position_ids=pos, past_key_values=past, use_cache=True,
+                             output_hidden_states=self._hook is None, **self._keep)
+        h = self._captured[-1] if self._captured else out.hidden_states[-1]
+        h = h[0] if isinstance(h, tuple) else h
+        lg = widen(out.logits[:, -1].float()[:, : self.vocab_size], self.mask_id, self.forbid)
+        return lg, h[:, -1].float(), out.past_key_values
+
+    def close(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+
+def _decode_chunk(cm: CachedAR, ids: np.ndarray, att: np.ndarray, L: int, cfg: SamplerConfig, keys_B,
+                  record_hidden: bool, on_step=None) -> tuple[SamplerState, dict]:
+    """Decode one chunk of left-padded prompts for L steps: (final state, records `[T, B, ...]`)."""
+    import torch
+
+    dev = next(cm.model.parameters()).device
+    batch = prompt_batch(ids, L, cm.mask_id)
+    st = init_state(batch.prompt_ids, batch.response, batch.pinned, cm.mask_id)
+    step, keys_TB = _step_jit(cfg, cm.mask_id), all_step_keys(keys_B, cfg.steps)
+    am = torch.as_tensor(att, dtype=torch.long, device=dev)
+    pos = position_ids(am)
+    lg, h_last, past = cm.forward(torch.as_tensor(ids, dtype=torch.long, device=dev), am, pos, None)
+    h_sum, recs = torch.zeros_like(h_last), []
+    for i in range(cfg.steps):
+        st, rec, tok = step(st, jnp.asarray(lg.cpu().numpy()), keys_TB[i])
+        if record_hidden:
+            done = h_sum / i if i else torch.full_like(h_last, float("nan"))
+            rec["hidden_mean"], rec["hidden_committed"] = (h_last if i == 0 else done), done
+        recs.append(rec)
+        if on_step is not None:
+            on_step(i)
+        if i + 1 < cfg.steps:
+            tok = torch.tensor(np.array(tok), dtype=torch.long, device=dev)[:, None]
+            am = torch.cat([am, torch.ones_like(am[:, :1])], 1)
+            pos = pos[:, -1:] + 1
+            lg, h, past = cm.forward(tok, am, pos, past)
+            h_sum += h
+    return st, {k: np.stack([_host(r[k]) for r in recs]) for k in recs[0]}
+
+
+def _host(x) -> np.ndarray:
+    """A record entry (JAX array or torch tensor) as a host numpy array."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_len: int, cfg: SamplerConfig,
+                 seed: int, mask_id: int, eos_id: int, vocab_size: int, batch_size: int = 16, end_ids=(),
+                 forbid: tuple[int, ...] = (), record_hidden: bool = True, before_batch=None,
+                 on_step=None) -> Trace:
+    """The `ar` sampler with the KV cache over every prompt (left-padded `[N, P]`, `attention` False at
+    padding); the same keys, tokens and trace schema as `loop_sample` over `HFDenoiser`."""
+    cfg = cfg.resolved(response_len)
+    if cfg.name != "ar":
+        raise ValueError(f"the KV-cached path runs the 'ar' sampler only, not {cfg.name!r}")
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
+    cm = CachedAR(model, vocab_size, mask_id, forbid)
+    parts = []
+    try:
+        for a in range(0, len(prompt_ids), batch_size):
+            b = min(a + batch_size, len(prompt_ids))
+            if before_batch is not None:
+                before_batch(a, b)
+            final, rec = _decode_chunk(cm, prompt_ids[a:b], attention[a:b], response_len, cfg,
+                                       row_keys(key, np.arange(a, b)), record_hidden, on_step)
+            batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
+            parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))
+    finally:
+        cm.close()
+    trace = concat_traces(parts)
+    trace.meta.update({"sampler": cfg.to_dict(), "seed": seed, "mask_id": mask_id, "eos_id": eos_id,
+                       "end_ids": [int(i) for i in end_ids] or [int(eos_id)], "driver": "kv-cache"})
+    return trace
