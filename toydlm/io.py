@@ -13,6 +13,11 @@ from typing import Any
 import numpy as np
 
 
+def cache_dir() -> Path:
+    """`$TOYDLM_CACHE`, default `~/.cache/toydlm`: trained models and downloaded weights live under it."""
+    return Path(os.environ.get("TOYDLM_CACHE", Path.home() / ".cache" / "toydlm"))
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target."""
     path = Path(path)

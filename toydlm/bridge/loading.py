@@ -6,14 +6,15 @@ import os
 from pathlib import Path
 
 from toydlm.errors import UserError
+from toydlm.weights import resolve_model
 
 DTYPES = ("float32", "bfloat16", "float16")
 _BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def require_local(path: str | Path) -> Path:
-    """The model folder, or a clear error: the bridge never downloads."""
-    p = Path(path)
+    """The model folder (a path, or a `toydlm weights` name), or a clear error: the bridge never downloads."""
+    p = resolve_model(path)
     if not p.is_dir():
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise UserError(f"model not found at {p}: the bridge loads local folders only"

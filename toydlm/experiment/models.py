@@ -16,15 +16,10 @@ from pathlib import Path
 
 from toydlm.errors import UserError
 from toydlm.grammar import Grammar
-from toydlm.io import atomic_write_json
+from toydlm.io import atomic_write_json, cache_dir
 
 DONE = "DONE.json"
 MODELS_DIR = "models"  # under $TOYDLM_CACHE
-
-
-def cache_dir() -> Path:
-    """`$TOYDLM_CACHE`, default `~/.cache/toydlm`."""
-    return Path(os.environ.get("TOYDLM_CACHE", Path.home() / ".cache" / "toydlm"))
 
 
 def models_cache() -> Path:
