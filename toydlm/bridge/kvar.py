@@ -25,7 +25,7 @@ import numpy as np
 
 from toydlm.bridge.adapters import find_final_norm, position_ids, widen
 from toydlm.bridge.sampling import canonical_ends, prompt_batch
-from toydlm.samplers import SEED_STREAM, SamplerConfig, init_state, row_keys
+from toydlm.samplers import SamplerConfig, init_state, row_keys, run_key
 from toydlm.samplers.drivers import all_step_keys
 from toydlm.samplers.proposals import N_UNIFORMS, draw, process_logits, step_noise, uniform_from_bits
 from toydlm.samplers.state import SamplerState
@@ -108,13 +108,13 @@ class CachedAR:
             self._hook = None
 
 
-def _decode_chunk(cm: CachedAR, ids: np.ndarray, att: np.ndarray, L: int, cfg: SamplerConfig, keys_B,
-                  record_hidden: bool, on_step=None) -> tuple[SamplerState, dict]:
-    """Decode one chunk of left-padded prompts for L steps: (final state, records `[T, B, ...]`)."""
+def _decode_chunk(cm: CachedAR, batch, att: np.ndarray, cfg: SamplerConfig, keys_B, record_hidden: bool,
+                  on_step=None) -> tuple[SamplerState, dict]:
+    """Decode one chunk of left-padded prompts (`prompt_batch`) for every step: (final state, records `[T, B, ...]`)."""
     import torch
 
     dev = next(cm.model.parameters()).device
-    batch = prompt_batch(ids, L, cm.mask_id)
+    ids = batch.prompt_ids
     st = init_state(batch.prompt_ids, batch.response, batch.pinned, cm.mask_id)
     step, keys_TB = _step_jit(cfg, cm.mask_id), all_step_keys(keys_B, cfg.steps)
     am = torch.as_tensor(att, dtype=torch.long, device=dev)
@@ -152,7 +152,7 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
     cfg = cfg.resolved(response_len)
     if cfg.name != "ar":
         raise ValueError(f"the KV-cached path runs the 'ar' sampler only, not {cfg.name!r}")
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
+    key = run_key(seed)
     cm = CachedAR(model, vocab_size, mask_id, forbid)
     parts = []
     try:
@@ -160,9 +160,9 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
             b = min(a + batch_size, len(prompt_ids))
             if before_batch is not None:
                 before_batch(a, b)
-            final, rec = _decode_chunk(cm, prompt_ids[a:b], attention[a:b], response_len, cfg,
-                                       row_keys(key, np.arange(a, b)), record_hidden, on_step)
             batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
+            final, rec = _decode_chunk(cm, batch, attention[a:b], cfg, row_keys(key, np.arange(a, b)),
+                                       record_hidden, on_step)
             parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))
     finally:
         cm.close()

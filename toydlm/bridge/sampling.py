@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import jax
 import numpy as np
 
-from toydlm.samplers import SEED_STREAM, SamplerConfig, init_state, loop_run, no_force, row_keys
+from toydlm.samplers import SamplerConfig, init_state, loop_run, no_force, row_keys, run_key
 from toydlm.trace import Trace, build_trace, concat_traces
 
 
@@ -45,7 +45,7 @@ def loop_sample(denoiser, prompt_ids: np.ndarray, response_len: int, cfg: Sample
     """Sample every prompt with the Python-loop driver; `before_batch(a, b)` prepares a chunk
     (e.g. sets the HF adapter's attention mask); `end_ids` are recorded as `eos_id`."""
     cfg = cfg.resolved(response_len)
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), SEED_STREAM)
+    key = run_key(seed)
     parts = []
     for a in range(0, len(prompt_ids), batch_size):
         b = min(a + batch_size, len(prompt_ids))
