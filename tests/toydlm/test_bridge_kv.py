@@ -81,3 +81,33 @@ def test_attacks_become_cells_with_prefills_in_the_prompt(tmp_path):
     assert (tr["prompt"][:, -len(want):] == want).all()
     with pytest.raises(ValueError, match="bad attack"):
         bridge_run(str(folder), "ar", str(p), str(tmp_path / "o2"), attacks="nope", progress=False)
+
+
+def _first_end(resp: np.ndarray, ends) -> np.ndarray:
+    hit = np.isin(resp, list(ends))
+    return np.where(hit.any(1), hit.argmax(1), resp.shape[1])
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_stop_at_end_keeps_each_rows_text_and_ends_it_with_eos(tiny_ar, temperature):
+    model, tok = tiny_ar
+    ids, att = encode_prompts(tok, PROMPTS * 2)
+    vocab = output_vocab(model, tok)
+    mask, eos = mask_token_for(tok, "ar", vocab=vocab), end_ids(tok, model)[0]
+    cfg = SamplerConfig("ar", temperature=temperature).replace(eos_id=eos)
+    base = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4)
+    # a random tiny model rarely emits its EOS: declare a token it commits early as a second end id
+    resp = base.final_response
+    other = next(int(t) for t in np.unique(resp[:, 1:4]) if t != eos and 0 < _first_end(resp, (t,)).min() < L)
+    ends = (eos, other)
+    full = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, end_ids=ends)
+    fast = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, end_ids=ends, stop_at_end=True)
+    a, b = full.final_response, fast.final_response
+    stop = _first_end(a, (eos,))
+    assert 0 < stop.min() and stop.min() < L, "the test needs rows that end early"
+    np.testing.assert_array_equal(_first_end(b, (eos,)), stop)
+    for r, s in enumerate(stop):
+        np.testing.assert_array_equal(b[r, : s + 1], a[r, : s + 1])
+        assert (b[r, s:] == eos).all()
+    np.testing.assert_array_equal(fast["length"], full["length"])
+    assert fast.meta["stop_at_end"] and not full.meta["stop_at_end"]

@@ -109,33 +109,62 @@ class CachedAR:
 
 
 def _decode_chunk(cm: CachedAR, batch, att: np.ndarray, cfg: SamplerConfig, keys_B, record_hidden: bool,
-                  on_step=None) -> tuple[SamplerState, dict]:
-    """Decode one chunk of left-padded prompts (`prompt_batch`) for every step: (final state, records `[T, B, ...]`)."""
+                  on_step=None, stop_ids=None, end_fill: int = 0) -> tuple[SamplerState, dict]:
+    """Decode one chunk of left-padded prompts (`prompt_batch`) for every step: (final state, records `[T, B, ...]`).
+    With `stop_ids`, a row leaves the torch batch once it commits one of them (its KV cache rows are
+    dropped) and gets a forced-end logits row from then on; the forward stops when every row has ended."""
     import torch
 
     dev = next(cm.model.parameters()).device
-    ids = batch.prompt_ids
     st = init_state(batch.prompt_ids, batch.response, batch.pinned, cm.mask_id)
     step, keys_TB = _step_jit(cfg, cm.mask_id), all_step_keys(keys_B, cfg.steps)
     am = torch.as_tensor(att, dtype=torch.long, device=dev)
     pos = position_ids(am)
-    lg, h_last, past = cm.forward(torch.as_tensor(ids, dtype=torch.long, device=dev), am, pos, None)
-    h_sum, recs = torch.zeros_like(h_last), []
+    lg, h_last, past = cm.forward(torch.as_tensor(batch.prompt_ids, dtype=torch.long, device=dev), am, pos, None)
+    B = len(batch.prompt_ids)
+    live = np.arange(B)  # rows still in the torch batch
+    full, forced = torch.empty(B, lg.shape[1]), _forced_end_rows(B, lg.shape[1], end_fill)
+    h_sum, n_h, recs = torch.zeros_like(h_last), torch.zeros_like(h_last[:, :1]), []
     for i in range(cfg.steps):
-        st, rec, tok = step(st, jnp.asarray(lg.cpu().numpy()), keys_TB[i])
+        full[live] = lg.cpu()
+        st, rec, tok = step(st, jnp.asarray(full.numpy()), keys_TB[i])
         if record_hidden:
-            done = h_sum / i if i else torch.full_like(h_last, float("nan"))
+            done = h_sum / n_h if i else torch.full_like(h_last, float("nan"))
             rec["hidden_mean"], rec["hidden_committed"] = (h_last if i == 0 else done), done
         recs.append(rec)
         if on_step is not None:
             on_step(i)
-        if i + 1 < cfg.steps:
-            tok = torch.tensor(np.array(tok), dtype=torch.long, device=dev)[:, None]
+        if i + 1 == cfg.steps:
+            break
+        tok = np.array(tok)
+        if stop_ids is not None:
+            keep = ~np.isin(tok[live], stop_ids)
+            full[live[~keep]] = forced[: (~keep).sum()]
+            if not keep.any():
+                live = live[:0]
+            elif not keep.all():
+                sel = torch.as_tensor(np.flatnonzero(keep), device=dev)
+                past.batch_select_indices(sel)
+                am, pos, live = am[sel], pos[sel], live[keep]
+        if len(live):
             am = torch.cat([am, torch.ones_like(am[:, :1])], 1)
             pos = pos[:, -1:] + 1
-            lg, h, past = cm.forward(tok, am, pos, past)
-            h_sum += h
+            lg, h, past = cm.forward(torch.as_tensor(tok[live], dtype=torch.long, device=dev)[:, None], am, pos, past)
+            rows = torch.as_tensor(live, device=dev)
+            h_sum[rows] += h
+            n_h[rows] += 1
+        else:
+            lg = lg[:0]
     return st, {k: np.stack([_host(r[k]) for r in recs]) for k in recs[0]}
+
+
+def _forced_end_rows(B: int, W: int, eos_id: int):
+    """`[B, W]` logits that give all mass to `eos_id`: what an ended row proposes after leaving the batch."""
+    import torch
+
+    rows = torch.full((B, W), -1e9)
+    rows[:, eos_id] = 0.0
+    return rows
 
 
 def _host(x) -> np.ndarray:
@@ -146,14 +175,19 @@ def _host(x) -> np.ndarray:
 def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_len: int, cfg: SamplerConfig,
                  seed: int, mask_id: int, eos_id: int, vocab_size: int, batch_size: int = 16, end_ids=(),
                  forbid: tuple[int, ...] = (), record_hidden: bool = True, before_batch=None,
-                 on_step=None) -> Trace:
+                 on_step=None, stop_at_end: bool = False) -> Trace:
     """The `ar` sampler with the KV cache over every prompt (left-padded `[N, P]`, `attention` False at
-    padding); the same keys, tokens and trace schema as `loop_sample` over `HFDenoiser`."""
+    padding); the same keys, tokens and trace schema as `loop_sample` over `HFDenoiser`.
+    `stop_at_end`: a row stops being decoded once it commits an end id, so a batch costs its rows'
+    lengths, not its longest row times its size; the text up to each row's end is unchanged (up to
+    float rounding of a smaller batch), everything after it is `eos_id` with confidence 1, and
+    `hidden_committed` averages the states up to the end only."""
     cfg = cfg.resolved(response_len)
     if cfg.name != "ar":
         raise ValueError(f"the KV-cached path runs the 'ar' sampler only, not {cfg.name!r}")
     key = run_key(seed)
     cm = CachedAR(model, vocab_size, mask_id, forbid)
+    stop = np.asarray(sorted({int(eos_id), *map(int, end_ids)})) if stop_at_end else None
     parts = []
     try:
         for a in range(0, len(prompt_ids), batch_size):
@@ -162,11 +196,12 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
                 before_batch(a, b)
             batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
             final, rec = _decode_chunk(cm, batch, attention[a:b], cfg, row_keys(key, np.arange(a, b)),
-                                       record_hidden, on_step)
+                                       record_hidden, on_step, stop, eos_id)
             parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))
     finally:
         cm.close()
     trace = concat_traces(parts)
     trace.meta.update({"sampler": cfg.to_dict(), "seed": seed, "mask_id": mask_id, "eos_id": eos_id,
-                       "end_ids": [int(i) for i in end_ids] or [int(eos_id)], "driver": "kv-cache"})
+                       "end_ids": [int(i) for i in end_ids] or [int(eos_id)], "driver": "kv-cache",
+                       "stop_at_end": stop_at_end})
     return trace
