@@ -88,20 +88,21 @@ def _first_end(resp: np.ndarray, ends) -> np.ndarray:
     return np.where(hit.any(1), hit.argmax(1), resp.shape[1])
 
 
-@pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_stop_at_end_keeps_each_rows_text_and_ends_it_with_eos(tiny_ar, temperature):
+@pytest.mark.parametrize("temperature,draw", [(0.0, "race"), (1.0, "race"), (1.0, "icdf")])
+def test_stop_at_end_keeps_each_rows_text_and_ends_it_with_eos(tiny_ar, temperature, draw):
     model, tok = tiny_ar
     ids, att = encode_prompts(tok, PROMPTS * 2)
     vocab = output_vocab(model, tok)
     mask, eos = mask_token_for(tok, "ar", vocab=vocab), end_ids(tok, model)[0]
     cfg = SamplerConfig("ar", temperature=temperature).replace(eos_id=eos)
-    base = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4)
+    base = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, draw=draw)
     # a random tiny model rarely emits its EOS: declare a token it commits early as a second end id
     resp = base.final_response
     other = next(int(t) for t in np.unique(resp[:, 1:4]) if t != eos and 0 < _first_end(resp, (t,)).min() < L)
     ends = (eos, other)
-    full = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, end_ids=ends)
-    fast = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, end_ids=ends, stop_at_end=True)
+    full = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, end_ids=ends, draw=draw)
+    fast = kv_ar_sample(model, ids, att, L, cfg, 3, mask, eos, vocab, batch_size=4, end_ids=ends, stop_at_end=True,
+                        draw=draw)
     a, b = full.final_response, fast.final_response
     stop = _first_end(a, (eos,))
     assert 0 < stop.min() and stop.min() < L, "the test needs rows that end early"
@@ -111,3 +112,32 @@ def test_stop_at_end_keeps_each_rows_text_and_ends_it_with_eos(tiny_ar, temperat
         assert (b[r, s:] == eos).all()
     np.testing.assert_array_equal(fast["length"], full["length"])
     assert fast.meta["stop_at_end"] and not full.meta["stop_at_end"]
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_icdf_draw_hits_each_token_in_proportion_to_its_probability(temperature):
+    from toydlm.bridge.kvar import icdf_tokens
+
+    lg = torch.tensor([[2.0, -1.0, 0.5, -1e9, 1.0, 0.0]])
+    n = 6000
+    u = (np.arange(n) + 0.5) / n  # a stratified grid: counts are exact up to one per token
+    tok, p = icdf_tokens(lg.expand(n, -1), temperature, u)
+    want = torch.softmax(lg[0] / temperature, -1).numpy() * n
+    np.testing.assert_allclose(np.bincount(tok.numpy(), minlength=6), want, atol=1.5)
+    assert (tok != 3).all()  # a -1e9 logit (the mask placeholder) is never drawn
+    np.testing.assert_allclose(p.numpy(), torch.softmax(lg[0], -1).numpy()[tok.numpy()], rtol=1e-6)
+
+
+def test_icdf_is_a_new_draw_but_the_same_at_temperature_zero(tiny_ar):
+    model, tok = tiny_ar
+    ids, att = encode_prompts(tok, PROMPTS)
+    vocab = output_vocab(model, tok)
+    mask, eos = mask_token_for(tok, "ar", vocab=vocab), end_ids(tok, model)[0]
+    run = lambda t, d: kv_ar_sample(model, ids, att, L, SamplerConfig("ar", temperature=t).replace(eos_id=eos), 4,
+                                    mask, eos, vocab, batch_size=4, draw=d)  # noqa: E731
+    np.testing.assert_array_equal(run(0.0, "icdf").final_response, run(0.0, "race").final_response)
+    a, b = run(1.0, "icdf"), run(1.0, "icdf")
+    np.testing.assert_array_equal(a.final_response, b.final_response)  # seeded: reproducible
+    assert a.meta["draw"] == "icdf"
+    with pytest.raises(ValueError, match="draw"):
+        run(1.0, "gumbel")
