@@ -1,0 +1,99 @@
+"""Real AR checkpoints: refusal and ASR per attack, the length premise and length test, recovery curves.
+
+Stages (each resumable; `--work` keeps one file per finished cell):
+  gen     sample every cell of the checkpoint's tier (prints the compute estimate first)
+  judge   the LLM harm judge over every stored harmful cell
+  report  results/real_ar.json and figures from whatever is stored
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from toydlm.realar.plan import TIERS  # noqa: E402
+
+RATE = {"qwen2.5-coder-0.5b-instruct": 40.0, "qwen2.5-coder-1.5b-instruct": 13.0, "smollm2-135m-instruct": 120.0}
+
+
+def args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=("gen", "judge", "report"))
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
+    ap.add_argument("--tier", default="full", choices=sorted(TIERS))
+    ap.add_argument("--n-harmful", type=int, default=100)
+    ap.add_argument("--n-harmless", type=int, default=100)
+    ap.add_argument("--samples", type=int, default=4, help="samples per prompt in the length-test cells")
+    ap.add_argument("--gen-length", type=int, default=96)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--attacks", default=None, help="comma-separated attack cells (default: the tier's)")
+    ap.add_argument("--work", default="runs/real_ar")
+    ap.add_argument("--out", default=str(ROOT / "results"))
+    ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
+    ap.add_argument("--yes", action="store_true", help="do not ask before sampling")
+    return ap.parse_args()
+
+
+def gen(a: argparse.Namespace) -> None:
+    from toydlm.bridge.run import load_setup
+    from toydlm.realar import plan as P
+    from toydlm.realar.runner import estimate, run_cells
+    from toydlm.realar.store import CellStore
+    from toydlm.samplers import SamplerConfig
+    from toydlm.weights import checkpoint
+
+    sha = checkpoint(a.model).sha256
+    prompts = P.prompt_sets(a.n_harmful, a.n_harmless)
+    setup, mem = load_setup(a.model, "ar", SamplerConfig("ar"), "cpu", "float32", False, None,
+                            gen_length=a.gen_length, batch_size=a.batch_size, seed=0)
+    print(f"loaded {a.model} (memory estimate {mem})", flush=True)
+    store = CellStore(Path(a.work) / a.model)
+    attacks = tuple(a.attacks.split(",")) if a.attacks else P.ATTACK_CELLS
+    groups = TIERS[a.tier]
+    plans = []
+    for g in groups:
+        plans += P.base_cells(g, prompts, setup.tok, attacks, a.samples)
+    est = estimate(plans, a.gen_length, RATE.get(a.model, 30.0), mean_len=55)
+    print(f"plan: {est['cells']} cells, {est['rows']} rows; worst case {est['tokens_worst']} tokens "
+          f"= {est['hours_worst']:.1f} h, expected {est['hours_expected']:.1f} h at {est['tokens_per_s']} tokens/s "
+          "(plus the injection cells, sized from the results)", flush=True)
+    done = run_cells(setup, store, plans, sha)
+    if "inject" in groups:
+        plans_inj = inject_plans(P, done, plans, setup.tok)
+        run_cells(setup, store, plans_inj, sha)
+
+
+def inject_plans(P, done: dict, plans: list, tok) -> list:
+    """Injection cells from the attack cell with the most (keyword) compliances."""
+    from toydlm.bridge.judges import keyword_refusal
+
+    by_name = {p.name: p for p in plans}
+    cands = [n for n in by_name if n.endswith("_T0.7") and not n.startswith(("prefill", "benign", "raw"))]
+    cands = [n for n in cands if not n.startswith("prefill:")]
+    best = max(cands, key=lambda n: sum(not keyword_refusal(s["text"]) for s in done[n]["samples"]))
+    samples = done[best]["samples"]
+    refused = [keyword_refusal(s["text"]) for s in samples]
+    print(f"injection source: {best} ({len(refused) - sum(refused)} compliances)", flush=True)
+    return P.inject_cells(by_name[best], samples, refused, tok)
+
+
+def main() -> None:
+    a = args()
+    if a.stage == "gen":
+        gen(a)
+    elif a.stage == "judge":
+        from toydlm.realar.judging import judge_stage
+
+        judge_stage(a)
+    else:
+        from toydlm.realar.report import report_stage
+
+        report_stage(a)
+
+
+if __name__ == "__main__":
+    main()
