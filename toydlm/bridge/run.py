@@ -23,6 +23,7 @@ from toydlm.bridge.cells import prompt_set_metrics
 from toydlm.bridge.encode import encode_prompts
 from toydlm.bridge.ends import end_ids, mask_token_for, output_vocab
 from toydlm.bridge.judges import ClassifierJudge
+from toydlm.bridge.loading import check_device_map
 from toydlm.bridge.prompts import load_prompts
 from toydlm.bridge.sampling import loop_sample
 from toydlm.errors import UserError
@@ -105,12 +106,13 @@ def sample_cell(st: Setup, ids: np.ndarray, att: np.ndarray, on_step=None):
 
 
 def load_setup(model: str, kind: str, cfg: SamplerConfig, device: str, dtype: str, trust_remote_code: bool,
-               mask_id: int | None, **kw) -> tuple[Setup, dict]:
-    """Load the checkpoint and fix its ids: (setup, memory estimate)."""
+               mask_id: int | None, device_map: str | None = None, tok=None, **kw) -> tuple[Setup, dict]:
+    """Load the checkpoint (reusing `tok` when given) and fix its ids: (setup, memory estimate)."""
     from toydlm.bridge.loading import check_fits, load_model, require_local
 
-    mem = check_fits(require_local(model), dtype, device)
-    hf, tok = load_model(model, kind, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    mem = check_fits(require_local(model), dtype, device, device_map)
+    hf, tok = load_model(model, kind, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                         device_map=device_map, tok=tok)
     vocab = output_vocab(hf, tok)
     mask = mask_token_for(tok, kind, getattr(hf, "config", None), mask_id, vocab=vocab)
     ends = end_ids(tok, hf)
@@ -119,16 +121,31 @@ def load_setup(model: str, kind: str, cfg: SamplerConfig, device: str, dtype: st
                  **kw), mem
 
 
+def encode_cells(model: str, cells: list[dict], gen_length: int, dtype: str, device: str, device_map: str | None,
+                 trust_remote_code: bool, chat: bool = True) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]]]:
+    """(tokenizer, every cell's (ids, attention)), checked for memory, chat template and context length
+    before any weights load: a bad prompt costs seconds and writes nothing."""
+    from toydlm.bridge.loading import check_fits, context_length, load_tokenizer, require_local
+
+    p = require_local(model)
+    check_fits(p, dtype, device, check_device_map(device_map))
+    tok, ctx = load_tokenizer(p, trust_remote_code), context_length(p)
+    return tok, [encode_prompts(tok, c["users"], c["prefills"], chat, ctx, gen_length, what=f"cell {c['label']}")
+                 for c in cells]
+
+
 def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | None = None, sampler: str | None = None,
                steps: int | None = None, gen_length: int = 32, block_length: int | None = None,
                temperature: float = 0.0, eos_inf: bool = False, device: str = "cpu", dtype: str = "float32",
                n: int | None = None, seed: int = 0, batch_size: int = 16, trust_remote_code: bool = False,
                judge_path: str | None = None, progress: bool = True, logits_shift: bool = False,
-               mask_id: int | None = None, attacks=None, kv_cache: bool = True) -> dict:
+               mask_id: int | None = None, attacks=None, kv_cache: bool = True, device_map: str | None = None,
+               chat: bool = True) -> dict:
     """Run one sampler of the toy lab on a checkpoint, one cell per attack (`attacks`: names or a
     comma-separated string, default raw) plus the benign cell; write summary.json (with `sri` and
     `theory`) and the traces. `logits_shift`: a Dream-style DLM whose position i predicts token i + 1;
-    `kv_cache=False` runs `ar` through the (slow) loop driver instead of the KV cache."""
+    `kv_cache=False` runs `ar` through the (slow) loop driver instead of the KV cache; `device_map`
+    (accelerate) places the model instead of `device`; `chat=False` feeds raw text (no chat template)."""
     sampler = sampler or ("ar" if kind == "ar" else "low_confidence")
     if logits_shift and kind != "dlm":
         raise UserError("--logits-shift applies to diffusion (--kind dlm) checkpoints; AR logits are always aligned")
@@ -138,16 +155,18 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
         raise UserError("--gen-length, --n and --batch-size must be positive")
     cfg = SamplerConfig(sampler, steps=steps, block_length=block_length, temperature=temperature, eos_inf=eos_inf)
     cfg.resolved(gen_length)  # validate before loading anything
+    check_device_map(device_map)
     cells_in = prompt_cells(prompts, harmless, n, attacks)
-    st, mem = load_setup(model, kind, cfg, device, dtype, trust_remote_code, mask_id, gen_length=gen_length,
-                         batch_size=batch_size, seed=seed, logits_shift=logits_shift, kv_cache=kv_cache)
+    tok, encoded = encode_cells(model, cells_in, gen_length, dtype, device, device_map, trust_remote_code, chat)
+    st, mem = load_setup(model, kind, cfg, device, dtype, trust_remote_code, mask_id, device_map=device_map, tok=tok,
+                         gen_length=gen_length, batch_size=batch_size, seed=seed, logits_shift=logits_shift,
+                         kv_cache=kv_cache)
     judge = ClassifierJudge(judge_path, device=device) if judge_path else None
     outdir = Path(out)
     cells, t_gen, traces, refusals, states = [], 0.0, {}, {}, {}
     n_steps = st.cfg.resolved(gen_length).steps
-    for c in cells_in:
+    for c, (ids, att) in zip(cells_in, encoded):
         label = c["label"]
-        ids, att = encode_prompts(st.tok, c["users"], c["prefills"])
         bar = _bar(progress, math.ceil(len(ids) / batch_size) * n_steps, f"{label}: {sampler}")
         t0 = time.perf_counter()
         trace = sample_cell(st, ids, att, on_step=lambda i, bar=bar: bar.update(1))
@@ -160,7 +179,8 @@ def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | No
         cells.append({"model": kind, "sampler": sampler, "attack": label, "family": c["family"], **m,
                       "pred_asr": None, "pred_hrr": None, "pred_frr": None, "heldout": False})
     config = {"model": str(model), "kind": kind, "sampler": st.cfg.to_dict(), "gen_length": gen_length,
-              "device": device, "dtype": dtype, "prompts": prompts, "harmless": harmless, "n": n,
+              "device": device, "device_map": device_map, "dtype": dtype, "chat_template": chat,
+              "prompts": prompts, "harmless": harmless, "n": n,
               "attacks": [c["attack"] for c in cells_in if c["label"] != "benign"], "logits_shift": logits_shift,
               "mask_id": st.mask_id, "end_ids": st.end_ids,
               "driver": "kv-cache" if kind == "ar" and kv_cache else "loop",

@@ -29,11 +29,16 @@ def register(sub) -> None:
     r.add_argument("--block-length", type=int, default=None)
     r.add_argument("--temperature", type=float, default=0.0)
     r.add_argument("--eos-inf", action="store_true")
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="cpu", help="where the model (without --device-map) and the judge run")
+    r.add_argument("--device-map", default=None, metavar="MAP",
+                   help="let accelerate place the model over every GPU (and the host): auto, balanced, "
+                   "balanced_low_0 or sequential; inputs go to its first parameter's device")
     r.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     r.add_argument("--n", type=int, default=None, help="first N prompts of each file")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--no-chat-template", action="store_true",
+                   help="feed the prompt text as it is (a base checkpoint whose tokenizer has no chat template)")
     r.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own modelling code")
     r.add_argument("--logits-shift", action="store_true",
                    help="Dream-style diffusion checkpoint: position i predicts token i + 1 (shift logits by one)")
@@ -64,7 +69,10 @@ def _need_torch() -> None:
 
 
 def cmd_run(args) -> int:
+    from toydlm.bridge.loading import check_device_map
+
     _need_torch()
+    check_device_map(args.device_map)  # before --out is created
     check_output_dir(args.out)
     from toydlm.bridge.run import bridge_run
 
@@ -73,7 +81,8 @@ def cmd_run(args) -> int:
                    temperature=args.temperature, eos_inf=args.eos_inf, device=args.device, dtype=args.dtype,
                    n=args.n, seed=args.seed, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
                    judge_path=args.judge, logits_shift=args.logits_shift, mask_id=args.mask_id,
-                   attacks=args.attack, kv_cache=not args.no_kv_cache)
+                   attacks=args.attack, kv_cache=not args.no_kv_cache, device_map=args.device_map,
+                   chat=not args.no_chat_template)
     keys = ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "mean_length", "mean_len_refusal",
             "mean_len_compliance", "eos_first_share")
     for c in s["cells"]:
