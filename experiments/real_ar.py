@@ -34,6 +34,9 @@ def args() -> argparse.Namespace:
     ap.add_argument("--work", default="runs/real_ar")
     ap.add_argument("--out", default=str(ROOT / "results"))
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
+    ap.add_argument("--judge-dtype", default="bfloat16", help="the judge's weights (bf16: ~3x faster on CPU)")
+    ap.add_argument("--follow", type=float, default=0, help="judge: keep judging new cells until none appears "
+                    "for this many seconds (run beside gen)")
     ap.add_argument("--yes", action="store_true", help="do not ask before sampling")
     return ap.parse_args()
 
