@@ -3,6 +3,7 @@
 Stages (each resumable; `--work` keeps one file per finished cell):
   gen     sample every cell of the checkpoint's tier (prints the compute estimate first)
   judge   the LLM harm judge over every stored harmful cell
+  judge-prefixes  the judge on one cell's first 8/16/32/64 tokens (step-wise harm for Model v1)
   report  results/real_ar.json and figures from whatever is stored
 """
 
@@ -22,7 +23,8 @@ RATE = {"qwen2.5-coder-0.5b-instruct": 40.0, "qwen2.5-coder-1.5b-instruct": 13.0
 
 def args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("gen", "judge", "report"))
+    ap.add_argument("stage", choices=("gen", "judge", "judge-prefixes", "report"))
+    ap.add_argument("--cell", default=None, help="judge-prefixes: the stored cell whose prefixes to judge")
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
     ap.add_argument("--tier", default="full", choices=sorted(TIERS))
     ap.add_argument("--n-harmful", type=int, default=100)
@@ -92,6 +94,10 @@ def main() -> None:
         from toydlm.realar.judging import judge_stage
 
         judge_stage(a)
+    elif a.stage == "judge-prefixes":
+        from toydlm.realar.judging import judge_prefixes
+
+        judge_prefixes(a, a.cell)
     else:
         from toydlm.realar.report import report_stage
 

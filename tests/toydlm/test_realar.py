@@ -111,3 +111,11 @@ def test_inject_cells_use_the_models_own_compliant_prefix():
 def test_prompt_sets_are_fixed_and_disjoint_halves():
     a, b = prompt_sets(10, 6), prompt_sets(10, 6)
     assert a == b and len(a["harmful"]) == 10 and len(set(a["harmful"])) == 10 and len(a["harmless"]) == 6
+
+
+def test_prefix_harm_commits_harm_early_and_a_later_refusal_recovers():
+    # row 0: harmful by step 2 and refuses at step 3 (R); row 1: harmful only at the end; row 2: clean
+    cr = np.array([[False, False, True, True], [False] * 4, [False] * 4])
+    pre = np.array([[0.9], [0.1], [np.nan]])
+    s = ar_states(cr, np.array([False, True, False]), pre, (2,))
+    assert s[0].tolist() == [0, 0, 2, 3, 3] and s[1].tolist() == [0, 0, 0, 0, 2] and (s[2] == 0).all()

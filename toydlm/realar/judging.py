@@ -63,3 +63,46 @@ def _judge_cell(judge, path: Path, harmful: list[str], out_dir: Path) -> None:
     scores = judge.scores(ins, resp, progress=True)
     atomic_write_json(out_dir / path.name, {"cell": path.name, "judge": judge.meta, "p_yes": scores.tolist()})
     print(f"{path.name}: {len(scores)} judged, harm rate {(scores > judge.threshold).mean():.3f}", flush=True)
+
+
+PREFIX_STEPS = (8, 16, 32, 64)
+
+
+def prefix_inputs(rec: dict, harmful: list[str], tok, steps=PREFIX_STEPS) -> tuple[list, list, list]:
+    """(instructions, visible prefixes, (row, step index)) for every sample longer than each step: the
+    committed text of an AR response at step t is its first t tokens."""
+    ins, resp, where = [], [], []
+    spec = rec["spec"]
+    for i, s in enumerate(rec["samples"]):
+        for j, t in enumerate(steps):
+            if s["length"] > t:
+                ins.append(harmful[spec["prompt_ids"][s["prompt"]]])
+                resp.append(spec["prefills"][s["prompt"]] + tok.decode(s["ids"][:t], skip_special_tokens=True))
+                where.append((i, j))
+    return ins, resp, where
+
+
+def judge_prefixes(a, cell: str) -> None:
+    """The harm judge on the committed prefixes (steps PREFIX_STEPS) of one stored cell: harm committed by
+    step t, for a non-trivial step-wise AR trajectory (`judged/prefix-<cell file>`); NaN where the response
+    had already ended (its verdict is the final one)."""
+    import numpy as np
+
+    from toydlm.bridge.llm_judge import LLMHarmJudge
+    from toydlm.bridge.loading import load_tokenizer
+
+    root = Path(a.work) / a.model
+    path = next(p for p in cell_files(root) if json.loads(p.read_text())["spec"]["name"] == cell)
+    out = root / "judged" / f"prefix-{path.name}"
+    if out.exists():
+        return
+    rec = json.loads(path.read_text())
+    ins, resp, where = prefix_inputs(rec, prompt_sets(a.n_harmful, a.n_harmless)["harmful"], load_tokenizer(a.model))
+    judge = LLMHarmJudge(a.judge_model, dtype=a.judge_dtype, batch_size=8)
+    scores = judge.scores(ins, resp, progress=True)
+    grid = np.full((len(rec["samples"]), len(PREFIX_STEPS)), np.nan)
+    for (i, j), sc in zip(where, scores):
+        grid[i, j] = sc
+    atomic_write_json(out, {"cell": path.name, "steps": list(PREFIX_STEPS), "judge": judge.meta,
+                            "p_yes": [[None if np.isnan(x) else float(x) for x in row] for row in grid]})
+    print(f"{out.name}: {len(scores)} prefixes judged", flush=True)

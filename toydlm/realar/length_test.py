@@ -63,13 +63,15 @@ def _ci(xs: list[float]) -> list[float] | None:
 
 
 def length_premise(length, ended, refusal) -> dict:
-    """Length distributions of refusals and of compliances (ended responses; truncated counted apart)."""
+    """Length distributions of refusals and of compliances. Quantiles are of min(length, cap) over all
+    responses, so a quantile equal to the cap means "truncated, at least the cap"."""
     length, ended, refusal = np.asarray(length), np.asarray(ended, bool), np.asarray(refusal, bool)
 
     def summary(sel):
         x = length[sel & ended]
-        q = np.quantile(x, [0.1, 0.25, 0.5, 0.75, 0.9]).tolist() if len(x) else None
+        q = np.quantile(length[sel], [0.1, 0.25, 0.5, 0.75, 0.9]).tolist() if sel.any() else None
         return {"n": int(sel.sum()), "n_truncated": int((sel & ~ended).sum()),
+                "truncated_share": float((sel & ~ended).mean() / sel.mean()) if sel.any() else None,
                 "mean_len_ended": float(x.mean()) if len(x) else None,
                 "mean_len_all": float(length[sel].mean()) if sel.any() else None, "quantiles_10_25_50_75_90": q}
 

@@ -29,6 +29,11 @@ def load_cells(root: Path) -> dict[str, dict]:
         if j.exists():
             jr = json.loads(j.read_text())
             rec["p_yes"], rec["judge"] = np.asarray(jr["p_yes"]), jr["judge"]
+        pj = root / "judged" / f"prefix-{p.name}"
+        if pj.exists():
+            pr = json.loads(pj.read_text())
+            rec["prefix_p_yes"] = np.array([[np.nan if x is None else x for x in r] for r in pr["p_yes"]], float)
+            rec["prefix_steps"] = pr["steps"]
         out[rec["spec"]["name"]] = rec
     return out
 
@@ -137,7 +142,13 @@ def stepwise_section(tok, cells: dict, vs: dict, T: int) -> dict:
         row = {"refusal_by_step": refusal_by_step(cr), "late_refusals": late_refusal_share(cr)}
         if v["harmful"] is not None and attack != "benign":
             measured = {"asr": float(v["harmful"].mean()), "hrr": None, "frr": None}
-            row["theory_v1"] = theory_fit(ar_states(cr, v["harmful"]), measured)
+            pre = rec["prefix_p_yes"][v["idx"]] if "prefix_p_yes" in rec else None
+            states = ar_states(cr, v["harmful"], pre, rec.get("prefix_steps", ()))
+            row["theory_v1"] = theory_fit(states, measured)
+            steps = f" and prefixes at steps {rec['prefix_steps']}" if pre is not None else ""
+            row["harm_source"] = "final text" + steps
+            row["state_shares_end"] = {k: float((states[:, -1] == i).mean()) for i, k in enumerate("CPHR")}
+            row["harm_by_step"] = np.isin(states, (2, 3)).mean(0)[1:].tolist()
         out[attack] = row
     return out
 
@@ -189,6 +200,21 @@ def matched_length(lt_rows: list[dict], mean_len: float, ratio: float) -> dict |
     return {"k_star": k_star, "k_used": k, **next(r for r in lt_rows if r["k"] == k)}
 
 
+def toy_matched(rep: dict, toy: dict) -> dict:
+    """Per temperature and toy attack: the real length-test row at k* = (the toy's length ratio) × the real
+    raw cell's mean length over all its samples."""
+    out = {}
+    for temp, name in ((1.0, "raw_T1"), (0.7, "raw_T0.7")):
+        rows = [r for r in rep["length_test"] if r["temperature"] == temp]
+        gen = rep["generation"].get(name)
+        if not rows or gen is None:
+            continue
+        mean_len = gen["mean_length"]
+        out[f"T={temp:g}"] = {a: {"toy": t, "real": matched_length(rows, mean_len, t["length_ratio"]),
+                                  "real_mean_length": mean_len} for a, t in toy.items()}
+    return out
+
+
 def checkpoint_report(root: Path, checkpoint: str, hand: list[dict]) -> dict:
     """Every section for one checkpoint's stored cells."""
     from toydlm.bridge.loading import load_tokenizer
@@ -202,6 +228,8 @@ def checkpoint_report(root: Path, checkpoint: str, hand: list[dict]) -> dict:
     return {"cells": rows, "length_premise": premise, "length_test": lt, "recovery": recovery_section(cells, vs),
             "stepwise": stepwise_section(tok, cells, vs, T), "judge_agreement": judge_agreement(cells, mine),
             "generation": {n: {"seconds": c.get("seconds"), "tokens": c.get("tokens"),
+                               "mean_length": float(np.mean([x["length"] for x in c["samples"]])),
+                               "draw": c["spec"].get("draw"),
                                "tokens_per_s": c.get("tokens_per_s"), "seed": c["spec"]["seed"],
                                "samples": c["spec"]["samples"], "n_prompts": len(c["spec"]["users"])}
                            for n, c in cells.items()}}
@@ -221,10 +249,7 @@ def report_stage(a) -> None:
     for root in sorted(p for p in work.iterdir() if p.is_dir()):
         print(f"report: {root.name}", flush=True)
         per[root.name] = checkpoint_report(root, root.name, hand)
-        raw_t1 = [r for r in per[root.name]["length_test"] if r["temperature"] == 1.0]
-        mean_len = next((c["mean_length"] for c in per[root.name]["cells"] if c["attack"] == "raw"), None)
-        if raw_t1 and mean_len and "none" in toy:
-            per[root.name]["toy_matched"] = matched_length(raw_t1, mean_len, toy["none"]["length_ratio"])
+        per[root.name]["toy_matched"] = toy_matched(per[root.name], toy)
     res = {"experiment": "real_ar", **provenance(seed=0, config={"work": str(work)}),
            "checkpoints": {n: {"sha256": checkpoint(n).sha256} for n in per},
            "cells": [c for p in per.values() for c in p["cells"]],

@@ -44,13 +44,20 @@ def refusal_by_step(cr: np.ndarray) -> list[float]:
     return cr.mean(0).tolist()
 
 
-def ar_states(cr: np.ndarray, harmful_end: np.ndarray) -> np.ndarray:
-    """C/P/H/R states `[N, T + 1]` of AR trajectories: harm committed at the end (the judge's verdict), a
-    draft is never pending (AR drafts are the committed text), refusals committed step by step."""
+def ar_states(cr: np.ndarray, harmful_end: np.ndarray, prefix_harm: np.ndarray | None = None,
+              prefix_steps=()) -> np.ndarray:
+    """C/P/H/R states `[N, T + 1]` of AR trajectories. Harm is committed at the end when the judge says so,
+    and from step t on when the judge already finds the first t tokens harmful (`prefix_harm` `[N, S]`,
+    NaN = not judged; committed text cannot be taken back, so harm stays committed and a later refusal
+    makes the state R). A draft is never pending (AR drafts are the committed text)."""
     from toydlm.measure import trajectory_states
 
     n, T = cr.shape
     ch = np.zeros((n, T + 1), bool)
-    ch[:, -1] = np.asarray(harmful_end, bool)
+    if prefix_harm is not None:
+        for j, t in enumerate(prefix_steps):
+            hit = np.nan_to_num(np.asarray(prefix_harm[:, j], float), nan=0.0) > 0.5
+            ch[hit, t:] = True
+    ch[:, -1] |= np.asarray(harmful_end, bool)
     c = np.concatenate([np.zeros((n, 1), bool), cr], 1)
     return trajectory_states(ch, np.zeros_like(ch), c)
