@@ -119,3 +119,12 @@ def test_prefix_harm_commits_harm_early_and_a_later_refusal_recovers():
     pre = np.array([[0.9], [0.1], [np.nan]])
     s = ar_states(cr, np.array([False, True, False]), pre, (2,))
     assert s[0].tolist() == [0, 0, 2, 3, 3] and s[1].tolist() == [0, 0, 0, 0, 2] and (s[2] == 0).all()
+
+
+def test_cell_files_get_portable_names(tmp_path):
+    from toydlm.realar.store import safe_name
+
+    assert safe_name("prefill:Sure, here is_T0.7") == "prefill_Sure_here_is_T0.7"
+    spec = {"name": "prefill:Sure, here is_T0.7", "seed": 0}
+    path = CellStore(tmp_path).path(spec)
+    assert path.name.startswith("prefill_Sure_here_is_T0.7-") and " " not in path.name and ":" not in path.name

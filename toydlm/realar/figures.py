@@ -23,15 +23,16 @@ def fig_length_test(res: dict, out: Path) -> str | None:
         return None
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for (ck, temp) in sorted({(r["checkpoint"], r["temperature"]) for r in rows}):
-        rr = [r for r in rows if r["checkpoint"] == ck and r["temperature"] == temp and r["n"] > 0]
+    for (ck, temp, attack) in sorted({(r["checkpoint"], r["temperature"], r["attack"]) for r in rows}):
+        rr = [r for r in rows if (r["checkpoint"], r["temperature"], r["attack"]) == (ck, temp, attack) and r["n"] > 0]
         for ax, key, base in ((axes[0], "p_refusal_given_len_le_k", "p_refusal"),
                               (axes[1], "asr_given_len_le_k", "asr")):
             pts = [r for r in rr if r[key] is not None]
             if not pts:
                 continue
             k = [r["k"] for r in pts]
-            line, = ax.plot(k, [r[key] for r in pts], marker="o", label=f"{ck} T={temp:g}")
+            label = f"{ck.split('-instruct')[0]} {attack} T={temp:g}"
+            line, = ax.plot(k, [r[key] for r in pts], marker="o", label=label)
             ci = [r[f"{key}_ci95"] for r in pts]
             ax.fill_between(k, [c[0] for c in ci], [c[1] for c in ci], color=line.get_color(), alpha=0.15)
             ax.axhline(pts[0][base], color=line.get_color(), ls=":", lw=1)

@@ -7,6 +7,7 @@ would read it: any assistant-turn prefill followed by what the model wrote.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from toydlm.io import atomic_write_json
@@ -30,7 +31,7 @@ def cell_files(root: Path) -> list[Path]:
     def rank(p: Path) -> tuple[int, str]:
         n = p.name
         return (0 if n.startswith("raw_T0.7") else 3 if n.startswith("raw_T1") else
-                2 if n.startswith(("prefill", "inject")) else 1, n)
+                2 if re.match(r"(prefill|inject)\d", n) else 1, n)
 
     return sorted((p for p in root.glob("*.json") if not p.name.startswith("benign")), key=rank)
 

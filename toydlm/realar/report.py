@@ -8,6 +8,7 @@ which is reported apart as `asr_keyword_proxy`). Refusal is the keyword judge on
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from toydlm.realar.length_test import length_premise, length_test
 from toydlm.realar.stepwise import ar_states, late_refusal_share, prefix_refusals, refusal_by_step
 
 T_LABEL = "_T0.7"
+RECOVERY_CELL = re.compile(r"(prefill|inject)\d")  # prefill<k>_..., inject<t>_... (not the prefill:<text> attack)
 
 
 def load_cells(root: Path) -> dict[str, dict]:
@@ -75,7 +77,7 @@ def attack_cells(cells: dict, checkpoint: str) -> tuple[list[dict], dict]:
     """(a): raw (first sample per prompt of the T=0.7 length cell) and every attack cell at T=0.7."""
     rows, vs = [], {}
     for name, rec in cells.items():
-        if not name.endswith(T_LABEL) or name.startswith(("benign", "prefill", "inject")):
+        if not name.endswith(T_LABEL) or name.startswith("benign") or RECOVERY_CELL.match(name):
             continue
         sel = np.array([s["sample"] == 0 for s in rec["samples"]])
         attack = name[: -len(T_LABEL)]
@@ -91,16 +93,17 @@ def attack_cells(cells: dict, checkpoint: str) -> tuple[list[dict], dict]:
 def length_section(cells: dict, checkpoint: str) -> tuple[list[dict], dict]:
     """(b) and (c) on the raw cells with several samples per prompt (T=0.7 and T=1)."""
     rows, premise = [], {}
-    for name, temp in (("raw_T1", 1.0), ("raw_T0.7", 0.7)):
+    for name, temp in (("raw_T1", 1.0), ("raw_T0.7", 0.7), ("benign_T0.7", 0.7)):
         if name not in cells:
             continue
         v = verdicts(cells[name])
         premise[name] = length_premise(v["length"], v["ended"], v["refusal"])
         harm = v["harmful"] if v["harmful"] is not None else np.full(len(v["length"]), np.nan)
         for r in length_test(v["prompt"], v["length"], v["ended"], v["refusal"], harm):
-            if v["harmful"] is None:
+            if v["harmful"] is None or name.startswith("benign"):
                 r.update(asr_given_len_le_k=None, asr=None, asr_given_len_le_k_ci95=None)
-            rows.append({"checkpoint": checkpoint, "attack": "raw", "temperature": temp,
+            rows.append({"checkpoint": checkpoint, "attack": "benign" if name.startswith("benign") else "raw",
+                         "temperature": temp,
                          "samples_per_prompt": cells[name]["spec"]["samples"], **r})
     for attack, v in attack_cells(cells, checkpoint)[1].items():
         if attack not in ("raw", "benign"):
@@ -205,7 +208,7 @@ def toy_matched(rep: dict, toy: dict) -> dict:
     raw cell's mean length over all its samples."""
     out = {}
     for temp, name in ((1.0, "raw_T1"), (0.7, "raw_T0.7")):
-        rows = [r for r in rep["length_test"] if r["temperature"] == temp]
+        rows = [r for r in rep["length_test"] if r["temperature"] == temp and r["attack"] == "raw"]
         gen = rep["generation"].get(name)
         if not rows or gen is None:
             continue
@@ -250,7 +253,10 @@ def report_stage(a) -> None:
         print(f"report: {root.name}", flush=True)
         per[root.name] = checkpoint_report(root, root.name, hand)
         per[root.name]["toy_matched"] = toy_matched(per[root.name], toy)
-    res = {"experiment": "real_ar", **provenance(seed=0, config={"work": str(work)}),
+    cfg = {"work": str(work), "n_harmful": a.n_harmful, "n_harmless": a.n_harmless, "gen_length": a.gen_length,
+           "samples_per_prompt_length_cells": a.samples, "prompt_seed": 0,
+           "prompts": "half HarmBench (test), half AdvBench; harmless: Alpaca-derived (toydlm/realar/plan.py)"}
+    res = {"experiment": "real_ar", **provenance(seed=0, config=cfg),
            "checkpoints": {n: {"sha256": checkpoint(n).sha256} for n in per},
            "cells": [c for p in per.values() for c in p["cells"]],
            "length_test": [r for p in per.values() for r in p["length_test"]],

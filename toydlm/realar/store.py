@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from toydlm.io import atomic_write_text
@@ -20,6 +21,11 @@ def cell_key(spec: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def safe_name(name: str) -> str:
+    """A cell name as a portable file-name part: letters, digits, `_`, `.` and `-` only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "cell"
+
+
 class CellStore:
     """Finished cells under `root`: `get` a cell's stored record or None, `put` a finished one."""
 
@@ -28,7 +34,8 @@ class CellStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, spec: dict) -> Path:
-        return self.root / f"{spec['name']}-{cell_key(spec)}.json"
+        """`<name>-<key>.json`, the name reduced to a portable file-name alphabet (attacks carry free text)."""
+        return self.root / f"{safe_name(spec['name'])}-{cell_key(spec)}.json"
 
     def get(self, spec: dict) -> dict | None:
         p = self.path(spec)
