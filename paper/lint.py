@@ -9,7 +9,7 @@ from paper.render import PLACEHOLDER
 # Tokens with digits that are names, not results: the seed paper's arXiv id and year, model names and
 # sizes it quotes, and the names of this project's two theory models.
 ALLOWED = frozenset({"2602.02600", "2026", "8B", "7B", "7–8B", "LLaDA-1.5", "Qwen-2.5", "LLaMA-3", "v1", "v2",
-                     "SmolLM2-135M-Instruct"})
+                     "SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct", "Qwen2.5-Coder-1.5B-Instruct", "sha256"})
 TOKEN = re.compile(r"[\w.@:\-–]*[0-9][\w.@:\-–]*")
 
 

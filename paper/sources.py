@@ -32,6 +32,8 @@ REQUIRED: dict[str, tuple[str, str]] = {
                           ".venv/bin/toydlm bench bridge --json > results/bench_bridge.json"),
     "exp8_sri_guard.json": ("results/exp8_sri_guard.json", ".venv/bin/python experiments/exp8_sri_guard.py"),
     "model_quality.json": ("results/model_quality.json", ".venv/bin/python experiments/model_quality.py"),
+    "real_ar.json": ("results/real_ar.json", ".venv/bin/python experiments/real_ar.py gen|judge|report "
+                     "(docs/real-checkpoints.md)"),
     "seed": ("paper/seed_reference.json",
              "hand-curated quotes of the seed-study notes, docs/seed-study-excerpts.md (checked by the tests)"),
     "goals": ("paper/goals.json", "the project's stated targets (not results)"),

@@ -61,8 +61,9 @@ def fig_premise(res: dict, out: Path) -> str | None:
                 ax.plot([q[1], q[3]], [i + dy] * 2, color=col, lw=5, alpha=0.6)
                 ax.plot(q[2], i + dy, "k|", ms=8)
     ax.set_yticks(range(len(items)), [f"{ck.split('-instruct')[0]}: {c}" for ck, c, _ in items], fontsize=7)
-    ax.set(xlabel="response length (tokens, ended responses)",
-           title="Refusals (blue) vs compliances (red): 10/25/50/75/90%")
+    ax.axvline(res["config"]["gen_length"], color="grey", ls="--", lw=0.8)
+    ax.set(xlabel="response length in tokens (at the dashed cap: still going, truncated)",
+           title="Refusals (blue) vs compliances (red): 10/25/50/75/90% quantiles")
     fig.tight_layout()
     fig.savefig(out / "real_ar_length_premise.png", dpi=120)
     plt.close(fig)
@@ -71,7 +72,7 @@ def fig_premise(res: dict, out: Path) -> str | None:
 
 def fig_recovery(res: dict, out: Path) -> str | None:
     """ASR and refusal against prefill length and against the step of an injected refusal opener."""
-    rec = {ck: r for ck, r in res["recovery"].items() if r["prefill"] or r["inject"]}
+    rec = {ck: r for ck, r in res["recovery"].items() if len(r["prefill"]) > 1 or r["inject"]}  # a curve, not a point
     if not rec:
         return None
     plt = _plt()
