@@ -9,7 +9,8 @@ SRC = "real_ar.json"
 
 
 def _ck(name: str) -> str:
-    return name.replace("-instruct", "").replace("qwen2.5-coder-", "Qwen2.5-Coder-").replace("smollm2-", "SmolLM2-")
+    out = name.replace("-instruct", "").replace("qwen2.5-coder-", "Qwen2.5-Coder-").replace("smollm2-", "SmolLM2-")
+    return out[:-1] + out[-1].upper() if out[-1] in "bm" and out[-2].isdigit() else out  # 0.5b -> 0.5B, 135m -> 135M
 
 
 def real_cells(s: Sources) -> tuple[str, str]:
@@ -56,7 +57,8 @@ def real_recovery(s: Sources) -> tuple[str, str]:
                          f(p["refusal_rate"], "f2"), f(p["asr"], "f2")])
     return md(["checkpoint", "intervention", "tokens / step", "n", "refusal rate", "ASR"], rows), (
         "Recovery curves on a real AR model (temperature 0.7). Prefill: the first k tokens of a compliance opener "
-        "start the reply. Injection: a refusal opener follows the first t tokens of the model's own compliant reply.")
+        "start the reply. Injection: a refusal opener follows the first t tokens of the model's own harmful reply "
+        "(LLM judge); refusal rate: the keyword judge on what the model wrote after it.")
 
 
 def _fig(name: str, caption: str):
