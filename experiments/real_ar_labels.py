@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from toydlm.bridge.judges import keyword_refusal  # noqa: E402
-from toydlm.realar.judging import cell_files, judge_inputs  # noqa: E402
+from toydlm.realar.judging import cell_files, find_cell, judge_inputs  # noqa: E402
 from toydlm.realar.plan import prompt_sets  # noqa: E402
 
 
@@ -55,9 +55,7 @@ def check(a) -> None:
     harmful = prompt_sets(100, 100)["harmful"]
     bad = 0
     for lab in labels:
-        root = Path(a.work) / lab["checkpoint"]
-        recs = (json.loads(p.read_text()) for p in cell_files(root))
-        rec = next(r for r in recs if r["spec"]["name"] == lab["cell"])
+        _, rec = find_cell(Path(a.work) / lab["checkpoint"], lab["cell"])
         _, resp = judge_inputs(rec, harmful)
         bad += resp[lab["row"]] != lab["response"]
     print(f"{len(labels)} labels, {bad} not matching the store")

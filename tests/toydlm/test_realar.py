@@ -128,3 +128,24 @@ def test_cell_files_get_portable_names(tmp_path):
     spec = {"name": "prefill:Sure, here is_T0.7", "seed": 0}
     path = CellStore(tmp_path).path(spec)
     assert path.name.startswith("prefill_Sure_here_is_T0.7-") and " " not in path.name and ":" not in path.name
+
+
+def test_without_harm_verdicts_the_length_test_reports_refusal_only():
+    rows = length_test([0, 0, 1, 1], [5, 50, 5, 50], [True] * 4, [True, False, True, False], None, ks=(10,),
+                       n_boot=50)
+    assert rows[0]["p_refusal_given_len_le_k"] == 1.0 and rows[0]["p_refusal_given_len_le_k_ci95"] == [1.0, 1.0]
+    assert rows[0]["asr"] is None and rows[0]["asr_given_len_le_k"] is None
+    assert rows[0]["asr_given_len_le_k_ci95"] is None
+
+
+def test_a_cell_is_found_by_name_or_the_error_lists_the_stored_ones(tmp_path):
+    from toydlm.errors import UserError
+    from toydlm.realar.judging import PREFIX, find_cell, judged_path
+
+    store = CellStore(tmp_path)
+    store.put({"name": "raw_T1", "seed": 2}, [{"text": "x"}])
+    path, rec = find_cell(tmp_path, "raw_T1")
+    assert rec["samples"] == [{"text": "x"}]
+    assert judged_path(path, PREFIX) == tmp_path / "judged" / f"prefix-{path.name}"
+    with pytest.raises(UserError, match="no stored cell 'raw_T2'.*raw_T1"):
+        find_cell(tmp_path, "raw_T2")

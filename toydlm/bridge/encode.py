@@ -47,8 +47,17 @@ def encode_prompts(tok, instructions: list[str], prefills: list[str] | None = No
     prefills = prefills or [""] * len(instructions)
     rows = [chat_ids(tok, u, p, chat) for u, p in zip(instructions, prefills)]
     check_lengths(rows, context, gen_length, what)
+    return left_pad(rows, pad_id(tok))
+
+
+def pad_id(tok) -> int:
+    """The tokenizer's pad id, else its EOS id, else 0 (left padding is masked out, so any id serves)."""
+    return tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+
+
+def left_pad(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows left-padded to one length: (ids int64 [N, P], attention bool [N, P], False at padding)."""
     P = max(len(r) for r in rows)
-    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
     ids = np.full((len(rows), P), pad, np.int64)
     att = np.zeros((len(rows), P), bool)
     for i, r in enumerate(rows):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toydlm.bridge.encode import left_pad, pad_id
 from toydlm.errors import UserError
 
 # v1 (a "strict safety reviewer" framing) scored every pair below 0.5 on the 1.5B model; v3 = v2's rules moved
@@ -81,17 +82,6 @@ def judge_ids(tok, instruction: str, response: str, max_response_tokens: int = 2
     return encode(tok, head) + pair_ids(tok, tail, instruction, response, max_response_tokens)
 
 
-def left_pad(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows left-padded to one length: (ids [B, P], attention [B, P])."""
-    P = max(len(r) for r in rows)
-    ids_BP = np.full((len(rows), P), pad, np.int64)
-    att_BP = np.zeros((len(rows), P), np.int64)
-    for i, r in enumerate(rows):
-        ids_BP[i, P - len(r):] = r
-        att_BP[i, P - len(r):] = 1
-    return ids_BP, att_BP
-
-
 def _sha256(model: str | Path, path: Path) -> str | None:
     """The pinned sha256 of a `toydlm weights` checkpoint (its DONE.json marker or the registry), else None."""
     from toydlm.io import read_json_or_none
@@ -122,8 +112,7 @@ class LLMHarmJudge:
         if not getattr(self.tokenizer, "chat_template", None):
             raise UserError(f"the tokenizer of {path} has no chat template: the LLM judge needs a chat model")
         self.yes_id, self.no_id = answer_ids(self.tokenizer, answers)
-        pad = self.tokenizer.pad_token_id
-        self.pad_id = pad if pad is not None else (self.tokenizer.eos_token_id or 0)
+        self.pad_id = pad_id(self.tokenizer)
         head, self._tail = template_parts(self.tokenizer)
         self.prefix_ids, self._prefix_kv = encode(self.tokenizer, head), None
         params = inspect.signature(self.model.forward).parameters
@@ -167,7 +156,7 @@ class LLMHarmJudge:
 
         from toydlm.bridge.adapters import position_ids
 
-        ids_BP, att_BP = (torch.from_numpy(a).to(self.device) for a in left_pad(rows, self.pad_id))
+        ids_BP, att_BP = (torch.from_numpy(a).long().to(self.device) for a in left_pad(rows, self.pad_id))
         pos_BP = position_ids(att_BP) + past
         att = torch.cat([att_BP.new_ones(len(rows), past), att_BP], dim=1)
         with torch.inference_mode():

@@ -16,6 +16,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, out: Path, name: str) -> str:
+    """Lay out, write `out/name` and close the figure; its file name."""
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=120)
+    plt.close(fig)
+    return name
+
+
 def fig_length_test(res: dict, out: Path) -> str | None:
     """P(refusal | length ≤ k) and ASR(length ≤ k) against k, per checkpoint and temperature, with 95% CIs."""
     rows = res["length_test"]
@@ -40,10 +48,7 @@ def fig_length_test(res: dict, out: Path) -> str | None:
                 title="Refusal given an early end (dotted: overall)")
     axes[1].set(xlabel="k (tokens)", ylabel="ASR(length ≤ k)", title="Harm given an early end (LLM judge)")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "real_ar_length_test.png", dpi=120)
-    plt.close(fig)
-    return "real_ar_length_test.png"
+    return _save(plt, fig, out, "real_ar_length_test.png")
 
 
 def fig_premise(res: dict, out: Path) -> str | None:
@@ -64,10 +69,7 @@ def fig_premise(res: dict, out: Path) -> str | None:
     ax.axvline(res["config"]["gen_length"], color="grey", ls="--", lw=0.8)
     ax.set(xlabel="response length in tokens (at the dashed cap: still going, truncated)",
            title="Refusals (blue) vs compliances (red): 10/25/50/75/90% quantiles")
-    fig.tight_layout()
-    fig.savefig(out / "real_ar_length_premise.png", dpi=120)
-    plt.close(fig)
-    return "real_ar_length_premise.png"
+    return _save(plt, fig, out, "real_ar_length_premise.png")
 
 
 def fig_recovery(res: dict, out: Path) -> str | None:
@@ -89,10 +91,7 @@ def fig_recovery(res: dict, out: Path) -> str | None:
     axes[1].set(xlabel="step t of an injected refusal opener", ylabel="rate",
                 title="Refusal injected into own compliance")
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "real_ar_recovery.png", dpi=120)
-    plt.close(fig)
-    return "real_ar_recovery.png"
+    return _save(plt, fig, out, "real_ar_recovery.png")
 
 
 def fig_stepwise(res: dict, out: Path) -> str | None:
@@ -107,10 +106,7 @@ def fig_stepwise(res: dict, out: Path) -> str | None:
             ax.plot(np.arange(1, len(row["refusal_by_step"]) + 1), row["refusal_by_step"], label=attack)
         ax.set(xlabel="step t (tokens committed)", ylabel="P(refusal committed by t)", title=ck)
         ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out / "real_ar_stepwise.png", dpi=120)
-    plt.close(fig)
-    return "real_ar_stepwise.png"
+    return _save(plt, fig, out, "real_ar_stepwise.png")
 
 
 def write_figures(res: dict, out: Path) -> list[str]:

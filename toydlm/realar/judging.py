@@ -10,6 +10,7 @@ import json
 import re
 from pathlib import Path
 
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
 from toydlm.realar.plan import prompt_sets
 
@@ -23,6 +24,23 @@ def judge_inputs(rec: dict, harmful: list[str]) -> tuple[list[str], list[str]]:
     spec = rec["spec"]
     ins = [harmful[spec["prompt_ids"][s["prompt"]]] for s in rec["samples"]]
     return ins, [visible_response(spec, s) for s in rec["samples"]]
+
+
+PREFIX = "prefix-"  # judged/prefix-<cell file>: the judge on a cell's prefixes (judge_prefixes)
+
+
+def judged_path(cell: Path, kind: str = "") -> Path:
+    """Where the judge's scores of a stored cell file live: `judged/<kind><file name>` beside it."""
+    return cell.parent / "judged" / f"{kind}{cell.name}"
+
+
+def find_cell(root: Path, name: str) -> tuple[Path, dict]:
+    """The stored cell called `name` (its file and record), or a one-line error listing the stored names."""
+    recs = [(p, json.loads(p.read_text())) for p in sorted(root.glob("*.json"))]
+    for p, rec in recs:
+        if rec["spec"]["name"] == name:
+            return p, rec
+    raise UserError(f"no stored cell {name!r} under {root} (stored: {', '.join(r['spec']['name'] for _, r in recs)})")
 
 
 def cell_files(root: Path) -> list[Path]:
@@ -45,12 +63,12 @@ def judge_stage(a) -> None:
 
     root = Path(a.work) / a.model
     harmful = prompt_sets(a.n_harmful, a.n_harmless)["harmful"]
-    out_dir, judge, idle_since = root / "judged", None, time.monotonic()
+    judge, idle_since = None, time.monotonic()
     while True:
-        todo = [p for p in cell_files(root) if not (out_dir / p.name).exists()]
+        todo = [p for p in cell_files(root) if not judged_path(p).exists()]
         if todo:
             judge = judge or LLMHarmJudge(a.judge_model, dtype=a.judge_dtype, batch_size=8)
-            _judge_cell(judge, todo[0], harmful, out_dir)
+            _judge_cell(judge, todo[0], harmful)
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= getattr(a, "follow", 0):
             return
@@ -58,11 +76,11 @@ def judge_stage(a) -> None:
             time.sleep(30)
 
 
-def _judge_cell(judge, path: Path, harmful: list[str], out_dir: Path) -> None:
+def _judge_cell(judge, path: Path, harmful: list[str]) -> None:
     rec = json.loads(path.read_text())
     ins, resp = judge_inputs(rec, harmful)
     scores = judge.scores(ins, resp, progress=True)
-    atomic_write_json(out_dir / path.name, {"cell": path.name, "judge": judge.meta, "p_yes": scores.tolist()})
+    atomic_write_json(judged_path(path), {"cell": path.name, "judge": judge.meta, "p_yes": scores.tolist()})
     print(f"{path.name}: {len(scores)} judged, harm rate {(scores > judge.threshold).mean():.3f}", flush=True)
 
 
@@ -92,12 +110,10 @@ def judge_prefixes(a, cell: str) -> None:
     from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.bridge.loading import load_tokenizer
 
-    root = Path(a.work) / a.model
-    path = next(p for p in cell_files(root) if json.loads(p.read_text())["spec"]["name"] == cell)
-    out = root / "judged" / f"prefix-{path.name}"
+    path, rec = find_cell(Path(a.work) / a.model, cell)
+    out = judged_path(path, PREFIX)
     if out.exists():
         return
-    rec = json.loads(path.read_text())
     ins, resp, where = prefix_inputs(rec, prompt_sets(a.n_harmful, a.n_harmless)["harmful"], load_tokenizer(a.model))
     judge = LLMHarmJudge(a.judge_model, dtype=a.judge_dtype, batch_size=8)
     scores = judge.scores(ins, resp, progress=True)

@@ -16,17 +16,18 @@ DEFAULT_KS = (8, 12, 16, 24, 32, 48, 64, 96)
 
 
 def conditional_rates(length, ended, refusal, harmful, k: int) -> dict:
-    """Rates among samples that ended within k tokens, and overall."""
-    length, ended = np.asarray(length), np.asarray(ended, bool)
-    refusal, harmful = np.asarray(refusal, bool), np.asarray(harmful, bool)
+    """Rates among samples that ended within k tokens, and overall (`harmful` None: no harm verdicts, the
+    ASR fields are None)."""
+    length, ended, refusal = np.asarray(length), np.asarray(ended, bool), np.asarray(refusal, bool)
+    harm = None if harmful is None else np.asarray(harmful, bool)
     sel = ended & (length <= k)
     n = int(sel.sum())
     return {"k": int(k), "n": n, "n_total": int(len(length)),
             "p_len_le_k": float(sel.mean()) if len(sel) else None,
             "p_refusal_given_len_le_k": float(refusal[sel].mean()) if n else None,
             "p_refusal": float(refusal.mean()) if len(refusal) else None,
-            "asr_given_len_le_k": float(harmful[sel].mean()) if n else None,
-            "asr": float(harmful.mean()) if len(harmful) else None}
+            "asr_given_len_le_k": float(harm[sel].mean()) if n and harm is not None else None,
+            "asr": float(harm.mean()) if harm is not None and len(harm) else None}
 
 
 def _prompt_resamples(prompt: np.ndarray, n_boot: int, seed: int):
@@ -40,16 +41,20 @@ def _prompt_resamples(prompt: np.ndarray, n_boot: int, seed: int):
 
 def length_test(prompt, length, ended, refusal, harmful, ks=DEFAULT_KS, n_boot: int = 1000,
                 seed: int = 0) -> list[dict]:
-    """`conditional_rates` for every k with 95% prompt-bootstrap CIs of the two conditional rates."""
-    arrs = [np.asarray(a) for a in (prompt, length, ended, refusal, harmful)]
-    out = [conditional_rates(*arrs[1:], k) for k in ks]
+    """`conditional_rates` for every k with 95% prompt-bootstrap CIs of the two conditional rates
+    (`harmful` None: refusal only)."""
+    prompt = np.asarray(prompt)
+    arrs = [np.asarray(a) for a in (length, ended, refusal)]
+    harm = None if harmful is None else np.asarray(harmful)
+    out = [conditional_rates(*arrs, harm, k) for k in ks]
     boots = {k: ([], []) for k in ks}
-    for idx in _prompt_resamples(arrs[0], n_boot, seed):
+    for idx in _prompt_resamples(prompt, n_boot, seed):
         for k in ks:
-            r = conditional_rates(*(a[idx] for a in arrs[1:]), k)
+            r = conditional_rates(*(a[idx] for a in arrs), None if harm is None else harm[idx], k)
             if r["n"]:
                 boots[k][0].append(r["p_refusal_given_len_le_k"])
-                boots[k][1].append(r["asr_given_len_le_k"])
+                if harm is not None:
+                    boots[k][1].append(r["asr_given_len_le_k"])
     for row in out:
         ref, asr = boots[row["k"]]
         row["p_refusal_given_len_le_k_ci95"] = _ci(ref)

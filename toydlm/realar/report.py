@@ -15,6 +15,7 @@ import numpy as np
 
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.measure import binomial_se
+from toydlm.realar.judging import PREFIX, judged_path
 from toydlm.realar.length_test import length_premise, length_test
 from toydlm.realar.stepwise import ar_states, late_refusal_share, prefix_refusals, refusal_by_step
 
@@ -27,11 +28,11 @@ def load_cells(root: Path) -> dict[str, dict]:
     out = {}
     for p in sorted(root.glob("*.json")):
         rec = json.loads(p.read_text())
-        j = root / "judged" / p.name
+        j = judged_path(p)
         if j.exists():
             jr = json.loads(j.read_text())
             rec["p_yes"], rec["judge"] = np.asarray(jr["p_yes"]), jr["judge"]
-        pj = root / "judged" / f"prefix-{p.name}"
+        pj = judged_path(p, PREFIX)
         if pj.exists():
             pr = json.loads(pj.read_text())
             rec["prefix_p_yes"] = np.array([[np.nan if x is None else x for x in r] for r in pr["p_yes"]], float)
@@ -67,7 +68,7 @@ def cell_row(attack: str, rec: dict, v: dict, checkpoint: str) -> dict:
             "temperature": rec["spec"]["temperature"], "seed": rec["spec"]["seed"],
             "asr": asr, "asr_se": asr_se, "refusal_rate": rr, "refusal_rate_se": rr_se,
             "asr_keyword_proxy": float((~ref).mean()),
-            "judge": rec.get("judge", {}).get("model") and {**rec["judge"], "name": "llm-harm-judge"},
+            "judge": {**rec["judge"], "name": "llm-harm-judge"} if "judge" in rec else None,
             "mean_length": float(L.mean()), "mean_len_refusal": float(L[ref].mean()) if ref.any() else None,
             "mean_len_compliance": float(L[~ref].mean()) if (~ref).any() else None,
             "truncated_share": float((~v["ended"]).mean()), "eos_first_share": None, "hrr": None, "frr": None}
@@ -90,22 +91,20 @@ def attack_cells(cells: dict, checkpoint: str) -> tuple[list[dict], dict]:
     return rows, vs
 
 
-def length_section(cells: dict, checkpoint: str) -> tuple[list[dict], dict]:
-    """(b) and (c) on the raw cells with several samples per prompt (T=0.7 and T=1)."""
+def length_section(cells: dict, vs: dict, checkpoint: str) -> tuple[list[dict], dict]:
+    """(b) and (c) on the raw cells with several samples per prompt (T=0.7 and T=1) and the benign cell;
+    the length premise also for every attack cell (`vs`: the (a) verdicts)."""
     rows, premise = [], {}
     for name, temp in (("raw_T1", 1.0), ("raw_T0.7", 0.7), ("benign_T0.7", 0.7)):
         if name not in cells:
             continue
         v = verdicts(cells[name])
         premise[name] = length_premise(v["length"], v["ended"], v["refusal"])
-        harm = v["harmful"] if v["harmful"] is not None else np.full(len(v["length"]), np.nan)
-        for r in length_test(v["prompt"], v["length"], v["ended"], v["refusal"], harm):
-            if v["harmful"] is None or name.startswith("benign"):
-                r.update(asr_given_len_le_k=None, asr=None, asr_given_len_le_k_ci95=None)
-            rows.append({"checkpoint": checkpoint, "attack": "benign" if name.startswith("benign") else "raw",
-                         "temperature": temp,
+        benign = name.startswith("benign")
+        for r in length_test(v["prompt"], v["length"], v["ended"], v["refusal"], None if benign else v["harmful"]):
+            rows.append({"checkpoint": checkpoint, "attack": "benign" if benign else "raw", "temperature": temp,
                          "samples_per_prompt": cells[name]["spec"]["samples"], **r})
-    for attack, v in attack_cells(cells, checkpoint)[1].items():
+    for attack, v in vs.items():
         if attack not in ("raw", "benign"):
             premise[attack + T_LABEL] = length_premise(v["length"], v["ended"], v["refusal"])
     return rows, premise
@@ -229,7 +228,7 @@ def checkpoint_report(root: Path, checkpoint: str, hand: list[dict]) -> dict:
 
     cells = load_cells(root)
     rows, vs = attack_cells(cells, checkpoint)
-    lt, premise = length_section(cells, checkpoint)
+    lt, premise = length_section(cells, vs, checkpoint)
     tok = load_tokenizer(checkpoint)
     T = max(rec["spec"]["gen_length"] for rec in cells.values())
     mine = [h for h in hand if h["checkpoint"] == checkpoint]
