@@ -43,6 +43,7 @@ def args() -> argparse.Namespace:
 
 
 def gen(a: argparse.Namespace) -> None:
+    from toydlm.bridge.attacks import parse_attacks
     from toydlm.bridge.run import load_setup
     from toydlm.realar import plan as P
     from toydlm.realar.runner import estimate, run_cells
@@ -51,12 +52,12 @@ def gen(a: argparse.Namespace) -> None:
     from toydlm.weights import checkpoint
 
     sha = checkpoint(a.model).sha256
+    attacks = tuple(parse_attacks(a.attacks)) if a.attacks else P.ATTACK_CELLS  # checked before the load
     prompts = P.prompt_sets(a.n_harmful, a.n_harmless)
     setup, mem = load_setup(a.model, "ar", SamplerConfig("ar"), "cpu", "float32", False, None,
                             gen_length=a.gen_length, batch_size=a.batch_size, seed=0)
     print(f"loaded {a.model} (memory estimate {mem})", flush=True)
     store = CellStore(Path(a.work) / a.model)
-    attacks = tuple(a.attacks.split(",")) if a.attacks else P.ATTACK_CELLS
     groups = TIERS[a.tier]
     plans = []
     for g in groups:
@@ -116,4 +117,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from toydlm.errors import UserError
+
+    try:
+        main()
+    except UserError as e:
+        sys.exit(f"error: {e}")

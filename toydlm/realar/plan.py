@@ -55,10 +55,17 @@ def base_cells(group: str, prompts: dict, tok, attacks=ATTACK_CELLS, samples: in
     if group == "benign":
         return [attacked("benign_T0.7", "raw", prompts["harmless"], 0.7, 1, 3)]
     if group in ("attacks", "strongest"):
-        return [attacked(f"{a}_T0.7", a, h, 0.7, 1, 10 + i) for i, a in enumerate(attacks)]
+        return [attacked(f"{a}_T0.7", a, h, 0.7, 1, attack_seed(a)) for a in attacks]
     if group == "prefill":
         return [prefill_cell(h, k, tok) for k in PREFILL_TOKENS]
     return []
+
+
+def attack_seed(attack: str) -> int:
+    """An attack cell's seed, fixed by the attack alone, so a subset of attacks samples the same cells."""
+    if attack in ATTACK_CELLS:
+        return 10 + ATTACK_CELLS.index(attack)
+    return 100 + sum(attack.encode()) % 900
 
 
 def opener_prefix(tok, k: int, opener: str = COMPLIANCE_OPENER) -> str:
