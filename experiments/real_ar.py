@@ -52,7 +52,8 @@ def gen(a: argparse.Namespace) -> None:
     from toydlm.weights import checkpoint
 
     sha = checkpoint(a.model).sha256
-    attacks = tuple(parse_attacks(a.attacks)) if a.attacks else P.ATTACK_CELLS  # checked before the load
+    default = P.STRONGEST if a.tier == "core" else P.ATTACK_CELLS
+    attacks = tuple(parse_attacks(a.attacks)) if a.attacks else default  # checked before the load
     prompts = P.prompt_sets(a.n_harmful, a.n_harmless)
     setup, mem = load_setup(a.model, "ar", SamplerConfig("ar"), "cpu", "float32", False, None,
                             gen_length=a.gen_length, batch_size=a.batch_size, seed=0)
