@@ -160,3 +160,21 @@ def test_attack_cell_seed_does_not_depend_on_which_attacks_run():
     subset = base_cells("strongest", prompts, None, ("prefill:Sure, here is", "prefix_injection"))
     assert {c.name: c.seed for c in subset} == {k: full[k] for k in (c.name for c in subset)}
     assert len(set(full.values())) == len(full)
+
+
+def test_pooled_judge_agreement_counts_every_checkpoints_labels_once():
+    """The contract's agreement pools the hand labels of every checkpoint; an unjudged label counts for the
+    keyword judge only. (It once reported all labels' count beside one checkpoint's agreement.)"""
+    from toydlm.realar.report import hand_agreement, pooled_agreement
+
+    a = {"truth": [True, False, True], "keyword": [True, True, False], "llm_score": [0.9, 0.2, None]}
+    b = {"truth": [False, True], "keyword": [False, True], "llm_score": [0.7, 0.8]}
+    votes = {"keyword": [True, False], "llm": [True, True]}
+    per = {"x": {"_votes": votes, "_hand_pairs": a}, "y": {"_votes": votes, "_hand_pairs": b}}
+    out = pooled_agreement(per)
+    assert out["n_hand_labelled"] == 5 and out["checkpoints"] == ["x", "y"]
+    assert out["llm_vs_hand"]["n"] == 4 and out["keyword_vs_hand"]["n"] == 5
+    assert out["llm_vs_hand"]["agreement"] == pytest.approx(3 / 4)
+    assert out["keyword_vs_hand"]["agreement"] == pytest.approx(3 / 5)
+    assert out["keyword_vs_llm"]["n"] == 4
+    assert hand_agreement(a)["llm_vs_hand"]["auroc"] == pytest.approx(1.0)
