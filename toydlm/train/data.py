@@ -23,5 +23,7 @@ def batch_at(grammar, seed: int, step: int, batch: int) -> np.ndarray:
 
 
 def eval_batch(grammar, seed: int, batch: int) -> np.ndarray:
-    """The fixed held-out batch `[batch, P + L]` int32."""
+    """The fixed held-out batch `[batch, P + L]` int32 (a corpus's own evaluation rows when it has them)."""
+    if hasattr(grammar, "sample_held_out"):
+        return grammar.sample_held_out(batch, stream_seed(seed, 0, EVAL_TAG)).tokens.astype(np.int32)
     return grammar.sample(batch, stream_seed(seed, 0, EVAL_TAG)).tokens.astype(np.int32)

@@ -50,13 +50,20 @@ class NonFiniteLoss(ValueError):
 
 
 def _grammar(grammar):
+    """A grammar (or a preset name, TOML path or None), or any data source with `sample` and `config`
+    (a corpus of real text, `toydlm.twins.dataset.CorpusTask`)."""
     from toydlm.grammar import Grammar, load_grammar
 
-    return grammar if isinstance(grammar, Grammar) else load_grammar(grammar)
+    if isinstance(grammar, Grammar) or (hasattr(grammar, "sample") and hasattr(grammar, "config")):
+        return grammar
+    return load_grammar(grammar)
 
 
-def entropy_floor(grammar, tokens: np.ndarray) -> float:
-    """Monte-Carlo H(response | prompt) per response token: the best either loss can reach."""
+def entropy_floor(grammar, tokens: np.ndarray) -> float | None:
+    """Monte-Carlo H(response | prompt) per response token: the best either loss can reach (None for a
+    data source without an exact distribution, such as real text)."""
+    if not hasattr(grammar, "response_prob"):
+        return None
     P = grammar.prompt_len
     p = grammar.response_prob(tokens[:, :P], tokens[:, P:])
     return float(-np.log(p).mean() / (tokens.shape[1] - P))
@@ -85,7 +92,7 @@ class Run:
     schedule: optax.Schedule
     eval_tokens: jax.Array
     eval_keys: tuple[jax.Array, ...]
-    floor: float  # the entropy floor of the held-out batch
+    floor: float | None  # the entropy floor of the held-out batch (None: unknown, real text)
     meta: dict  # written into every checkpoint and the log's start record
 
 

@@ -1,0 +1,55 @@
+"""Real-text twins: AR and MDLM students of a real refusing chat model, and the sampler swap on real text.
+
+Stages (each resumable; `--work` keeps one file per finished cell):
+  corpus  sample the teacher's corpus and holdout cells (prints the compute estimate first), then write
+          the manifest, the prompt tokens and the token bytes beside the cells
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def args() -> argparse.Namespace:
+    from toydlm.twins.corpus import CorpusMix
+
+    d = CorpusMix()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("stage", choices=("corpus",))
+    ap.add_argument("--teacher", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
+    ap.add_argument("--work", default=str(ROOT / "results" / "twins_cells"))
+    ap.add_argument("--n-raw", type=int, default=d.n_raw, help="raw harmful training prompts")
+    ap.add_argument("--raw-samples", type=int, default=d.raw_samples, help="teacher samples per raw harmful prompt")
+    ap.add_argument("--n-attacked", type=int, default=d.n_attacked, help="attacked harmful training prompts")
+    ap.add_argument("--n-harmless", type=int, default=d.n_harmless, help="harmless training prompts")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--limit-cells", type=int, default=None, help="corpus: sample only the first N cells")
+    return ap.parse_args()
+
+
+def main() -> None:
+    a = args()
+    if a.stage == "corpus":
+        from toydlm.twins.corpus import CorpusMix
+        from toydlm.twins.teacher import generate
+
+        mix = CorpusMix(n_raw=a.n_raw, raw_samples=a.raw_samples, n_attacked=a.n_attacked,
+                        n_harmless=a.n_harmless, seed=a.seed)
+        m = generate(a.teacher, Path(a.work), mix, a.batch_size, limit_cells=a.limit_cells)
+        done = sum(c["done"] for c in m["cells"])
+        print(f"corpus: {done}/{len(m['cells'])} cells stored under {Path(a.work) / a.teacher}")
+
+
+if __name__ == "__main__":
+    from toydlm.errors import UserError
+
+    try:
+        main()
+    except UserError as e:
+        sys.exit(f"error: {e}")
