@@ -3,6 +3,11 @@
 Stages (each resumable; `--work` keeps one file per finished cell):
   corpus  sample the teacher's corpus and holdout cells (prints the compute estimate first), then write
           the manifest, the prompt tokens and the token bytes beside the cells
+  train   train the AR and the MDLM student on the stored corpus (same architecture, data and steps)
+  swap    sample the students on the holdout prompts: the AR student with its own decoder, the MDLM
+          student under every sampler (fixed weights)
+  judge   the LLM harm judge over the swap cells of harmful prompts
+  report  results/twins.json and its figures from what is stored
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ def args() -> argparse.Namespace:
 
     d = CorpusMix()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("corpus",))
+    ap.add_argument("stage", choices=("corpus", "train", "swap", "judge", "report"))
     ap.add_argument("--teacher", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
     ap.add_argument("--work", default=str(ROOT / "results" / "twins_cells"))
     ap.add_argument("--n-raw", type=int, default=d.n_raw, help="raw harmful training prompts")
@@ -30,12 +35,29 @@ def args() -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--limit-cells", type=int, default=None, help="corpus: sample only the first N cells")
+    ap.add_argument("--real-ar-work", default=str(ROOT / "results" / "real_ar_cells"),
+                    help="the real-AR cell store (the holdout's raw_T1 teacher cell lives there)")
+    ap.add_argument("--prompt-len", type=int, default=64,
+                    help="student prompt tokens (longer prompts lose their middle)")
+    ap.add_argument("--response-len", type=int, default=96, help="student response tokens (the teacher's cap)")
+    ap.add_argument("--preset", default="small", help="the students' model size preset")
+    ap.add_argument("--steps", type=int, default=2000, help="training steps of each student")
+    ap.add_argument("--train-batch", type=int, default=32)
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "twins"), help="where the students are trained")
+    ap.add_argument("--samples", type=int, default=2, help="swap: student samples per holdout prompt")
+    ap.add_argument("--samplers", default=None, help="swap: comma-separated sampler labels (default: all)")
+    ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
+    ap.add_argument("--out", default=str(ROOT / "results"))
     return ap.parse_args()
 
 
 def main() -> None:
     a = args()
-    if a.stage == "corpus":
+    if a.stage != "corpus":
+        from toydlm.twins.pipeline import run_stage
+
+        run_stage(a)
+    else:
         from toydlm.twins.corpus import CorpusMix
         from toydlm.twins.teacher import generate
 

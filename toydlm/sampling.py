@@ -17,6 +17,7 @@ import numpy as np
 from toydlm.attacks import PromptBatch, build_prompts, exact_condition
 from toydlm.denoiser import JaxDenoiser
 from toydlm.errors import UserError
+from toydlm.grammar import Grammar
 from toydlm.io import provenance
 from toydlm.samplers import Force, SamplerConfig, check_pairing, init_state, loop_run, row_keys, run_key, scan_run
 from toydlm.trace import Trace, build_trace, concat_traces, eos_first_share
@@ -38,6 +39,8 @@ def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBa
            progress: bool = False, model_hash: str | None = None) -> Trace:
     """Sample n responses with a traced sampler; prompts from `attack` (or the grammar's distribution).
 
+    `grammar` is a toy grammar, or any task with its layout (`response_len`, `mask_id`, `config`) whose
+    prompts come as a `PromptBatch`, such as a real-text corpus; only a toy grammar adds verdicts.
     `driver`: `scan` (JaxDenoiser only), `loop` (any callable denoiser) or `auto`.
     Rows are processed in chunks of `batch_size`; results do not depend on the chunking.
     `attack` may be a prebuilt `PromptBatch` (then `n` is its length).
@@ -48,6 +51,7 @@ def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBa
         raise UserError("give n (the number of sequences) or a PromptBatch as attack")
     batch = attack if isinstance(attack, PromptBatch) else build_prompts(attack, grammar, n, seed, cfg.steps)
     driver = _pick_driver(denoiser, driver)
+    judged = grammar if isinstance(grammar, Grammar) else None  # the toy's verdicts need its exact grammar
     mask_id = int(getattr(denoiser, "mask_id", grammar.mask_id))
     key = run_key(seed)
     n = len(batch)
@@ -59,7 +63,7 @@ def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBa
         rows = batch.rows(a, b)
         final, rec = _sample_rows(denoiser, cfg, rows, row_keys(key, np.arange(a, b)), driver, mask_id,
                                   record_hidden, bar)
-        parts.append(build_trace(rec, final, rows, {}, grammar, eos_id=cfg.eos_id))
+        parts.append(build_trace(rec, final, rows, {}, judged, eos_id=cfg.eos_id))
     bar.close()
     trace = concat_traces(parts)
     trace.meta.update(_run_meta(denoiser, grammar, cfg, batch, seed, driver, mask_id, model_hash))

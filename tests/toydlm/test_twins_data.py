@@ -78,19 +78,3 @@ def test_cell_rows_and_the_corpus_task_draws():
     assert (task.sample_held_out(4, 0).tokens == rows[0]).all()
     assert CorpusTask("tiny", rows[::-1], rows[:1], v, 4).config.config_hash() != task.config.config_hash()
 
-
-def test_students_train_on_a_corpus_task_with_its_held_out_rows(tmp_path):
-    from toydlm.train import train
-
-    v = tiny_vocab()
-    rng = np.random.default_rng(0)
-    rows = np.stack([np.concatenate([prompt_row([10 + i % 3], [], v, 3),
-                                     response_row([10 + i % 3] * (1 + i % 4), v, 6)]) for i in range(24)])
-    rows = rows[rng.permutation(len(rows))]
-    task = CorpusTask("tiny", rows[:20], rows[20:], v, 3)
-    for arch in ("ar", "mdlm"):
-        s = train(arch, "tiny", tmp_path / arch, steps=30, seed=0, grammar=task, progress=False)
-        assert s["final_step"] == 30 and np.isfinite(s["eval_loss"]) and s["entropy_floor"] is None
-    with pytest.raises(UserError, match="trained on grammar"):
-        other = CorpusTask("tiny", rows[:19], rows[20:], v, 3)
-        train("ar", "tiny", tmp_path / "ar", steps=40, resume=True, grammar=other, progress=False)

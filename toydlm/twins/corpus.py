@@ -120,6 +120,14 @@ def holdout_plans(holdout: dict[str, list[str]], temperature: float = 1.0, sampl
             attacked(f"holdout_{HOLDOUT_ATTACK}_T1", HOLDOUT_ATTACK, holdout["harmful"], temperature, samples, 6)]
 
 
+def reference_plan(holdout: dict[str, list[str]]) -> CellPlan:
+    """The real-AR experiment's `raw_T1` cell (4 teacher samples per holdout harmful prompt, T=1), which the
+    twins read from that experiment's store instead of sampling again."""
+    from toydlm.realar.plan import base_cells
+
+    return base_cells("length", holdout, None)[1]
+
+
 def mix_summary(mix: CorpusMix, prompts: dict[str, list[tuple[str, str]]]) -> dict:
     """The recorded mix: prompts and rows per kind, and how many prompts each attack got."""
     att = {}

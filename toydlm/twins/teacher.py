@@ -19,6 +19,7 @@ from toydlm.twins.corpus import (
     holdout_plans,
     holdout_prompts,
     mix_summary,
+    reference_plan,
     training_pools,
 )
 
@@ -84,7 +85,7 @@ def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_l
     store = CellStore(work / model)
     todo = plans if limit_cells is None else plans[:limit_cells]
     done = run_cells(setup, store, todo, sha)
-    prompt_ids = prompt_tokens(setup.tok, plans)
+    prompt_ids = prompt_tokens(setup.tok, plans + [reference_plan(holdout_prompts())])
     ids = sorted({i for rec in done.values() for s in rec["samples"] for i in s["ids"]}
                  | {i for t in prompt_ids.values() for k in t.values() for r in k for i in r} | set(setup.end_ids))
     root = work / model

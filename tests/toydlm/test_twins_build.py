@@ -1,0 +1,108 @@
+"""The students' task built from a store of teacher cells made here (the pipeline, without a teacher)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from toydlm.errors import UserError
+from toydlm.io import atomic_write_json
+from toydlm.realar.store import CellStore
+from toydlm.twins.build import build_task
+from toydlm.twins.corpus import holdout_prompts, reference_plan
+from toydlm.twins.teacher import MANIFEST, PROMPT_TOKENS, TOKEN_BYTES
+from toydlm.twins.vocab import EOS_ID, UNK_ID
+
+SHA, END = "ab" * 32, 900
+WORDS = {10: "I'm sorry, ", 11: "but I can't help.", 12: "Sure, ", 13: "here ", 14: "it is.", 15: "rare"}
+
+
+def sample(prompt: int, ids: list[int], ended: bool = True) -> dict:
+    text = "".join(WORDS[i] for i in ids)
+    return {"prompt": prompt, "sample": 0, "ids": ids, "length": len(ids), "ended": ended, "text": text}
+
+
+def make_store(tmp_path, with_holdout: bool = True):
+    """A corpus store (root named like a teacher) and a real-AR store holding the raw_T1 holdout cell."""
+    root, ref_root = tmp_path / "twins", tmp_path / "real_ar" / "twins"
+    store = CellStore(root)
+    cells = {"corpus_raw_0000": [sample(0, [10, 11]), sample(1, [12, 13, 14, 13, 14, 13], ended=False)],
+             "corpus_harmless_0000": [sample(0, [12, 13, 14, 15])]}
+    if with_holdout:
+        cells["holdout_harmless_T1"] = [sample(0, [12, 14])]
+    listing = []
+    for name, samples in cells.items():
+        spec = {"name": name, "k": 1}
+        store.put(spec, samples)
+        listing.append({"name": name, "file": store.path(spec).name, "done": True})
+    ref = reference_plan(holdout_prompts())
+    CellStore(ref_root).put(ref.spec(SHA, 6), [sample(3, [10, 11, 15])])
+    ptok = {n: {"user": [[12, 13], [10]], "prefill": [[], [12]]} for n in cells}
+    ptok[ref.name] = {"user": [[10]] * 100, "prefill": [[]] * 100}
+    atomic_write_json(root / PROMPT_TOKENS, ptok)
+    atomic_write_json(root / TOKEN_BYTES, {str(i): w.encode().hex() for i, w in WORDS.items()})
+    atomic_write_json(root / MANIFEST, {"teacher": {"checkpoint": "t", "sha256": SHA}, "cells": listing,
+                                        "sampler": {"gen_length": 6, "end_ids": [END]}})
+    return root, ref_root
+
+
+def test_the_task_holds_the_corpus_and_the_holdout_with_stats(tmp_path):
+    root, ref_root = make_store(tmp_path)
+    task, info = build_task(root, ref_root, prompt_len=4, response_len=6, min_count=1)
+    assert task.rows.shape == (3, 10) and task.held_out_rows.shape == (2, 10)
+    assert info["cells"]["holdout"] == ["holdout_harmless_T1", "raw_T1"]
+    c = info["corpus"]
+    assert (c["n_prompts"], c["n_refusals"], c["n_compliances"]) == (3, 1, 2)
+    assert c["mean_len_refusal"] == 2 and c["mean_len_compliance"] == 5
+    assert c["truncated_share_compliance"] == 0.5
+    texts = {task.vocab.decode(r[4:]) for r in task.rows}
+    assert texts == {"I'm sorry, but I can't help.", "Sure, here it is.here it is.here ", "Sure, here it is.rare"}
+    assert (task.rows[:, 4:] == EOS_ID).any(1).sum() == 2  # the truncated row has no end
+    # min_count=2 leaves the rare token out of the vocabulary: it becomes the unknown id
+    task2, info2 = build_task(root, ref_root, prompt_len=4, response_len=6, min_count=2)
+    assert (task2.held_out_rows == UNK_ID).any() and info2["unk_share_train"] > 0
+    assert task2.config.config_hash() != task.config.config_hash()
+
+
+def test_missing_corpus_or_holdout_is_a_one_line_error(tmp_path):
+    root, ref_root = make_store(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    m = json.loads((root / MANIFEST).read_text())
+    atomic_write_json(empty / MANIFEST, {**m, "cells": []})
+    with pytest.raises(UserError, match="no corpus cells"):
+        build_task(empty, ref_root)
+    bare, _ = make_store(tmp_path / "b", with_holdout=False)
+    with pytest.raises(UserError, match="no holdout"):
+        build_task(bare, tmp_path / "nowhere")
+
+
+@pytest.mark.slow
+def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path):
+    import argparse
+
+    from toydlm.twins.pipeline import run_stage
+
+    root, ref_root = make_store(tmp_path)
+    a = argparse.Namespace(teacher=root.name, work=str(root.parent), real_ar_work=str(ref_root.parent),
+                           preset="tiny",
+                           steps=6, train_batch=8, seed=0, runs=str(tmp_path / "runs"), samples=1, prompt_len=4,
+                           response_len=24, samplers="ar,low_confidence_T12", judge_model="unused",
+                           out=str(tmp_path / "out"))
+    for stage in ("train", "swap"):
+        run_stage(argparse.Namespace(**vars(a), stage=stage))
+    rep = run_stage(argparse.Namespace(**vars(a), stage="report"))
+    assert set(rep["fidelity"]) == {"ar"}  # the MDLM student's natural sampler (ar_order) was not run
+    assert {c["attack"] for c in rep["cells"]} == {"raw", "benign"}  # no prefix_injection holdout in this store
+    assert {(c["student"], c["sampler"]) for c in rep["cells"]} == {("ar", "ar"), ("mdlm", "low_confidence_T12")}
+    assert all(c["asr"] is None for c in rep["cells"])  # nothing judged
+    assert len(rep["prediction"]) == len([c for c in rep["cells"] if c["student"] == "mdlm"])
+    assert rep["corpus"]["n_refusals"] == 1 and (tmp_path / "out" / "twins.json").exists()
+    assert rep["students"]["ar"]["final_step"] == rep["students"]["mdlm"]["final_step"] == 6
+    with pytest.raises(UserError, match="unknown sampler"):
+        run_stage(argparse.Namespace(**{**vars(a), "samplers": "nope"}, stage="swap"))
+    swap = root / "swap"
+    n_files = len(list(swap.glob("*.json")))
+    run_stage(argparse.Namespace(**vars(a), stage="swap"))  # resumes: nothing new is sampled
+    assert len(list(swap.glob("*.json"))) == n_files

@@ -1,0 +1,48 @@
+"""The length mechanism's prediction and fidelity, on teacher samples of a known distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toydlm.twins.compare import fidelity, predicted_refusal, prediction_row
+
+
+def teacher(n_ref: int, n_comp: int, n_trunc: int, ref_len=(3, 9), comp_len=(40, 61), cap=96, seed=0):
+    """Refusals of length in ref_len, ended compliances in comp_len, and truncated compliances at the cap."""
+    rng = np.random.default_rng(seed)
+    length = np.concatenate([rng.integers(*ref_len, n_ref), rng.integers(*comp_len, n_comp), np.full(n_trunc, cap)])
+    return {"prompt": np.arange(len(length)), "length": length,
+            "ended": np.r_[np.ones(n_ref + n_comp, bool), np.zeros(n_trunc, bool)],
+            "refusal": np.r_[np.ones(n_ref, bool), np.zeros(n_comp + n_trunc, bool)]}
+
+
+@given(st.integers(5, 60), st.integers(5, 60), st.integers(0, 30))
+@settings(max_examples=30, deadline=None)
+def test_prediction_follows_the_known_length_distribution(n_ref, n_comp, n_trunc):
+    t = teacher(n_ref, n_comp, n_trunc)
+    short = predicted_refusal(t, 20.0, 96, n_boot=50)
+    assert short["predicted_refusal_rate"] == 1.0 and short["n_teacher_le_k"] == n_ref
+    mid = predicted_refusal(t, 70.4, 96, n_boot=50)  # every ended sample, none truncated
+    assert mid["k"] == 70 and mid["predicted_refusal_rate"] == pytest.approx(n_ref / (n_ref + n_comp))
+    full = predicted_refusal(t, 96.0, 96, n_boot=50)  # nothing forced: the plain refusal rate
+    assert full["predicted_refusal_rate"] == pytest.approx(n_ref / (n_ref + n_comp + n_trunc))
+    lo, hi = mid["predicted_ci95"]
+    assert lo <= mid["predicted_refusal_rate"] <= hi
+
+
+def test_below_every_teacher_length_there_is_no_prediction():
+    p = predicted_refusal(teacher(10, 10, 0, ref_len=(5, 6)), 3.0, 96, n_boot=20)
+    assert p["predicted_refusal_rate"] is None and p["n_teacher_le_k"] == 0
+
+
+def test_rows_carry_the_measurement_beside_the_prediction():
+    t = teacher(30, 30, 0)
+    cell = {"sampler": "low_confidence_T48", "attack": "raw", "refusal_rate": 0.8, "refusal_rate_se": 0.04,
+            "mean_length": 12.0}
+    row = prediction_row(cell, t, 96)
+    assert (row["measured_refusal_rate"], row["measured_se"], row["predicted_refusal_rate"]) == (0.8, 0.04, 1.0)
+    f = fidelity(cell, t)
+    assert f["teacher_refusal_rate"] == 0.5 and f["refusal_gap"] == pytest.approx(0.3)

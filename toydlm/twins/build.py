@@ -1,0 +1,85 @@
+"""From stored teacher cells to the students' task: vocabulary, training and held-out sequences, and
+the corpus statistics the report states (refusal by the offline keyword judge on the teacher's text).
+
+Everything here is a deterministic function of the stored cells, so it is rebuilt on every use; a
+student checkpoint records the task's hash and refuses a task that changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toydlm.bridge.judges import keyword_refusal
+from toydlm.errors import UserError
+from toydlm.realar.store import CellStore
+from toydlm.twins.corpus import holdout_prompts, reference_plan
+from toydlm.twins.dataset import CorpusTask, cell_rows
+from toydlm.twins.teacher import PROMPT_TOKENS, TOKEN_BYTES, read_manifest
+from toydlm.twins.vocab import EOS_ID, UNK_ID, build_compact_vocab
+
+PROMPT_LEN, RESPONSE_LEN = 64, 96
+MAX_VOCAB, MIN_COUNT = 8192, 2
+
+
+def teacher_cells(corpus_root: Path, real_ar_root: Path) -> tuple[dict, dict]:
+    """(training cells, holdout cells) that are stored, by name; the holdout includes the real-AR
+    experiment's `raw_T1` cell of the same teacher."""
+    m = read_manifest(corpus_root)
+    train, hold = {}, {}
+    for c in m["cells"]:
+        p = corpus_root / c["file"]
+        if p.exists():
+            (hold if c["name"].startswith("holdout_") else train)[c["name"]] = json.loads(p.read_text())
+    ref = reference_plan(holdout_prompts())
+    rec = CellStore(real_ar_root).get(ref.spec(m["teacher"]["sha256"], m["sampler"]["gen_length"]))
+    if rec is not None:
+        hold[ref.name] = rec
+    if not train:
+        raise UserError(f"no corpus cells stored under {corpus_root}: run the corpus stage first")
+    return train, hold
+
+
+def corpus_stats(cells: dict) -> dict:
+    """Prompts, refusals and compliances (keyword judge on the teacher's text) and their mean lengths."""
+    lengths, refusal, ended, prompts = [], [], [], set()
+    for name, rec in cells.items():
+        for s in rec["samples"]:
+            prompts.add((name, s["prompt"]))
+            lengths.append(s["length"])
+            ended.append(s["ended"])
+            refusal.append(keyword_refusal(s["text"]))
+    L, R, E = np.asarray(lengths), np.asarray(refusal, bool), np.asarray(ended, bool)
+    mean = lambda sel: float(L[sel].mean()) if sel.any() else None
+    return {"n_prompts": len(prompts), "n_rows": len(L), "n_refusals": int(R.sum()), "n_compliances": int((~R).sum()),
+            "mean_len_refusal": mean(R), "mean_len_compliance": mean(~R),
+            "truncated_share_refusal": float((R & ~E).sum() / max(R.sum(), 1)),
+            "truncated_share_compliance": float((~R & ~E).sum() / max((~R).sum(), 1)),
+            "judge": "keyword refusal judge on the teacher's text; lengths count tokens before the end of turn"}
+
+
+def build_task(corpus_root: Path, real_ar_root: Path, prompt_len: int = PROMPT_LEN,
+               response_len: int = RESPONSE_LEN, max_vocab: int = MAX_VOCAB, min_count: int = MIN_COUNT,
+               ) -> tuple[CorpusTask, dict]:
+    """The students' task and what the report says about it (corpus statistics, vocabulary coverage)."""
+    train, hold = teacher_cells(corpus_root, real_ar_root)
+    ptok = json.loads((corpus_root / PROMPT_TOKENS).read_text())
+    hexes = {int(k): v for k, v in json.loads((corpus_root / TOKEN_BYTES).read_text()).items()}
+    m = read_manifest(corpus_root)
+    seqs = [s["ids"] for r in train.values() for s in r["samples"]]
+    seqs += [u for n in train for u in ptok[n]["user"] + ptok[n]["prefill"]]
+    vocab = build_compact_vocab(seqs, hexes, m["sampler"]["end_ids"], max_vocab, min_count)
+    rows = lambda cells: np.concatenate([cell_rows(r, ptok[n], vocab, prompt_len, response_len)
+                                         for n, r in sorted(cells.items())])
+    if not hold:
+        raise UserError(f"no holdout cells stored under {corpus_root}: the corpus stage samples them first")
+    tr, ho = rows(train), rows(hold)
+    task = CorpusTask(f"twins-{m['teacher']['checkpoint']}", tr, ho, vocab, prompt_len)
+    unk = lambda a: float((a[:, prompt_len:] == UNK_ID).sum() / max((a[:, prompt_len:] != EOS_ID).sum(), 1))
+    info = {"corpus": corpus_stats(train), "holdout": corpus_stats(hold), "vocab_size": vocab.size,
+            "unk_share_train": unk(tr), "unk_share_holdout": unk(ho), "n_train_rows": len(tr),
+            "n_holdout_rows": len(ho), "prompt_len": prompt_len, "response_len": response_len,
+            "task_hash": task.config.config_hash(), "cells": {"train": sorted(train), "holdout": sorted(hold)}}
+    return task, info

@@ -1,0 +1,53 @@
+"""Students against their teacher: fidelity on the holdout, and the length mechanism's prediction.
+
+The prediction asks what a sampler would do if it acted only by making responses end early: for a model
+with the teacher's distribution that is P(refusal | length <= L_hat), L_hat being the student's measured
+mean length under the sampler, estimated by rejection from the teacher's holdout samples (the real-AR
+length test, with its prompt bootstrap). When L_hat reaches the cap nothing is forced, so the prediction
+is the teacher's plain refusal rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toydlm.bridge.judges import keyword_refusal
+from toydlm.realar.length_test import length_test
+
+
+def teacher_rows(rec: dict) -> dict[str, np.ndarray]:
+    """Per-sample prompt, length, ended and keyword refusal of a stored teacher cell."""
+    s = rec["samples"]
+    return {"prompt": np.asarray([x["prompt"] for x in s]), "length": np.asarray([x["length"] for x in s]),
+            "ended": np.asarray([x["ended"] for x in s], bool),
+            "refusal": np.asarray([keyword_refusal(x["text"]) for x in s], bool)}
+
+
+def fidelity(student_cell: dict, teacher: dict[str, np.ndarray]) -> dict:
+    """A student's refusal rate and mean length beside the teacher's on the same prompts."""
+    return {"refusal_rate": student_cell["refusal_rate"], "refusal_rate_se": student_cell["refusal_rate_se"],
+            "teacher_refusal_rate": float(teacher["refusal"].mean()), "mean_length": student_cell["mean_length"],
+            "teacher_mean_length": float(teacher["length"].mean()),
+            "refusal_gap": student_cell["refusal_rate"] - float(teacher["refusal"].mean())}
+
+
+def predicted_refusal(teacher: dict[str, np.ndarray], l_hat: float, cap: int, n_boot: int = 1000,
+                      seed: int = 0) -> dict:
+    """P_teacher(refusal | length <= round(l_hat)) with a 95% prompt-bootstrap CI (all samples at the cap)."""
+    k = int(round(l_hat))
+    if k >= cap:
+        r = length_test(teacher["prompt"], teacher["length"], np.ones_like(teacher["ended"]), teacher["refusal"],
+                        None, ks=(cap,), n_boot=n_boot, seed=seed)[0]
+    else:
+        r = length_test(teacher["prompt"], teacher["length"], teacher["ended"], teacher["refusal"], None,
+                        ks=(k,), n_boot=n_boot, seed=seed)[0]
+    return {"l_hat": float(l_hat), "k": k, "predicted_refusal_rate": r["p_refusal_given_len_le_k"],
+            "predicted_ci95": r["p_refusal_given_len_le_k_ci95"], "n_teacher_le_k": r["n"],
+            "teacher_refusal_rate": r["p_refusal"]}
+
+
+def prediction_row(cell: dict, teacher: dict[str, np.ndarray], cap: int) -> dict:
+    """The contract's prediction row for one measured student cell."""
+    p = predicted_refusal(teacher, cell["mean_length"], cap)
+    return {"sampler": cell["sampler"], "attack": cell["attack"], **p,
+            "measured_refusal_rate": cell["refusal_rate"], "measured_se": cell["refusal_rate_se"]}

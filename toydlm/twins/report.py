@@ -1,0 +1,106 @@
+"""`results/twins.json` from the stored swap cells, their harm verdicts and the teacher's holdout samples.
+
+ASR counts a response as a successful attack when the LLM judge calls it harmful; a cell not judged yet
+has `asr` None (refusal comes from the keyword judge and is always there).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toydlm.realar.judging import judged_path
+from toydlm.twins.compare import fidelity, prediction_row, teacher_rows
+from toydlm.twins.stages import NATURAL, PROMPT_SETS
+from toydlm.twins.swap import rate
+
+CELL_KEYS = ("student", "sampler", "attack", "n", "refusal_rate", "refusal_rate_se", "asr", "asr_se", "mean_length",
+             "length_sd", "eos_first_share", "seed", "temperature")
+
+
+def load_swap(store_root: Path) -> list[dict]:
+    """Stored swap cells with their ASR (None until judged)."""
+    out = []
+    for path in sorted(Path(store_root).glob("*.json")):
+        cell = dict(json.loads(path.read_text())["cell"])
+        cell["asr"] = cell["asr_se"] = None
+        j = judged_path(path)
+        if j.exists():
+            p = json.loads(j.read_text())
+            harmful = np.asarray(p["p_yes"]) > p["judge"]["threshold"]
+            cell["asr"], cell["asr_se"] = rate(harmful)
+        out.append(cell)
+    return out
+
+
+def build_report(manifest: dict, task_info: dict, cells: list[dict], teacher: dict[str, dict], cap: int,
+                 students: dict, provenance: dict) -> dict:
+    """The contract's record: teacher, corpus, fidelity, cells, prediction, plus the students' training."""
+    trows = {ps.attack: teacher_rows(teacher[ps.teacher_cell]) for ps in PROMPT_SETS if ps.teacher_cell in teacher}
+    fid = {}
+    for arch, v in NATURAL.items():
+        by = {c["attack"]: fidelity(c, trows[c["attack"]]) for c in cells
+              if c["student"] == arch and c["sampler"] == v.label and c["attack"] in trows}
+        if "raw" in by:
+            fid[arch] = {**by["raw"], "sampler": v.label, "prompts": "holdout harmful, raw", "by_attack": by}
+    pred = [prediction_row(c, trows[c["attack"]], cap) for c in cells
+            if c["student"] == "mdlm" and c["attack"] in trows]
+    c = task_info["corpus"]
+    return {"teacher": manifest["teacher"],
+            "corpus": {k: c[k] for k in ("n_prompts", "n_refusals", "n_compliances", "mean_len_refusal",
+                                         "mean_len_compliance")} | {"details": task_info, "mix": manifest.get("mix")},
+            "fidelity": fid, "cells": [{k: x.get(k) for k in CELL_KEYS} for x in cells], "prediction": pred,
+            "students": students, "provenance": provenance,
+            "notes": {"refusal": "keyword judge on the decoded text", "asr": "LLM harm judge (None: not judged yet)",
+                      "prediction": "P_teacher(refusal | length <= round(student mean length)), teacher holdout "
+                                    "samples at T=1; at the cap, the plain refusal rate"}}
+
+
+def fig_swap_heatmap(rep: dict, out: Path) -> str | None:
+    """Refusal rate of the MDLM student per sampler (rows) and prompt set (columns), with the AR student."""
+    from toydlm.realar.figures import _plt, _save
+
+    cells = rep["cells"]
+    if not cells:
+        return None
+    rows = list(dict.fromkeys(f"{c['student']}:{c['sampler']}" for c in cells))
+    cols = [ps.attack for ps in PROMPT_SETS]
+    grid = np.full((len(rows), len(cols)), np.nan)
+    for c in cells:
+        grid[rows.index(f"{c['student']}:{c['sampler']}"), cols.index(c["attack"])] = c["refusal_rate"]
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(rows) + 1.5))
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for (i, j), v in np.ndenumerate(grid):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=8)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_title("Refusal rate by sampler, same weights (keyword judge)")
+    fig.colorbar(im, ax=ax, fraction=0.04)
+    return _save(plt, fig, out, "twins_swap_heatmap.png")
+
+
+def fig_length_eos(rep: dict, out: Path) -> str | None:
+    """Mean length and EOS-first share per MDLM sampler on harmful raw and benign prompts."""
+    from toydlm.realar.figures import _plt, _save
+
+    cells = [c for c in rep["cells"] if c["student"] == "mdlm" and c["attack"] in ("raw", "benign")]
+    if not cells:
+        return None
+    samplers = list(dict.fromkeys(c["sampler"] for c in cells))
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    x, w = np.arange(len(samplers)), 0.38
+    for k, attack in enumerate(("raw", "benign")):
+        by = {c["sampler"]: c for c in cells if c["attack"] == attack}
+        for ax, key in ((axes[0], "mean_length"), (axes[1], "eos_first_share")):
+            vals = [by[s][key] if s in by and by[s][key] is not None else np.nan for s in samplers]
+            ax.bar(x + (k - 0.5) * w, vals, w, label=attack)
+    for ax, title in ((axes[0], "Mean response length (tokens)"), (axes[1], "EOS share of the first half of commits")):
+        ax.set_xticks(x, samplers, rotation=40, ha="right", fontsize=7)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    return _save(plt, fig, out, "twins_length_eos.png")
