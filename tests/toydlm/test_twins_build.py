@@ -73,6 +73,8 @@ def test_missing_corpus_or_holdout_is_a_one_line_error(tmp_path):
     atomic_write_json(empty / MANIFEST, {**m, "cells": []})
     with pytest.raises(UserError, match="no corpus cells"):
         build_task(empty, ref_root)
+    with pytest.raises(UserError, match="no corpus manifest"):
+        build_task(tmp_path / "nowhere", ref_root)
     bare, _ = make_store(tmp_path / "b", with_holdout=False)
     with pytest.raises(UserError, match="no holdout"):
         build_task(bare, tmp_path / "nowhere")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_json, provenance
 from toydlm.realar.generate import CellPlan
 from toydlm.twins.corpus import (
@@ -103,4 +104,8 @@ def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_l
 
 
 def read_manifest(root: Path) -> dict:
-    return json.loads((root / MANIFEST).read_text())
+    """The corpus manifest, or a one-line error when the corpus stage has not written one."""
+    p = Path(root) / MANIFEST
+    if not p.is_file():
+        raise UserError(f"no corpus manifest at {p}: run the corpus stage first (or pass the right --work/--teacher)")
+    return json.loads(p.read_text())
