@@ -108,3 +108,7 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path):
     n_files = len(list(swap.glob("*.json")))
     run_stage(argparse.Namespace(**vars(a), stage="swap"))  # resumes: nothing new is sampled
     assert len(list(swap.glob("*.json"))) == n_files
+    stale = json.loads(next(swap.glob("*.json")).read_text())  # a cell of an earlier student stays unreported
+    stale["spec"]["weights"] = "earlier"
+    (swap / "stale.json").write_text(json.dumps(stale))
+    assert len(run_stage(argparse.Namespace(**vars(a), stage="report"))["cells"]) == len(rep["cells"])

@@ -43,8 +43,9 @@ def run_stage(a) -> dict | None:
 
         dirs = {arch: student_dir(p["runs"], task, arch, a.preset, a.steps, a.seed) for arch in students}
         only = [x for x in a.samplers.split(",") if x] if a.samplers else None
-        run_swap(task, dirs, p["corpus"], p["swap"], samples=a.samples, seed=a.seed, only=only)
-        atomic_write_json(p["corpus"] / STUDENTS, students)
+        weights = run_swap(task, dirs, p["corpus"], p["swap"], samples=a.samples, seed=a.seed, only=only)
+        atomic_write_json(p["corpus"] / STUDENTS, {arch: {**students[arch], "weights": weights[arch]}
+                                                   for arch in students})
     elif a.stage == "report":
         return _report(a, task, info, p)
     return None
@@ -68,7 +69,8 @@ def _report(a, task, info: dict, p: dict[str, Path]) -> dict:
     _, hold = teacher_cells(p["corpus"], p["real_ar"])
     m = read_manifest(p["corpus"])
     students = _students(a, task, p)
-    rep = build_report(m, info, load_swap(p["swap"]), hold, task.response_len, students, provenance(a.seed))
+    cells = load_swap(p["swap"], {s.get("weights") for s in students.values()})
+    rep = build_report(m, info, cells, hold, task.response_len, students, provenance(a.seed))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     rep["figures"] = [f for f in (fig_swap_heatmap(rep, out), fig_length_eos(rep, out)) if f]

@@ -20,11 +20,15 @@ CELL_KEYS = ("student", "sampler", "attack", "n", "refusal_rate", "refusal_rate_
              "length_sd", "eos_first_share", "seed", "temperature")
 
 
-def load_swap(store_root: Path) -> list[dict]:
-    """Stored swap cells with their ASR (None until judged)."""
+def load_swap(store_root: Path, weights: set[str]) -> list[dict]:
+    """Stored swap cells of the students with these weights hashes (cells of earlier students stay in the
+    store but are not reported), with their ASR (None until judged)."""
     out = []
     for path in sorted(Path(store_root).glob("*.json")):
-        cell = dict(json.loads(path.read_text())["cell"])
+        rec = json.loads(path.read_text())
+        if rec["spec"]["weights"] not in weights:
+            continue
+        cell = dict(rec["cell"])
         cell["asr"] = cell["asr_se"] = None
         j = judged_path(path)
         if j.exists():

@@ -72,39 +72,40 @@ def swap_plan(archs, response_len: int) -> list[tuple[str, SamplerVariant]]:
     return [("ar", NATURAL["ar"])] * ("ar" in archs) + mdlm
 
 
+def pick_samplers(pairs: list[tuple[str, SamplerVariant]], only: list[str] | None) -> list[tuple[str, SamplerVariant]]:
+    """The pairs whose sampler label is in `only` (all when None); an unknown label is a one-line error."""
+    if only is None:
+        return pairs
+    unknown = sorted(set(only) - {v.label for _, v in pairs})
+    if unknown:
+        raise UserError(f"unknown sampler {unknown[0]!r} (valid: {', '.join(v.label for _, v in pairs)})")
+    return [(a, v) for a, v in pairs if v.label in only]
+
+
 def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 2,
              seed: int = 0, temperature: float = 1.0, progress: bool = True, only: list[str] | None = None,
-             ) -> list[dict]:
+             ) -> dict[str, str]:
     """Every (student, sampler, prompt set) cell, sampled when not stored (`only`: just these sampler
-    labels); returns the stored records."""
+    labels); returns each student's weights hash, which keys its cells."""
     from tqdm.auto import tqdm
 
     from toydlm.sampling import params_hash
     from toydlm.train.checkpoint import load_denoiser
 
     store, dens = CellStore(store_root), {a: load_denoiser(p, grammar=task) for a, p in students.items()}
+    weights = {a: params_hash(d.params) for a, d in dens.items()}
     tok = json.loads((corpus_root / PROMPT_TOKENS).read_text())
     sets = [ps for ps in PROMPT_SETS if ps.teacher_cell in tok]
-    pairs = swap_plan(tuple(students), task.response_len)
-    if only is not None:
-        unknown = sorted(set(only) - {v.label for _, v in pairs})
-        if unknown:
-            raise UserError(f"unknown sampler {unknown[0]!r} (valid: {', '.join(v.label for _, v in pairs)})")
-        pairs = [(a, v) for a, v in pairs if v.label in only]
-    plan = [(a, v, ps) for a, v in pairs for ps in sets]
-    out = []
+    plan = [(a, v, ps) for a, v in pick_samplers(swap_plan(tuple(students), task.response_len), only) for ps in sets]
     for arch, v, ps in tqdm(plan, desc="sampler swap", disable=not progress):
-        den = dens[arch]
         prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, samples)
-        spec = {"name": f"{arch}_{v.label}_{ps.attack}", "student": arch, "weights": params_hash(den.params),
+        spec = {"name": f"{arch}_{v.label}_{ps.attack}", "student": arch, "weights": weights[arch],
                 "task": task.config.config_hash(), "sampler": v.config_dict(temperature), "attack": ps.attack,
                 "n": len(prompts), "samples_per_prompt": samples, "seed": seed}
-        rec = store.get(spec)
-        if rec is None:
-            cell = sample_cell(den, task, v, prompts, ps.attack, ps.harmful, seed, temperature)
-            rec = store.put(spec, [], {"cell": {**cell, "student": arch}})
-        out.append(rec)
-    return out
+        if store.get(spec) is None:
+            cell = sample_cell(dens[arch], task, v, prompts, ps.attack, ps.harmful, seed, temperature)
+            store.put(spec, [], {"cell": {**cell, "student": arch}})
+    return weights
 
 
 def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16") -> None:
