@@ -56,7 +56,7 @@ def real_recovery(s: Sources) -> tuple[str, str]:
             rows.append([_ck(ck), "refusal opener after t own tokens", p["inject_step"], p["n"],
                          f(p["refusal_rate"], "f2"), f(p["asr"], "f2")])
     return md(["checkpoint", "intervention", "tokens / step", "n", "refusal rate", "ASR"], rows), (
-        "Recovery curves on a real AR model (temperature 0.7). Prefill: the first k tokens of a compliance opener "
+        "Recovery curves on real AR models (temperature 0.7). Prefill: the first k tokens of a compliance opener "
         "start the reply. Injection: a refusal opener follows the first t tokens of the model's own harmful reply "
         "(LLM judge); refusal rate: the keyword judge on what the model wrote after it.")
 
@@ -73,7 +73,7 @@ FIGURES_REAL = {
     "real_length_fig": _fig("real_ar_length_test.png", "The length test: refusal and harm among responses that end "
                             "within k tokens (dotted: unconditional), 95% prompt-bootstrap bands."),
     "real_premise_fig": _fig("real_ar_length_premise.png", "Length quantiles of refusals and compliances per cell."),
-    "real_recovery_fig": _fig("real_ar_recovery.png", "Prefill and refusal-injection curves on a real AR model."),
+    "real_recovery_fig": _fig("real_ar_recovery.png", "Prefill and refusal-injection curves on the two Qwen models."),
     "real_stepwise_fig": _fig("real_ar_stepwise.png", "Share of responses with a refusal committed by step t, per "
                               "attack (the AR side of the study's Figure 3)."),
 }
