@@ -101,6 +101,8 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path):
     assert all(c["asr"] is None for c in rep["cells"])  # nothing judged
     assert len(rep["prediction"]) == len([c for c in rep["cells"] if c["student"] == "mdlm"])
     assert rep["corpus"]["n_refusals"] == 1 and (tmp_path / "out" / "twins.json").exists()
+    assert rep["figures"] == ["twins_swap_heatmap.png", "twins_length_eos.png", "twins_training.png"]
+    assert [s for s, _ in rep["students"]["mdlm"]["curve"]["held_out"]][-1] == 6
     assert rep["students"]["ar"]["final_step"] == rep["students"]["mdlm"]["final_step"] == 6
     with pytest.raises(UserError, match="unknown sampler"):
         run_stage(argparse.Namespace(**{**vars(a), "samplers": "nope"}, stage="swap"))

@@ -44,11 +44,21 @@ def run_stage(a) -> dict | None:
         dirs = {arch: student_dir(p["runs"], task, arch, a.preset, a.steps, a.seed) for arch in students}
         only = [x for x in a.samplers.split(",") if x] if a.samplers else None
         weights = run_swap(task, dirs, p["corpus"], p["swap"], samples=a.samples, seed=a.seed, only=only)
-        atomic_write_json(p["corpus"] / STUDENTS, {arch: {**students[arch], "weights": weights[arch]}
-                                                   for arch in students})
+        atomic_write_json(p["corpus"] / STUDENTS, {arch: {**students[arch], "weights": weights[arch],
+                                                          "curve": training_curve(dirs[arch])} for arch in students})
     elif a.stage == "report":
         return _report(a, task, info, p)
     return None
+
+
+def training_curve(run_dir: Path) -> dict:
+    """The run's logged training loss and held-out loss by step (kept with the swap, as the report's figure
+    must not need the checkpoints)."""
+    from toydlm.train import read_log
+
+    log = read_log(run_dir)
+    return {"train": [[r["step"], r["loss"]] for r in log if "loss" in r and "step" in r],
+            "held_out": [[r["step"], r["eval_loss"]] for r in log if "eval_loss" in r]}
 
 
 def _students(a, task, p: dict[str, Path]) -> dict:
@@ -63,7 +73,7 @@ def _students(a, task, p: dict[str, Path]) -> dict:
 
 def _report(a, task, info: dict, p: dict[str, Path]) -> dict:
     from toydlm.twins.build import teacher_cells
-    from toydlm.twins.report import build_report, fig_length_eos, fig_swap_heatmap, load_swap
+    from toydlm.twins.report import build_report, fig_length_eos, fig_swap_heatmap, fig_training, load_swap
     from toydlm.twins.teacher import read_manifest
 
     _, hold = teacher_cells(p["corpus"], p["real_ar"])
@@ -73,7 +83,7 @@ def _report(a, task, info: dict, p: dict[str, Path]) -> dict:
     rep = build_report(m, info, cells, hold, task.response_len, students, provenance(a.seed))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    rep["figures"] = [f for f in (fig_swap_heatmap(rep, out), fig_length_eos(rep, out)) if f]
+    rep["figures"] = [f for f in (fig_swap_heatmap(rep, out), fig_length_eos(rep, out), fig_training(rep, out)) if f]
     atomic_write_json(out / "twins.json", rep)
     print(f"wrote {out / 'twins.json'} ({len(rep['cells'])} cells)")
     return rep

@@ -108,3 +108,22 @@ def fig_length_eos(rep: dict, out: Path) -> str | None:
         ax.set_title(title)
         ax.legend(fontsize=8)
     return _save(plt, fig, out, "twins_length_eos.png")
+
+
+def fig_training(rep: dict, out: Path) -> str | None:
+    """Training and held-out loss of both students against the step (AR: NLL; MDLM: NELBO bound)."""
+    from toydlm.realar.figures import _plt, _save
+
+    curves = {a: s["curve"] for a, s in rep["students"].items() if s.get("curve")}
+    if not curves:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for arch, c in curves.items():
+        for key, ls in (("train", "-"), ("held_out", "--")):
+            if c[key]:
+                x, y = zip(*c[key])
+                ax.plot(x, y, ls, label=f"{arch} {key.replace('_', '-')}")
+    ax.set(xlabel="step", ylabel="loss (nats / response token)", title="Students' training curves")
+    ax.legend(fontsize=8)
+    return _save(plt, fig, out, "twins_training.png")
