@@ -47,7 +47,7 @@ def run_stage(a) -> dict | None:
         atomic_write_json(p["corpus"] / STUDENTS, {arch: {**students[arch], "weights": weights[arch],
                                                           "curve": training_curve(dirs[arch])} for arch in students})
     elif a.stage == "report":
-        return _report(a, task, info, p)
+        return _report(a, task, info, p, students)
     return None
 
 
@@ -71,14 +71,13 @@ def _students(a, task, p: dict[str, Path]) -> dict:
     return train_students(task, p["runs"], a.preset, train_config(a.steps, a.train_batch), a.seed)
 
 
-def _report(a, task, info: dict, p: dict[str, Path]) -> dict:
+def _report(a, task, info: dict, p: dict[str, Path], students: dict) -> dict:
     from toydlm.twins.build import teacher_cells
     from toydlm.twins.report import build_report, fig_length_eos, fig_swap_heatmap, fig_training, load_swap
     from toydlm.twins.teacher import read_manifest
 
     _, hold = teacher_cells(p["corpus"], p["real_ar"])
     m = read_manifest(p["corpus"])
-    students = _students(a, task, p)
     cells = load_swap(p["swap"], {s.get("weights") for s in students.values()})
     rep = build_report(m, info, cells, hold, task.response_len, students, provenance(a.seed))
     out = Path(a.out)

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.realar.judging import judged_path
+from toydlm.sampling import _rate as binomial_rate
 from toydlm.twins.compare import fidelity, prediction_row, teacher_rows
 from toydlm.twins.stages import NATURAL, PROMPT_SETS
-from toydlm.twins.swap import rate
 
 CELL_KEYS = ("student", "sampler", "attack", "n", "refusal_rate", "refusal_rate_se", "asr", "asr_se", "mean_length",
              "length_sd", "eos_first_share", "seed", "temperature")
@@ -34,7 +34,7 @@ def load_swap(store_root: Path, weights: set[str]) -> list[dict]:
         if j.exists():
             p = json.loads(j.read_text())
             harmful = np.asarray(p["p_yes"]) > p["judge"]["threshold"]
-            cell["asr"], cell["asr_se"] = rate(harmful)
+            cell["asr"], cell["asr_se"] = binomial_rate(harmful)
         out.append(cell)
     return out
 

@@ -7,14 +7,13 @@ the LLM judge in a separate, resumable stage, since they cost about a second per
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from toydlm.attacks import PromptBatch
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.experiment.presets import SamplerVariant
 from toydlm.samplers import SamplerConfig
+from toydlm.sampling import _rate as binomial_rate
 from toydlm.twins.vocab import MASK_ID
 
 
@@ -47,13 +46,6 @@ def prompt_batch(prompt_rows: np.ndarray, response_len: int, attack: str, harmfu
                        wrapper=np.zeros(n, np.int32), topic=minus, attack=attack)
 
 
-def rate(x: np.ndarray) -> tuple[float, float]:
-    """Mean of a boolean array and its binomial SE."""
-    x = np.asarray(x, float)
-    p = float(x.mean())
-    return p, math.sqrt(p * (1 - p) / max(len(x), 1))
-
-
 def judge_trace(trace, vocab) -> dict:
     """Texts, lengths, refusals and EOS-first shares of a sampled trace."""
     final = np.asarray(trace["canvas"][-1])
@@ -72,7 +64,7 @@ def sample_cell(denoiser, task, variant: SamplerVariant, prompts: np.ndarray, at
     batch = prompt_batch(prompts, task.response_len, attack, harmful)
     trace = sample(denoiser, task, cfg, attack=batch, seed=seed, batch_size=batch_size, record_hidden=False)
     j = judge_trace(trace, task.vocab)
-    ref, ref_se = rate(j["refusal"])
+    ref, ref_se = binomial_rate(j["refusal"])
     share = j["eos_first_share"]
     return {"sampler": variant.label, "attack": attack, "harmful": harmful, "n": len(prompts), "seed": seed,
             "temperature": temperature, "refusal_rate": ref, "refusal_rate_se": ref_se,

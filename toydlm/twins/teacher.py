@@ -87,8 +87,8 @@ def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_l
     todo = plans if limit_cells is None else plans[:limit_cells]
     run_cells(setup, store, todo, sha)
     prompt_ids = prompt_tokens(setup.tok, plans + [reference_plan(holdout_prompts())])
-    stored = [r for r in (store.get(p.spec(sha, gen_length)) for p in plans) if r is not None]
-    ids = sorted({i for rec in stored for s in rec["samples"] for i in s["ids"]}
+    stored = {p.name: store.get(p.spec(sha, gen_length)) for p in plans}
+    ids = sorted({i for rec in stored.values() if rec for s in rec["samples"] for i in s["ids"]}
                  | {i for t in prompt_ids.values() for k in t.values() for r in k for i in r} | set(setup.end_ids))
     root = work / model
     atomic_write_json(root / PROMPT_TOKENS, prompt_ids)
@@ -97,7 +97,7 @@ def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_l
                 "sampler": {"kind": "ar", "temperature": mix.temperature, "gen_length": gen_length,
                             "stop_at": "chat end-of-turn", "end_ids": list(setup.end_ids), "batch_size": batch_size},
                 "cells": [{"name": p.name, "file": store.path(p.spec(sha, gen_length)).name,
-                           "done": store.get(p.spec(sha, gen_length)) is not None} for p in plans],
+                           "done": stored[p.name] is not None} for p in plans],
                 "holdout": "the real-AR experiment's 100 harmful + 100 harmless prompts (prompt_sets seed 0)",
                 "provenance": provenance(mix.seed, mix.to_dict())}
     atomic_write_json(root / MANIFEST, manifest)
