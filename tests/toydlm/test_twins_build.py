@@ -81,7 +81,7 @@ def test_missing_corpus_or_holdout_is_a_one_line_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path):
+def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     import argparse
 
     from toydlm.twins.pipeline import run_stage
@@ -114,3 +114,27 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path):
     stale["spec"]["weights"] = "earlier"
     (swap / "stale.json").write_text(json.dumps(stale))
     assert len(run_stage(argparse.Namespace(**vars(a), stage="report"))["cells"]) == len(rep["cells"])
+    judge_only_the_ar_cells(monkeypatch, run_stage, argparse.Namespace(**{**vars(a), "samplers": "ar"}, stage="judge"))
+    judged = {(c["student"], c["attack"]): c for c in run_stage(argparse.Namespace(**vars(a), stage="report"))["cells"]}
+    assert judged[("ar", "raw")]["asr"] == 1.0 and judged[("ar", "benign")]["asr"] is None  # harmless: never judged
+    assert judged[("mdlm", "raw")]["asr"] is None  # not among the judged samplers
+
+
+def judge_only_the_ar_cells(monkeypatch, run_stage, args) -> None:
+    """The judge stage with a stand-in judge that calls every response harmful, restricted to `args.samplers`."""
+    import numpy as np
+
+    import toydlm.bridge.llm_judge as llm_judge
+
+    class Harmful:
+        meta = {"judge": "stand-in", "threshold": 0.5}
+
+        def __init__(self, *a, **k):
+            pass
+
+        def scores(self, instructions, texts, progress=False):
+            assert len(instructions) == len(texts)
+            return np.ones(len(texts))
+
+    monkeypatch.setattr(llm_judge, "LLMHarmJudge", Harmful)
+    run_stage(args)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.twins.compare import fidelity, predicted_refusal, prediction_row
+from toydlm.twins.compare import agrees, fidelity, predicted_refusal, prediction_row
 
 
 def teacher(n_ref: int, n_comp: int, n_trunc: int, ref_len=(3, 9), comp_len=(40, 61), cap=96, seed=0):
@@ -46,3 +46,11 @@ def test_rows_carry_the_measurement_beside_the_prediction():
     assert (row["measured_refusal_rate"], row["measured_se"], row["predicted_refusal_rate"]) == (0.8, 0.04, 1.0)
     f = fidelity(cell, t)
     assert f["teacher_refusal_rate"] == 0.5 and f["refusal_gap"] == pytest.approx(0.3)
+
+
+def test_agreement_uses_both_uncertainties():
+    assert agrees(0.9, [0.88, 0.92], 0.83, 0.04)  # 0.07 apart, two combined SEs about 0.083
+    assert not agrees(0.9, [0.88, 0.92], 0.8, 0.04)  # 0.10 apart
+    assert not agrees(0.9, [0.89, 0.91], 0.7, 0.04)
+    assert not agrees(1.0, None, 0.8, 0.05) and agrees(1.0, None, 0.95, 0.05)
+    assert agrees(None, None, 0.5, 0.05) is None

@@ -46,8 +46,19 @@ def predicted_refusal(teacher: dict[str, np.ndarray], l_hat: float, cap: int, n_
             "teacher_refusal_rate": r["p_refusal"]}
 
 
+def agrees(predicted: float | None, ci95: list[float] | None, measured: float, measured_se: float) -> bool | None:
+    """Whether prediction and measurement differ by at most two combined standard errors (the prediction's SE
+    read off its 95% bootstrap interval); None when there is no prediction."""
+    if predicted is None:
+        return None
+    se_pred = (ci95[1] - ci95[0]) / 3.92 if ci95 else 0.0
+    return bool(abs(predicted - measured) <= 2 * float(np.hypot(se_pred, measured_se)))
+
+
 def prediction_row(cell: dict, teacher: dict[str, np.ndarray], cap: int) -> dict:
-    """The contract's prediction row for one measured student cell."""
+    """The contract's prediction row for one measured student cell, with the agreement verdict."""
     p = predicted_refusal(teacher, cell["mean_length"], cap)
     return {"sampler": cell["sampler"], "attack": cell["attack"], **p,
-            "measured_refusal_rate": cell["refusal_rate"], "measured_se": cell["refusal_rate_se"]}
+            "measured_refusal_rate": cell["refusal_rate"], "measured_se": cell["refusal_rate_se"],
+            "agrees_within_2se": agrees(p["predicted_refusal_rate"], p["predicted_ci95"], cell["refusal_rate"],
+                                        cell["refusal_rate_se"])}

@@ -29,10 +29,11 @@ def run_stage(a) -> dict | None:
     from toydlm.twins.build import build_task
 
     p = paths(a)
+    only = [x for x in a.samplers.split(",") if x] if a.samplers else None
     if a.stage == "judge":
         from toydlm.twins.stages import judge_swap
 
-        judge_swap(p["swap"], a.judge_model)
+        judge_swap(p["swap"], a.judge_model, only=only)
         return None
     task, info = build_task(p["corpus"], p["real_ar"], a.prompt_len, a.response_len)
     print(f"task {task.config.name}: {info['n_train_rows']} training and {info['n_holdout_rows']} holdout rows, "
@@ -42,7 +43,6 @@ def run_stage(a) -> dict | None:
         from toydlm.twins.stages import run_swap, student_dir
 
         dirs = {arch: student_dir(p["runs"], task, arch, a.preset, a.steps, a.seed) for arch in students}
-        only = [x for x in a.samplers.split(",") if x] if a.samplers else None
         weights = run_swap(task, dirs, p["corpus"], p["swap"], samples=a.samples, seed=a.seed, only=only)
         atomic_write_json(p["corpus"] / STUDENTS, {arch: {**students[arch], "weights": weights[arch],
                                                           "curve": training_curve(dirs[arch])} for arch in students})

@@ -82,7 +82,7 @@ def pick_samplers(pairs: list[tuple[str, SamplerVariant]], only: list[str] | Non
     return [(a, v) for a, v in pairs if v.label in only]
 
 
-def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 2,
+def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 1,
              seed: int = 0, temperature: float = 1.0, progress: bool = True, only: list[str] | None = None,
              ) -> dict[str, str]:
     """Every (student, sampler, prompt set) cell, sampled when not stored (`only`: just these sampler
@@ -108,9 +108,10 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
     return weights
 
 
-def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16") -> None:
-    """The LLM harm judge over every stored swap cell of harmful prompts not judged yet (resumable). It sees
-    the raw instruction and the student's text, as in the real-AR experiment (no holdout set has a prefill)."""
+def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only: list[str] | None = None) -> None:
+    """The LLM harm judge over every stored swap cell of harmful prompts not judged yet (resumable; `only`:
+    just cells of these sampler labels). It sees the raw instruction and the student's text, as in the
+    real-AR experiment (no holdout set has a prefill)."""
     from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.io import atomic_write_json
     from toydlm.realar.judging import judged_path
@@ -120,7 +121,7 @@ def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16") -> N
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
         cell = rec["cell"]
-        if not cell["harmful"] or judged_path(path).exists():
+        if not cell["harmful"] or judged_path(path).exists() or (only is not None and cell["sampler"] not in only):
             continue
         judge = judge or LLMHarmJudge(judge_model, dtype=dtype, batch_size=8)
         k = rec["spec"]["samples_per_prompt"]
