@@ -118,6 +118,8 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     judged = {(c["student"], c["attack"]): c for c in run_stage(argparse.Namespace(**vars(a), stage="report"))["cells"]}
     assert judged[("ar", "raw")]["asr"] == 1.0 and judged[("ar", "benign")]["asr"] is None  # harmless: never judged
     assert judged[("mdlm", "raw")]["asr"] is None  # not among the judged samplers
+    with pytest.raises(UserError, match="unknown sampler"):
+        run_stage(argparse.Namespace(**{**vars(a), "samplers": "nope"}, stage="judge"))
 
 
 def judge_only_the_ar_cells(monkeypatch, run_stage, args) -> None:

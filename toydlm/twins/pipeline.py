@@ -31,8 +31,9 @@ def run_stage(a) -> dict | None:
     p = paths(a)
     only = [x for x in a.samplers.split(",") if x] if a.samplers else None
     if a.stage == "judge":
-        from toydlm.twins.stages import judge_swap
+        from toydlm.twins.stages import ARCHS, judge_swap, pick_samplers, swap_plan
 
+        pick_samplers(swap_plan(ARCHS, a.response_len), only)  # an unknown label is an error, as in the swap stage
         judge_swap(p["swap"], a.judge_model, only=only)
         return None
     task, info = build_task(p["corpus"], p["real_ar"], a.prompt_len, a.response_len)
