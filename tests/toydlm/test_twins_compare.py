@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.twins.compare import agrees, fidelity, predicted_refusal, prediction_row
+from toydlm.twins.compare import agrees, fidelity, length_matched_refusal, predicted_refusal, prediction_row
 
 
 def teacher(n_ref: int, n_comp: int, n_trunc: int, ref_len=(3, 9), comp_len=(40, 61), cap=96, seed=0):
@@ -54,3 +54,34 @@ def test_agreement_uses_both_uncertainties():
     assert not agrees(0.9, [0.89, 0.91], 0.7, 0.04)
     assert not agrees(1.0, None, 0.8, 0.05) and agrees(1.0, None, 0.95, 0.05)
     assert agrees(None, None, 0.5, 0.05) is None
+
+
+@given(st.integers(5, 60), st.integers(5, 60), st.integers(1, 30))
+@settings(max_examples=30, deadline=None)
+def test_the_teachers_own_lengths_give_back_its_refusal_rate(n_ref, n_comp, n_trunc):
+    t = teacher(n_ref, n_comp, n_trunc)
+    m = length_matched_refusal(t, t["length"], 96, n_boot=20)
+    assert m["predicted_refusal_rate_length_dist"] == pytest.approx(n_ref / (n_ref + n_comp + n_trunc))
+
+
+def test_length_distribution_prediction_weights_each_bin_by_the_student():
+    t = teacher(40, 40, 20)  # refusals at 3-8 tokens, compliances at 40-60 or truncated
+    short = length_matched_refusal(t, np.full(50, 5), 96, n_boot=20)
+    capped = length_matched_refusal(t, np.full(50, 96), 96, n_boot=20)
+    half = length_matched_refusal(t, np.r_[np.full(30, 5), np.full(30, 96)], 96, n_boot=20)
+    assert short["predicted_refusal_rate_length_dist"] == 1.0 and capped["predicted_refusal_rate_length_dist"] == 0.0
+    assert half["predicted_refusal_rate_length_dist"] == pytest.approx(0.5)
+    gap = length_matched_refusal(t, np.full(10, 36), 96, n_boot=20)  # no teacher sample at 32-39: nearest bin (40s)
+    assert gap["predicted_refusal_rate_length_dist"] == 0.0
+    lo, hi = half["predicted_length_dist_ci95"]
+    assert lo <= 0.5 <= hi
+
+
+def test_rows_with_student_lengths_carry_both_predictions():
+    t = teacher(30, 30, 10)
+    cell = {"sampler": "low_confidence_B8_T48", "attack": "raw", "refusal_rate": 0.3, "refusal_rate_se": 0.05,
+            "mean_length": 80.0, "rows": {"length": [5] * 30 + [96] * 70}}
+    row = prediction_row(cell, t, 96)
+    assert row["predicted_refusal_rate"] == pytest.approx(30 / 60)  # mean rule: every ended sample
+    assert row["predicted_refusal_rate_length_dist"] == pytest.approx(0.3)
+    assert row["length_dist_agrees_within_2se"] is True

@@ -5,6 +5,11 @@ with the teacher's distribution that is P(refusal | length <= L_hat), L_hat bein
 mean length under the sampler, estimated by rejection from the teacher's holdout samples (the real-AR
 length test, with its prompt bootstrap). When L_hat reaches the cap nothing is forced, so the prediction
 is the teacher's plain refusal rate.
+
+The mean is a crude summary of a sampler's lengths: near the cap it drops the teacher's truncated
+compliances though most of the student's own samples run to the cap. The length-distribution prediction
+uses the whole distribution instead: each student sample of length l counts with the teacher's refusal
+rate among its samples of about that length (8-token bins, the cap its own bin).
 """
 
 from __future__ import annotations
@@ -46,6 +51,42 @@ def predicted_refusal(teacher: dict[str, np.ndarray], l_hat: float, cap: int, n_
             "teacher_refusal_rate": r["p_refusal"]}
 
 
+def _length_bins(length: np.ndarray, ended: np.ndarray, cap: int, width: int) -> np.ndarray:
+    """Bin of each length: l // width for responses that ended before the cap, one extra bin for the rest."""
+    at_cap = (~ended) | (length >= cap)
+    return np.where(at_cap, cap // width + 1, np.minimum(length, cap - 1) // width)
+
+
+def _matched_rate(t_bin: np.ndarray, t_ref: np.ndarray, s_bin: np.ndarray) -> float:
+    """Mean over student samples of the teacher's refusal rate in the sample's bin (nearest non-empty bin
+    when the teacher has none there)."""
+    filled = np.unique(t_bin)
+    rate = {b: t_ref[t_bin == b].mean() for b in filled}
+    bins, counts = np.unique(s_bin, return_counts=True)
+    near = [filled[np.argmin(np.abs(filled - b))] for b in bins]
+    return float(sum(c * rate[b] for b, c in zip(near, counts)) / counts.sum())
+
+
+def length_matched_refusal(teacher: dict[str, np.ndarray], student_lengths: np.ndarray, cap: int,
+                           width: int = 8, n_boot: int = 1000, seed: int = 0) -> dict:
+    """E over the student's lengths of P_teacher(refusal | length bin), with a 95% teacher-prompt bootstrap CI:
+    the refusal rate a sampler would give if it changed only the length distribution."""
+    t_bin = _length_bins(np.asarray(teacher["length"]), np.asarray(teacher["ended"], bool), cap, width)
+    s_len = np.asarray(student_lengths)
+    s_bin = _length_bins(s_len, s_len < cap, cap, width)
+    point = _matched_rate(t_bin, teacher["refusal"], s_bin)
+    prompts = np.unique(teacher["prompt"])
+    by_prompt = [np.flatnonzero(teacher["prompt"] == p) for p in prompts]
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        idx = np.concatenate([by_prompt[i] for i in rng.integers(0, len(prompts), len(prompts))])
+        boot.append(_matched_rate(t_bin[idx], teacher["refusal"][idx], s_bin))
+    return {"predicted_refusal_rate_length_dist": point,
+            "predicted_length_dist_ci95": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
+            "length_bin_width": width}
+
+
 def agrees(predicted: float | None, ci95: list[float] | None, measured: float, measured_se: float) -> bool | None:
     """Whether prediction and measurement differ by at most two combined standard errors (the prediction's SE
     read off its 95% bootstrap interval); None when there is no prediction."""
@@ -58,7 +99,14 @@ def agrees(predicted: float | None, ci95: list[float] | None, measured: float, m
 def prediction_row(cell: dict, teacher: dict[str, np.ndarray], cap: int) -> dict:
     """The contract's prediction row for one measured student cell, with the agreement verdict."""
     p = predicted_refusal(teacher, cell["mean_length"], cap)
-    return {"sampler": cell["sampler"], "attack": cell["attack"], **p,
-            "measured_refusal_rate": cell["refusal_rate"], "measured_se": cell["refusal_rate_se"],
-            "agrees_within_2se": agrees(p["predicted_refusal_rate"], p["predicted_ci95"], cell["refusal_rate"],
-                                        cell["refusal_rate_se"])}
+    row = {"sampler": cell["sampler"], "attack": cell["attack"], **p,
+           "measured_refusal_rate": cell["refusal_rate"], "measured_se": cell["refusal_rate_se"],
+           "agrees_within_2se": agrees(p["predicted_refusal_rate"], p["predicted_ci95"], cell["refusal_rate"],
+                                       cell["refusal_rate_se"])}
+    lengths = cell.get("rows", {}).get("length")
+    if lengths:
+        m = length_matched_refusal(teacher, np.asarray(lengths), cap)
+        row |= m | {"length_dist_agrees_within_2se": agrees(m["predicted_refusal_rate_length_dist"],
+                                                             m["predicted_length_dist_ci95"], cell["refusal_rate"],
+                                                             cell["refusal_rate_se"])}
+    return row
