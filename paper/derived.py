@@ -78,6 +78,58 @@ def _sweep(s: Sources, sweep: str, **kw) -> list[float]:
     return [r["asr"] for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
 
+def _twins_cell(s: Sources, student: str, sampler: str, attack: str) -> dict:
+    return next(c for c in s.get("twins.json")["cells"]
+                if (c["student"], c["sampler"], c["attack"]) == (student, sampler, attack))
+
+
+def _twins_direction(s: Sources, sampler: str, attack: str = "raw", key: str = "refusal_rate") -> str:
+    """How a sampler moves the MDLM student's rate against AR order on the same weights: a verb phrase that
+    names the direction only when the difference exceeds two combined standard errors."""
+    a, b = _twins_cell(s, "mdlm", "ar_order", attack), _twins_cell(s, "mdlm", sampler, attack)
+    if a[key] is None or b[key] is None:
+        return "has not been judged for"
+    d, se = b[key] - a[key], (a[key + "_se"] ** 2 + b[key + "_se"] ** 2) ** 0.5
+    if abs(d) <= 2 * se:
+        return "leaves unchanged (within two standard errors)"
+    return "raises" if d > 0 else "lowers"
+
+
+def _twins_agreement(s: Sources, flag: str) -> str:
+    """How many of the MDLM student's harmful-prompt cells a length prediction matches within 2 SE (not the
+    EOS control's: it fills every position, so its length is no test)."""
+    rows = [p for p in s.get("twins.json")["prediction"]
+            if p["attack"] != "benign" and "eosinf" not in p["sampler"] and p.get(flag) is not None]
+    return f"{sum(p[flag] for p in rows)} of {len(rows)}"
+
+
+def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw") -> str:
+    """Whether a cell's measured refusal rate matches, exceeds or falls short of the length-distribution
+    prediction (two combined standard errors)."""
+    p = next(p for p in s.get("twins.json")["prediction"] if (p["sampler"], p["attack"]) == (sampler, attack))
+    if p.get("length_dist_agrees_within_2se"):
+        return "matches"
+    return "exceeds" if p["measured_refusal_rate"] > p["predicted_refusal_rate_length_dist"] else "falls short of"
+
+
+def _twins_fidelity_goal(s: Sources, arch: str) -> str:
+    """`meets` or `misses` the 0.05 fidelity goal (raw harmful holdout prompts, natural sampler)."""
+    return "meets" if abs(s.get("twins.json")["fidelity"][arch]["refusal_gap"]) <= 0.05 else "misses"
+
+
+def _twins_verdict(s: Sources) -> str:
+    """The comparison table's verdict on the twin: the direction of the attacked ASR under global low confidence
+    against AR order, and whether the teacher's lengths account for the raw-prompt refusal rate."""
+    asr = _twins_direction(s, "low_confidence_T48", attack="prefix_injection", key="asr")
+    raw = _twins_direction(s, "low_confidence_T48")
+    pred = next((p for p in s.get("twins.json")["prediction"]
+                 if (p["sampler"], p["attack"]) == ("low_confidence_T48", "raw")), {})
+    word = "agree" if asr == "lowers" else "disagree"
+    how = "as" if pred.get("length_dist_agrees_within_2se") else "but not as"
+    return (f"**{word} on ASR**: under `prefix_injection` global low confidence {asr} the judged ASR against AR "
+            f"order; on raw prompts it {raw} the refusal rate, {how} the teacher's length distribution predicts")
+
+
 DERIVED = {
     "grid_within_oracle": lambda s: _grid_within(s, "oracle"),
     "grid_within_mdlm": lambda s: _grid_within(s, "mdlm"),
@@ -104,4 +156,18 @@ DERIVED = {
     "worst_miss_model": lambda s: MODEL_NAMES[_worst_miss(s)["model"]],
     "prefill_worst_measured": lambda s: _worst_forced_learned(s)["asr"],
     "prefill_worst_pred": lambda s: _worst_forced_learned(s)["pred_asr"],
+    "twins_agreement_mean_rule": lambda s: _twins_agreement(s, "agrees_within_2se"),
+    "twins_agreement_length_dist": lambda s: _twins_agreement(s, "length_dist_agrees_within_2se"),
+    "twins_attack_asr": lambda s: _twins_direction(s, "low_confidence_T48", attack="prefix_injection", key="asr"),
+    "twins_verdict": _twins_verdict,
+    "twins_global_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48"),
+    "twins_global_benign_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48", "benign"),
+    "twins_blocks_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_B8_T48"),
+    "twins_ar_order_vs_pred": lambda s: _twins_vs_prediction(s, "ar_order"),
+    "twins_fidelity_mdlm": lambda s: _twins_fidelity_goal(s, "mdlm"),
+    "twins_fidelity_ar": lambda s: _twins_fidelity_goal(s, "ar"),
+    "twins_global_refusal": lambda s: _twins_direction(s, "low_confidence_T48"),
+    "twins_global_asr": lambda s: _twins_direction(s, "low_confidence_T48", key="asr"),
+    "twins_blocks_refusal": lambda s: _twins_direction(s, "low_confidence_B8_T48"),
+    "twins_eosinf_refusal": lambda s: _twins_direction(s, "low_confidence_eosinf_T48"),
 }

@@ -51,6 +51,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
                                 "run's cached models), then copy runs/default-s2/summary.json to results/default-s2/"),
     "default-m1-s3/summary.json": ("results/default-m1-s3/summary.json",
                                    ".venv/bin/python experiments/fresh_model_seed.py --model-seed 1 --seed 3"),
+    "twins.json": ("results/twins.json", ".venv/bin/python experiments/real_text_twins.py report (after its corpus, "
+                   "train, swap and judge stages; docs/real-text-twins.md)"),
 }
 
 
