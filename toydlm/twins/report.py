@@ -62,47 +62,58 @@ def build_report(manifest: dict, task_info: dict, cells: list[dict], teacher: di
                                     "samples at T=1; at the cap, the plain refusal rate"}}
 
 
+def _grid(cells: list[dict], rows: list[str], cols: list[str], key: str) -> np.ndarray:
+    """Sampler-by-prompt-set matrix of one cell value (NaN where not measured or not judged)."""
+    grid = np.full((len(rows), len(cols)), np.nan)
+    for c in cells:
+        if c.get(key) is not None:
+            grid[rows.index(f"{c['student']}:{c['sampler']}"), cols.index(c["attack"])] = c[key]
+    return grid
+
+
 def fig_swap_heatmap(rep: dict, out: Path) -> str | None:
-    """Refusal rate of the MDLM student per sampler (rows) and prompt set (columns), with the AR student."""
+    """Refusal rate (keyword judge) and ASR (LLM judge) per sampler (rows) and prompt set (columns), both
+    students; the weights are fixed within a student."""
     from toydlm.realar.figures import _plt, _save
 
     cells = rep["cells"]
     if not cells:
         return None
     rows = list(dict.fromkeys(f"{c['student']}:{c['sampler']}" for c in cells))
-    cols = [ps.attack for ps in PROMPT_SETS]
-    grid = np.full((len(rows), len(cols)), np.nan)
-    for c in cells:
-        grid[rows.index(f"{c['student']}:{c['sampler']}"), cols.index(c["attack"])] = c["refusal_rate"]
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 0.4 * len(rows) + 1.5))
-    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    for (i, j), v in np.ndenumerate(grid):
-        if np.isfinite(v):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=8)
-    ax.set_xticks(range(len(cols)), cols)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_title("Refusal rate by sampler, same weights (keyword judge)")
-    fig.colorbar(im, ax=ax, fraction=0.04)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * len(rows) + 1.8), width_ratios=(3, 2))
+    panels = (([ps.attack for ps in PROMPT_SETS], "refusal_rate", "Refusal rate (keyword judge)"),
+              ([ps.attack for ps in PROMPT_SETS if ps.attack != "benign"], "asr", "ASR (LLM harm judge)"))
+    for ax, (cols, key, title) in zip(axes, panels):
+        grid = _grid(cells, rows, cols, key)
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            ax.text(j, i, f"{v:.2f}" if np.isfinite(v) else "n/a", ha="center", va="center",
+                    color="0.5" if not np.isfinite(v) else "w" if v < 0.6 else "k", fontsize=8)
+        ax.set_xticks(range(len(cols)), cols, fontsize=8)
+        ax.set_yticks(range(len(rows)), rows if key == "refusal_rate" else [], fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=axes[1], fraction=0.08, pad=0.04)
     return _save(plt, fig, out, "twins_swap_heatmap.png")
 
 
 def fig_length_eos(rep: dict, out: Path) -> str | None:
-    """Mean length and EOS-first share per MDLM sampler on harmful raw and benign prompts."""
+    """Mean length and EOS-first share per MDLM sampler on each held-out prompt set."""
     from toydlm.realar.figures import _plt, _save
 
-    cells = [c for c in rep["cells"] if c["student"] == "mdlm" and c["attack"] in ("raw", "benign")]
+    attacks = [ps.attack for ps in PROMPT_SETS]
+    cells = [c for c in rep["cells"] if c["student"] == "mdlm"]
     if not cells:
         return None
     samplers = list(dict.fromkeys(c["sampler"] for c in cells))
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    x, w = np.arange(len(samplers)), 0.38
-    for k, attack in enumerate(("raw", "benign")):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    x, w = np.arange(len(samplers)), 0.8 / len(attacks)
+    for k, attack in enumerate(attacks):
         by = {c["sampler"]: c for c in cells if c["attack"] == attack}
         for ax, key in ((axes[0], "mean_length"), (axes[1], "eos_first_share")):
             vals = [by[s][key] if s in by and by[s][key] is not None else np.nan for s in samplers]
-            ax.bar(x + (k - 0.5) * w, vals, w, label=attack)
+            ax.bar(x + (k - (len(attacks) - 1) / 2) * w, vals, w, label=attack)
     for ax, title in ((axes[0], "Mean response length (tokens)"), (axes[1], "EOS share of the first half of commits")):
         ax.set_xticks(x, samplers, rotation=40, ha="right", fontsize=7)
         ax.set_title(title)
