@@ -112,6 +112,13 @@ def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw") -> str:
     return "exceeds" if p["measured_refusal_rate"] > p["predicted_refusal_rate_length_dist"] else "falls short of"
 
 
+def _twins_value_blind(s: Sources) -> str:
+    """How many value-blind samplers refuse within two combined SEs of AR order on raw prompts."""
+    blind = ("random_T48", "mdlm_T48", "remdm_cap_T96")
+    n = sum(_twins_direction(s, b).startswith("leaves unchanged") for b in blind)
+    return "all three" if n == 3 else f"{n} of the three"
+
+
 def _twins_fidelity_goal(s: Sources, arch: str) -> str:
     """`meets` or `misses` the 0.05 fidelity goal (raw harmful holdout prompts, natural sampler)."""
     return "meets" if abs(s.get("twins.json")["fidelity"][arch]["refusal_gap"]) <= 0.05 else "misses"
@@ -160,6 +167,7 @@ DERIVED = {
     "twins_agreement_length_dist": lambda s: _twins_agreement(s, "length_dist_agrees_within_2se"),
     "twins_attack_asr": lambda s: _twins_direction(s, "low_confidence_T48", attack="prefix_injection", key="asr"),
     "twins_verdict": _twins_verdict,
+    "twins_value_blind": _twins_value_blind,
     "twins_global_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48"),
     "twins_global_benign_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48", "benign"),
     "twins_blocks_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_B8_T48"),

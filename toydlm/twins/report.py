@@ -114,10 +114,12 @@ def fig_length_eos(rep: dict, out: Path) -> str | None:
         for ax, key in ((axes[0], "mean_length"), (axes[1], "eos_first_share")):
             vals = [by[s][key] if s in by and by[s][key] is not None else np.nan for s in samplers]
             ax.bar(x + (k - (len(attacks) - 1) / 2) * w, vals, w, label=attack)
-    for ax, title in ((axes[0], "Mean response length (tokens)"), (axes[1], "EOS share of the first half of commits")):
+    for ax, title, top in ((axes[0], "Mean response length (tokens)", 125), (axes[1], "EOS share of the first half "
+                                                                                  "of commits", 1.3)):
         ax.set_xticks(x, samplers, rotation=40, ha="right", fontsize=7)
         ax.set_title(title)
-        ax.legend(fontsize=8)
+        ax.set_ylim(0, top)  # headroom so the legend does not cover the bars
+        ax.legend(fontsize=8, ncol=3, loc="upper center")
     return _save(plt, fig, out, "twins_length_eos.png")
 
 
