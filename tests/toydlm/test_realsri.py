@@ -1,0 +1,87 @@
+"""SRI on real checkpoints: the study's pooled states, cached anchors and their invalidation, IRR."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toydlm.errors import UserError
+from toydlm.realsri.anchors import anchor_spec, cached_anchors, centres_from
+from toydlm.realsri.report import cell_summary
+from toydlm.realsri.states import producing_states
+
+
+def _records(h0, toks):
+    """What the KV-cached trace records from a prompt state h0 `[N, D]` and token states toks `[N, T, D]`."""
+    T = toks.shape[1]
+    hm = np.empty((T, *h0.shape))
+    hc = np.full((T, *h0.shape), np.nan)
+    hm[0] = h0
+    for t in range(1, T):
+        hc[t] = hm[t] = toks[:, :t].mean(1)
+    return hm, hc
+
+
+@given(st.integers(1, 4), st.integers(2, 9), st.integers(0, 10**6))
+@settings(max_examples=25, deadline=None)
+def test_step_t_pools_the_states_that_produced_tokens_1_to_t(n, T, seed):
+    rng = np.random.default_rng(seed)
+    h0, toks = rng.normal(size=(n, 3)), rng.normal(size=(n, T, 3))
+    got = producing_states(*_records(h0, toks))
+    for t in range(T):  # 1-based step t+1: the prompt state and token states 1..t
+        want = np.concatenate([h0[:, None], toks[:, :t]], 1).mean(1)
+        np.testing.assert_allclose(got[:, t], want, atol=1e-12)
+
+
+def test_an_ended_row_keeps_its_last_pooled_state():
+    rng = np.random.default_rng(0)
+    h0, toks = rng.normal(size=(2, 3)), rng.normal(size=(2, 6, 3))
+    free = producing_states(*_records(h0, toks))
+    held = producing_states(*_records(h0, toks), lengths=np.array([2, 6]))
+    np.testing.assert_allclose(held[0, :3], free[0, :3])  # the end token's producing state (t = 2) is in
+    np.testing.assert_allclose(held[0, 3:], np.repeat(free[0, 2:3], 3, 0))
+    np.testing.assert_allclose(held[1], free[1])
+    with pytest.raises(UserError, match="one entry per row"):
+        producing_states(*_records(h0, toks), lengths=np.array([2]))
+
+
+def test_anchors_use_answered_harmless_and_refused_harmful_prompts():
+    b, h = np.ones((3, 2, 4)), np.zeros((3, 2, 4))
+    b[0], h[2] = 9.0, 5.0  # the refused harmless and the answered harmful prompt must not count
+    comp, ref = centres_from(b, np.array([True, False, False]), h, np.array([True, True, False]))
+    np.testing.assert_allclose(comp, 1.0)
+    np.testing.assert_allclose(ref, 0.0)
+    with pytest.raises(UserError, match="refused none"):
+        centres_from(b, np.zeros(3, bool), h, np.zeros(3, bool))
+
+
+def test_anchor_cache_reuses_only_an_identical_spec(tmp_path):
+    calls, logs = [], []
+
+    def compute(v=1.0):
+        calls.append(v)
+        return np.full((2, 3), v), np.full((2, 3), -v)
+
+    path = tmp_path / "anchors-m.npz"
+    spec = anchor_spec("aa" * 32, {"name": "b", "users": ["x"]}, {"name": "h", "users": ["y"]}, "producing_states")
+    c1, r1, reused1 = cached_anchors(path, spec, compute, logs.append)
+    c2, r2, reused2 = cached_anchors(path, spec, lambda: compute(7.0), logs.append)
+    assert (reused1, reused2) == (False, True) and calls == [1.0]
+    np.testing.assert_array_equal(c2, c1)
+    other = spec | {"weights_sha256": "bb" * 32}  # same checkpoint name, other weights: never reused
+    c3, _, reused3 = cached_anchors(path, other, lambda: compute(7.0), logs.append)
+    assert not reused3 and calls == [1.0, 7.0] and float(c3[0, 0]) == 7.0
+    assert len(logs) == 1 and "weights_sha256" in logs[0] and "recomputing" in logs[0]
+    prompts = other | {"benign": {"name": "b", "users": ["z"]}}
+    assert not cached_anchors(path, prompts, compute, logs.append)[2] and "benign" in logs[-1]
+
+
+def test_cell_summary_counts_internal_recovery_by_definition_1():
+    sig = np.array([[0.9, 0.8, 0.2],    # compliance-aligned, ends refusal-aligned: recovered at 0.5 and 0.3
+                    [0.9, 0.6, 0.4],    # ends at 0.4: recovered at 0.5 only
+                    [0.2, 0.1, 0.05],   # never compliance-aligned: outside the population
+                    [0.7, 0.9, 0.9]])   # stays compliant
+    s = cell_summary(sig, np.array([True, False, True, False]))
+    assert s["irr"] == {"0.5": 2 / 3, "0.3": 1 / 3, "0.1": 0.0}
+    assert s["ever_compliance_aligned"] == 0.75 and s["refusal_rate"] == 0.5
+    np.testing.assert_allclose(s["mean_sigma_by"]["refused"], sig[[0, 2]].mean(0))
