@@ -3,6 +3,7 @@
 Stages (resumable; `--work` keeps one JSON and one states file per finished cell):
   signals  greedy 32-token generations with their per-step pooled states, per group
            (`--groups anchors,attacks,guard`; anchors first)
+  judge    the LLM harm judge (default the 1.5B model) over the stored attack cells
   report   anchors (cached with the weights' sha256 and the anchor cells' specs), the signal of every
            attack cell, IRR per attack at the study's thresholds, and trajectory figures ->
            results/real_sri_signal.json
@@ -25,13 +26,14 @@ def args() -> argparse.Namespace:
     from toydlm.realsri.plan import GROUPS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("signals", "report"))
+    ap.add_argument("stage", choices=("signals", "judge", "report"))
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
     ap.add_argument("--groups", default=",".join(GROUPS), help=f"signals: comma-separated, of {', '.join(GROUPS)}")
     ap.add_argument("--n-eval", type=int, default=100, help="HarmBench prompts per attack cell")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--work", default="runs/real_sri")
     ap.add_argument("--out", default=str(ROOT / "results"))
+    ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
     return ap.parse_args()
 
 
@@ -72,6 +74,13 @@ def signals(a: argparse.Namespace) -> None:
     run_signal_cells(setup, store, plans, sha)
 
 
+def judge(a: argparse.Namespace) -> None:
+    from toydlm.realsri.judge import judge_attack_cells
+
+    n = judge_attack_cells(Path(a.work) / a.model, a.n_eval, a.judge_model)
+    print(f"judged {n} attack cells", flush=True)
+
+
 def report(a: argparse.Namespace) -> None:
     from toydlm.realsri.report import write_report
 
@@ -83,7 +92,7 @@ def main() -> None:
 
     a = args()
     try:
-        {"signals": signals, "report": report}[a.stage](a)
+        {"signals": signals, "judge": judge, "report": report}[a.stage](a)
     except UserError as e:
         sys.exit(f"real_sri.py: error: {e}")
 

@@ -85,3 +85,19 @@ def test_cell_summary_counts_internal_recovery_by_definition_1():
     assert s["irr"] == {"0.5": 2 / 3, "0.3": 1 / 3, "0.1": 0.0}
     assert s["ever_compliance_aligned"] == 0.75 and s["refusal_rate"] == 0.5
     np.testing.assert_allclose(s["mean_sigma_by"]["refused"], sig[[0, 2]].mean(0))
+
+
+def test_guard_section_counts_judged_successes_and_holds_out_the_unseen_family():
+    from toydlm.realsri.guard_eval import guard_section
+
+    rng = np.random.default_rng(0)
+    T = 8
+    benign = lambda n: np.clip(0.9 + 0.02 * rng.normal(size=(n, T)), 0, 1)  # noqa: E731
+    dip = np.clip(np.r_[np.full(4, 0.9), np.full(4, 0.2)] + 0.02 * rng.normal(size=(30, T)), 0, 1)
+    attacks = {"raw": (benign(30), np.zeros(30, bool)),  # no success: no positives from this family
+               "prefix_injection": (dip, np.r_[np.ones(20, bool), np.zeros(10, bool)])}
+    g = guard_section(benign(200), benign(60), benign(50), attacks)
+    assert (g["n_pos"], g["n_pos_unseen"], g["n_neg"]) == (20, 20, 50)
+    assert g["per_family"]["raw"]["auroc"] is None and g["per_family"]["raw"]["n_pos"] == 0
+    assert g["auroc_unseen"] > 0.95 and g["auroc_unseen_ci95"][0] <= g["auroc_unseen"] <= g["auroc_unseen_ci95"][1]
+    assert 0 <= g["fpr_benign"] <= 0.1

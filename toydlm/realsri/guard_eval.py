@@ -1,0 +1,39 @@
+"""SRI Guard on a real checkpoint: trained on harmless signals only, evaluated on judged jailbreaks.
+
+Positives are attack-cell responses the LLM judge calls harmful (successful jailbreaks); negatives
+are held-out harmless generations. SRI Guard never sees an attack, so every family is unseen to it;
+the `unseen` family is reported apart because the supervised baselines (next) train on the others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toydlm.sri.guard import fit_guard
+from toydlm.sri.metrics import auroc, auroc_ci
+
+UNSEEN = "prefix_injection"  # fixed before any result: the family with the most successes on the 0.5B model
+
+
+def guard_section(train: np.ndarray, threshold_set: np.ndarray, benign_eval: np.ndarray,
+                  attacks: dict[str, tuple[np.ndarray, np.ndarray]], unseen: str = UNSEEN) -> dict:
+    """`attacks`: family -> (signals `[N, T]`, judged harmful `[N]`). AUROC of the reconstruction error,
+    benign FPR at the 99% held-out quantile, and the counts behind them."""
+    g = fit_guard(train, threshold_set)
+    neg = g.score(benign_eval)
+    pos_all = [g.score(s[h]) for s, h in attacks.values() if h.any()]
+    pos = np.concatenate(pos_all) if pos_all else np.zeros(0)
+    out = {"n_params": g.n_params, "threshold": g.threshold, "n_train": len(train), "n_threshold": len(threshold_set),
+           "n_neg": len(neg), "n_pos": len(pos), "fpr_benign": float((neg > g.threshold).mean()),
+           "auroc": auroc(neg, pos) if len(pos) else None, "unseen_family": unseen,
+           "per_family": {}}
+    for fam, (s, h) in attacks.items():
+        p = g.score(s[h])
+        out["per_family"][fam] = {"n_pos": int(h.sum()), "auroc": auroc(neg, p) if len(p) else None,
+                                  "tpr": float((p > g.threshold).mean()) if len(p) else None}
+    if unseen in attacks:
+        s, h = attacks[unseen]
+        p = g.score(s[h])
+        out |= {"n_pos_unseen": int(h.sum()), "auroc_unseen": auroc(neg, p) if len(p) else None,
+                "auroc_unseen_ci95": list(auroc_ci(neg, p)) if len(p) else None}
+    return out
