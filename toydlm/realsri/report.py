@@ -115,11 +115,13 @@ def fig_trajectories(res: dict, out: Path) -> str | None:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     steps = np.arange(1, res["steps"] + 1)
-    for c in res["cells"].values():
-        axes[0].plot(steps, c["mean_sigma"], label=c["attack"])
+    colours = plt.get_cmap("tab10")
+    for i, c in enumerate(res["cells"].values()):
+        axes[0].plot(steps, c["mean_sigma"], color=colours(i % 10), label=c["attack"])
         for k, ls in (("refused", "--"), ("answered", "-")):
             if c["attack"] in EVAL_ATTACKS and c["mean_sigma_by"][k] is not None:
-                axes[1].plot(steps, c["mean_sigma_by"][k], ls, alpha=0.8, label=f"{c['attack']} ({k})")
+                axes[1].plot(steps, c["mean_sigma_by"][k], ls, color=colours(i % 10), alpha=0.8,
+                             label=f"{c['attack']} ({k})")
     for ax, title in ((axes[0], "Mean SRI per cell"), (axes[1], "By keyword outcome (dashed: refused)")):
         ax.axhline(0.5, color="0.6", lw=0.8)
         ax.set(xlabel="step", title=title, ylim=(0, 1))
