@@ -101,3 +101,22 @@ def test_guard_section_counts_judged_successes_and_holds_out_the_unseen_family()
     assert g["per_family"]["raw"]["auroc"] is None and g["per_family"]["raw"]["n_pos"] == 0
     assert g["auroc_unseen"] > 0.95 and g["auroc_unseen_ci95"][0] <= g["auroc_unseen"] <= g["auroc_unseen_ci95"][1]
     assert 0 <= g["fpr_benign"] <= 0.1
+
+
+def test_first_step_probe_separates_a_shifted_family_it_never_trained_on():
+    from toydlm.realsri.baselines import first_step_probe, text_level
+
+    rng = np.random.default_rng(1)
+    D = 6
+    benign = lambda n: rng.normal(size=(n, D))  # noqa: E731
+    harm = lambda n: rng.normal(size=(n, D)) + np.r_[3.0, np.zeros(D - 1)]  # noqa: E731
+    first = {"guard_train": benign(120), "guard_threshold": benign(60), "benign_eval": benign(60),
+             "raw": harm(40), "prefix_injection": harm(40)}
+    success = {"raw": np.r_[np.ones(30, bool), np.zeros(10, bool)], "prefix_injection": np.ones(40, bool)}
+    p = first_step_probe(first, success, "prefix_injection")
+    assert p["auroc_unseen"] > 0.95 and p["n_train_pos"] == 30 and p["seen"] == ["raw"]
+    assert 0.0 <= p["fpr_benign"] <= 0.1
+    refused = {"guard_threshold": np.zeros(60, bool), "benign_eval": np.zeros(60, bool),
+               "prefix_injection": np.zeros(40, bool)}
+    t = text_level(refused, success, "prefix_injection")
+    assert t["auroc_unseen"] == 0.5  # nothing refused anywhere: the text cannot tell them apart

@@ -17,8 +17,9 @@ from toydlm.io import atomic_write_json, provenance
 from toydlm.realar.judging import judged_path
 from toydlm.realar.store import CellStore
 from toydlm.realsri.anchors import anchor_path, anchor_spec, cached_anchors, centres_from
+from toydlm.realsri.baselines import first_step_probe, text_level
 from toydlm.realsri.collect import states_path
-from toydlm.realsri.guard_eval import guard_section
+from toydlm.realsri.guard_eval import UNSEEN, guard_section
 from toydlm.realsri.plan import EVAL_ATTACKS, STEPS, anchor_cells, attack_cells, guard_cells
 from toydlm.sri.metrics import auroc
 from toydlm.sri.signal import internal_recovery_rate, sri_signal
@@ -76,22 +77,25 @@ def write_report(model: str, work: Path, out: Path, n_eval: int) -> dict:
     anchors = {"n_benign": len(b_ref), "n_benign_answered": int((~b_ref).sum()), "n_harmful": len(h_ref),
                "n_harmful_refused": int(h_ref.sum()), "reused_from_cache": reused,
                "in_sample_final_auroc": auroc(1 - sig(b[1][~b_ref])[:, -1], 1 - sig(h[1][h_ref])[:, -1])}
-    cells, signals, harmful = {}, {}, {}
+    cells, signals, harmful, first, refused = {}, {}, {}, {}, {}
     for plan in attack_cells(n_eval) + guard_cells():
         got = load_cell(store, plan, sha)
         if got is not None:
             name = plan.name.removeprefix("sri_")
-            signals[name] = sig(got[1])
-            cells[plan.name] = {"attack": name, **cell_summary(signals[name], refusals(got[0]))}
+            signals[name], first[name], refused[name] = sig(got[1]), got[1][:, 0], refusals(got[0])
+            cells[plan.name] = {"attack": name, **cell_summary(signals[name], refused[name])}
             if (hv := judged_harmful(store, got[0])) is not None:
                 harmful[name] = hv
                 cells[plan.name] |= {"asr": float(hv.mean()), "n_successful": int(hv.sum())}
-    guard = None
-    if all(k in signals for k in ("guard_train", "guard_threshold", "benign_eval")) and harmful:
+    guard, baselines = None, {}
+    if all(k in signals for k in ("guard_train", "guard_threshold", "benign_eval")) and UNSEEN in harmful:
         guard = guard_section(signals["guard_train"], signals["guard_threshold"], signals["benign_eval"],
                               {k: (signals[k], v) for k, v in harmful.items()})
+        baselines = {"text_level_refusal": text_level(refused, harmful, UNSEEN),
+                     "linear_probe_first_step": first_step_probe(first, harmful, UNSEEN)}
     res = {"checkpoint": model, "sha256": sha, "steps": STEPS, "tau": 0.1, "pooling": POOLING,
            "lambda_c": LAMBDA_C, "lambda_r": list(LAMBDA_R), "anchors": anchors, "cells": cells, "sri_guard": guard,
+           "baselines": baselines,
            "irr": {c["attack"]: c["irr"]["0.5"] for c in cells.values() if c["attack"] in EVAL_ATTACKS},
            "provenance": provenance(seed=0),
            "notes": {"refusal": "keyword judge on the 32-token greedy text",
