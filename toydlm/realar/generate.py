@@ -34,8 +34,8 @@ class CellPlan:
                 "stop_at_end": True, "draw": self.draw}
 
 
-def sample_cell(setup, plan: CellPlan, on_step=None) -> list[dict]:
-    """Every sample of `plan` on the loaded checkpoint (`toydlm.bridge.run.Setup`)."""
+def decode_cell(setup, plan: CellPlan, on_step=None, record_hidden: bool = False):
+    """The KV-cached trace of every row of `plan` on the loaded checkpoint (`toydlm.bridge.run.Setup`)."""
     from toydlm.bridge.encode import encode_prompts
     from toydlm.bridge.kvar import kv_ar_sample
 
@@ -43,9 +43,14 @@ def sample_cell(setup, plan: CellPlan, on_step=None) -> list[dict]:
     prefills = [p for p in plan.prefills for _ in range(plan.samples)]
     ids, att = encode_prompts(setup.tok, users, prefills)
     cfg = setup.cfg.replace(temperature=plan.temperature)
-    trace = kv_ar_sample(setup.hf, ids, att, setup.gen_length, cfg, plan.seed, setup.mask_id, setup.eos_id,
-                         setup.vocab, setup.batch_size, end_ids=setup.end_ids, record_hidden=False,
-                         on_step=on_step, stop_at_end=True, draw=plan.draw)
+    return kv_ar_sample(setup.hf, ids, att, setup.gen_length, cfg, plan.seed, setup.mask_id, setup.eos_id,
+                        setup.vocab, setup.batch_size, end_ids=setup.end_ids, record_hidden=record_hidden,
+                        on_step=on_step, stop_at_end=True, draw=plan.draw)
+
+
+def sample_cell(setup, plan: CellPlan, on_step=None) -> list[dict]:
+    """Every sample of `plan` on the loaded checkpoint."""
+    trace = decode_cell(setup, plan, on_step)
     return responses(setup.tok, trace.final_response, setup.eos_id, plan.samples)
 
 

@@ -68,7 +68,7 @@ def judge_stage(a) -> None:
         todo = [p for p in cell_files(root) if not judged_path(p).exists()]
         if todo:
             judge = judge or LLMHarmJudge(a.judge_model, dtype=a.judge_dtype, batch_size=8)
-            _judge_cell(judge, todo[0], harmful)
+            judge_cell(judge, todo[0], harmful)
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since >= getattr(a, "follow", 0):
             return
@@ -76,7 +76,7 @@ def judge_stage(a) -> None:
             time.sleep(30)
 
 
-def _judge_cell(judge, path: Path, harmful: list[str]) -> None:
+def judge_cell(judge, path: Path, harmful: list[str]) -> None:
     rec = json.loads(path.read_text())
     ins, resp = judge_inputs(rec, harmful)
     scores = judge.scores(ins, resp, progress=True)

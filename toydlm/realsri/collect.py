@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.io import atomic_write_bytes
-from toydlm.realar.generate import CellPlan, responses
+from toydlm.realar.generate import CellPlan, decode_cell, responses
 from toydlm.realar.store import CellStore
 from toydlm.realsri.states import trace_states
 
@@ -23,44 +23,50 @@ from toydlm.realsri.states import trace_states
 def sample_signal_cell(setup, plan: CellPlan, on_step=None) -> tuple[list[dict], np.ndarray]:
     """(samples, producing-state means `[N, T, D]`) of `plan` on the loaded checkpoint; T is the setup's
     generation length (the study's 32 steps)."""
-    from toydlm.bridge.encode import encode_prompts
-    from toydlm.bridge.kvar import kv_ar_sample
-
-    users = [u for u in plan.users for _ in range(plan.samples)]
-    prefills = [p for p in plan.prefills for _ in range(plan.samples)]
-    ids, att = encode_prompts(setup.tok, users, prefills)
-    cfg = setup.cfg.replace(temperature=plan.temperature)
-    trace = kv_ar_sample(setup.hf, ids, att, setup.gen_length, cfg, plan.seed, setup.mask_id, setup.eos_id,
-                         setup.vocab, setup.batch_size, end_ids=setup.end_ids, record_hidden=True,
-                         on_step=on_step, stop_at_end=True, draw=plan.draw)
+    trace = decode_cell(setup, plan, on_step, record_hidden=True)
     samples = responses(setup.tok, trace.final_response, setup.eos_id, plan.samples)
     return samples, trace_states(trace, np.asarray([s["length"] for s in samples]))
+
+
+POOLING = "producing_states"  # what the states file holds; part of every signal cell's key
+
+
+def signal_spec(plan: CellPlan, sha: str, gen_length: int) -> dict:
+    """A signal cell's store key: the real-AR cell's spec, marked as carrying pooled states."""
+    return plan.spec(sha, gen_length) | {"record": POOLING}
 
 
 def states_path(store: CellStore, spec: dict) -> Path:
     return store.path(spec).with_suffix(".npz")
 
 
-def run_signal_cells(setup, store: CellStore, plans: list[CellPlan], sha: str,
-                     progress: bool = True) -> dict[str, tuple[dict, np.ndarray]]:
-    """name -> (record, states) for every plan, sampled now when not stored."""
+def load_signal_cell(store: CellStore, spec: dict) -> tuple[dict, np.ndarray] | None:
+    """A stored signal cell (record, states `[N, T, D]` as float32), or None when either file is missing."""
+    rec, npz = store.get(spec), states_path(store, spec)
+    if rec is None or not npz.exists():
+        return None
+    with np.load(npz) as z:
+        return rec, z["states"].astype(np.float32)
+
+
+def run_signal_cells(setup, store: CellStore, plans: list[CellPlan], sha: str, progress: bool = True) -> list[str]:
+    """Sample every plan whose signal cell is not stored yet; returns the names sampled now."""
     from tqdm import tqdm
 
-    out = {}
+    done = []
     for plan in plans:
-        spec = plan.spec(sha, setup.gen_length) | {"record": "producing_states"}
-        rec, npz = store.get(spec), states_path(store, spec)
-        if rec is None or not npz.exists():
-            chunks = -(-len(plan.users) * plan.samples // setup.batch_size)
-            bar = tqdm(total=chunks * setup.gen_length, desc=plan.name, disable=not progress, leave=False)
-            t0 = time.perf_counter()
-            samples, states = sample_signal_cell(setup, plan, on_step=lambda i, bar=bar: bar.update(1))
-            bar.close()
-            buf = io.BytesIO()
-            np.savez_compressed(buf, states=states.astype(np.float16))
-            atomic_write_bytes(npz, buf.getvalue())
-            rec = store.put(spec, samples, {"seconds": time.perf_counter() - t0})
-            print(f"{plan.name}: {len(samples)} rows in {rec['seconds']:.0f} s", flush=True)
-        with np.load(npz) as z:
-            out[plan.name] = (rec, z["states"].astype(np.float32))
-    return out
+        spec = signal_spec(plan, sha, setup.gen_length)
+        if store.get(spec) is not None and states_path(store, spec).exists():
+            continue
+        chunks = -(-len(plan.users) * plan.samples // setup.batch_size)
+        bar = tqdm(total=chunks * setup.gen_length, desc=plan.name, disable=not progress, leave=False)
+        t0 = time.perf_counter()
+        samples, states = sample_signal_cell(setup, plan, on_step=lambda i, bar=bar: bar.update(1))
+        bar.close()
+        buf = io.BytesIO()
+        np.savez_compressed(buf, states=states.astype(np.float16))
+        atomic_write_bytes(states_path(store, spec), buf.getvalue())
+        rec = store.put(spec, samples, {"seconds": time.perf_counter() - t0})
+        print(f"{plan.name}: {len(samples)} rows in {rec['seconds']:.0f} s", flush=True)
+        done.append(plan.name)
+    return done

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from toydlm.bridge.prompts import load_prompts
-from toydlm.realar.judging import _judge_cell, judged_path
+from toydlm.realar.judging import judge_cell, judged_path
 from toydlm.realsri.plan import EVAL_ATTACKS
 
 
@@ -30,5 +30,5 @@ def judge_attack_cells(root: Path, n_eval: int, judge_model: str, judge_dtype: s
     todo = [p for p in attack_cell_files(root) if not judged_path(p).exists()]
     judge = LLMHarmJudge(judge_model, dtype=judge_dtype, batch_size=8) if todo else None
     for p in todo:
-        _judge_cell(judge, p, harmful)
+        judge_cell(judge, p, harmful)
     return len(todo)

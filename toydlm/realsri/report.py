@@ -18,24 +18,18 @@ from toydlm.realar.judging import judged_path
 from toydlm.realar.store import CellStore
 from toydlm.realsri.anchors import anchor_path, anchor_spec, cached_anchors, centres_from
 from toydlm.realsri.baselines import first_step_probe, text_level
-from toydlm.realsri.collect import states_path
+from toydlm.realsri.collect import POOLING, load_signal_cell, signal_spec
 from toydlm.realsri.guard_eval import UNSEEN, guard_section
 from toydlm.realsri.plan import EVAL_ATTACKS, STEPS, anchor_cells, attack_cells, guard_cells
 from toydlm.sri.metrics import auroc
 from toydlm.sri.signal import internal_recovery_rate, sri_signal
 
 LAMBDA_C, LAMBDA_R = 0.5, (0.5, 0.3, 0.1)
-POOLING = "producing_states"
 
 
 def load_cell(store: CellStore, plan, sha: str) -> tuple[dict, np.ndarray] | None:
     """A stored signal cell (record, states `[N, T, D]`), or None when it has not been sampled."""
-    spec = plan.spec(sha, STEPS) | {"record": POOLING}
-    rec, npz = store.get(spec), states_path(store, spec)
-    if rec is None or not npz.exists():
-        return None
-    with np.load(npz) as z:
-        return rec, z["states"].astype(np.float32)
+    return load_signal_cell(store, signal_spec(plan, sha, STEPS))
 
 
 def judged_harmful(store: CellStore, rec: dict) -> np.ndarray | None:
