@@ -21,6 +21,15 @@ def f(x, fmt: str = "f3") -> str:
     return fmt_value(x, fmt)
 
 
+def result_figure(src: str, name: str, caption: str) -> Callable[[Sources], tuple[str, str]]:
+    """A figure that a results file's experiment wrote to `results/<name>`: shown only when `src` is read."""
+    def gen(s: Sources) -> tuple[str, str]:
+        s.get(src)
+        return f"../results/{name}", caption
+
+    return gen
+
+
 def md(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown pipe table."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

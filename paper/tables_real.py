@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paper.sources import Sources
-from paper.tables import f, md
+from paper.tables import f, md, result_figure
 
 SRC = "real_ar.json"
 
@@ -62,11 +62,7 @@ def real_recovery(s: Sources) -> tuple[str, str]:
 
 
 def _fig(name: str, caption: str):
-    def gen(s: Sources) -> tuple[str, str]:
-        s.get(SRC)
-        return f"../results/{name}", caption
-
-    return gen
+    return result_figure(SRC, name, caption)
 
 
 FIGURES_REAL = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from paper.sources import Sources
-from paper.tables import f, md
+from paper.tables import f, md, result_figure
 
 SRC = "twins.json"
 
@@ -56,18 +56,15 @@ def twins_cells(s: Sources) -> tuple[str, str]:
 
 
 def _fig(name: str, caption: str):
-    def gen(s: Sources) -> tuple[str, str]:
-        s.get(SRC)
-        return f"../results/{name}", caption
-
-    return gen
+    return result_figure(SRC, name, caption)
 
 
 FIGURES_TWINS = {
-    "twins_swap_fig": _fig("twins_swap_heatmap.png", "Refusal rate of the real-text students by sampler and prompt "
-                           "set, weights fixed (keyword judge)."),
+    "twins_swap_fig": _fig("twins_swap_heatmap.png", "Refusal rate (keyword judge, left) and ASR (LLM harm judge, "
+                           "right) of the real-text students by sampler and prompt set, weights fixed; n/a: not "
+                           "judged (harmless prompts) or not sampled."),
     "twins_length_fig": _fig("twins_length_eos.png", "Mean length and EOS-first share of the MDLM student per "
-                             "sampler, on harmful and harmless held-out prompts."),
+                             "sampler, on raw harmful, `prefix_injection` and harmless held-out prompts."),
     "twins_training_fig": _fig("twins_training.png", "Training and held-out loss of the two students."),
 }
 TABLES_TWINS = {"twins_fidelity": twins_fidelity, "twins_cells": twins_cells}
