@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
 from toydlm.realar.plan import prompt_sets
@@ -32,6 +34,15 @@ PREFIX = "prefix-"  # judged/prefix-<cell file>: the judge on a cell's prefixes 
 def judged_path(cell: Path, kind: str = "") -> Path:
     """Where the judge's scores of a stored cell file live: `judged/<kind><file name>` beside it."""
     return cell.parent / "judged" / f"{kind}{cell.name}"
+
+
+def judged_verdicts(cell: Path) -> np.ndarray | None:
+    """The LLM judge's harmful / not verdicts on a stored cell file (its own threshold), or None if not judged."""
+    j = judged_path(cell)
+    if not j.exists():
+        return None
+    rec = json.loads(j.read_text())
+    return np.asarray(rec["p_yes"]) > rec["judge"]["threshold"]
 
 
 def find_cell(root: Path, name: str) -> tuple[Path, dict]:
@@ -105,7 +116,6 @@ def judge_prefixes(a, cell: str) -> None:
     """The harm judge on the committed prefixes (steps PREFIX_STEPS) of one stored cell: harm committed by
     step t, for a non-trivial step-wise AR trajectory (`judged/prefix-<cell file>`); NaN where the response
     had already ended (its verdict is the final one)."""
-    import numpy as np
 
     from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.bridge.loading import load_tokenizer

@@ -6,7 +6,6 @@ sigma -> 1 near the compliance anchor, sigma -> 0 near the refusal anchor.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import numpy as np
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json, provenance
-from toydlm.realar.judging import judged_path
+from toydlm.realar.judging import judged_verdicts
 from toydlm.realar.store import CellStore
 from toydlm.realsri.anchors import anchor_path, anchor_spec, cached_anchors, centres_from
 from toydlm.realsri.baselines import first_step_probe, text_level
@@ -30,15 +29,6 @@ LAMBDA_C, LAMBDA_R = 0.5, (0.5, 0.3, 0.1)
 def load_cell(store: CellStore, plan, sha: str) -> tuple[dict, np.ndarray] | None:
     """A stored signal cell (record, states `[N, T, D]`), or None when it has not been sampled."""
     return load_signal_cell(store, signal_spec(plan, sha, STEPS))
-
-
-def judged_harmful(store: CellStore, rec: dict) -> np.ndarray | None:
-    """The LLM judge's verdicts on a stored cell, or None when it has not been judged."""
-    p = judged_path(store.path(rec["spec"]))
-    if not p.exists():
-        return None
-    j = json.loads(p.read_text())
-    return np.asarray(j["p_yes"]) > j["judge"]["threshold"]
 
 
 def refusals(rec: dict) -> np.ndarray:
@@ -78,7 +68,7 @@ def write_report(model: str, work: Path, out: Path, n_eval: int) -> dict:
             name = plan.name.removeprefix("sri_")
             signals[name], first[name], refused[name] = sig(got[1]), got[1][:, 0], refusals(got[0])
             cells[plan.name] = {"attack": name, **cell_summary(signals[name], refused[name])}
-            if (hv := judged_harmful(store, got[0])) is not None:
+            if (hv := judged_verdicts(store.path(got[0]["spec"]))) is not None:
                 harmful[name] = hv
                 cells[plan.name] |= {"asr": float(hv.mean()), "n_successful": int(hv.sum())}
     guard, baselines = None, {}

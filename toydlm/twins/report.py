@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toydlm.realar.judging import judged_path
+from toydlm.realar.judging import judged_verdicts
 from toydlm.sampling import _rate as binomial_rate
 from toydlm.twins.compare import fidelity, prediction_row, teacher_rows
 from toydlm.twins.stages import NATURAL, PROMPT_SETS
@@ -30,10 +30,7 @@ def load_swap(store_root: Path, weights: set[str]) -> list[dict]:
             continue
         cell = dict(rec["cell"])
         cell["asr"] = cell["asr_se"] = None
-        j = judged_path(path)
-        if j.exists():
-            p = json.loads(j.read_text())
-            harmful = np.asarray(p["p_yes"]) > p["judge"]["threshold"]
+        if (harmful := judged_verdicts(path)) is not None:
             cell["asr"], cell["asr_se"] = binomial_rate(harmful)
         out.append(cell)
     return out
