@@ -3,13 +3,12 @@
 Stages (resumable; `--work` keeps one JSON and one states file per finished cell):
   signals  greedy 32-token generations with their per-step pooled states, per group
            (`--groups anchors,attacks,guard`; anchors first)
-  judge    the LLM harm judge (default the 1.5B model) over the stored attack cells
-  report   anchors (cached with the weights' sha256 and the anchor cells' specs), the signal of every
-           attack cell, IRR per attack at the study's thresholds, and trajectory figures ->
-           results/real_sri_signal.json
-
-Not built yet: SRI Guard's training and evaluation, the baselines, detection by step and the cost
-comparison; their contract file `results/real_sri.json` is not written by this script.
+  judge      the LLM harm judge (default the 1.5B model) over the stored attack cells
+  detectors  the cost run (generation and every detector on one batch, side by side), then the
+             perplexity filter, Self-Examine and the guard model on every stored cell
+  report     anchors (cached with the weights' sha256 and the anchor cells' specs), signals, IRR, SRI
+             Guard, baselines, detection by step and costs -> results/real_sri.json (the contract),
+             results/real_sri_signal.json (details) and figures
 """
 
 from __future__ import annotations
@@ -26,14 +25,17 @@ def args() -> argparse.Namespace:
     from toydlm.realsri.plan import GROUPS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("signals", "judge", "report"))
+    ap.add_argument("stage", choices=("signals", "judge", "detectors", "report"))
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
     ap.add_argument("--groups", default=",".join(GROUPS), help=f"signals: comma-separated, of {', '.join(GROUPS)}")
-    ap.add_argument("--n-eval", type=int, default=100, help="HarmBench prompts per attack cell")
+    ap.add_argument("--n-eval", type=int, default=None,
+                    help="evaluation prompts per attack (default all 279: HarmBench, then AdvBench 400-519)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--work", default="runs/real_sri")
     ap.add_argument("--out", default=str(ROOT / "results"))
-    ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
+    ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct",
+                    help="the harm judge, and the guard-model baseline (under its own prompt)")
+    ap.add_argument("--cost-batch", type=int, default=32, help="rows in the side-by-side cost run")
     return ap.parse_args()
 
 
@@ -77,14 +79,59 @@ def signals(a: argparse.Namespace) -> None:
 def judge(a: argparse.Namespace) -> None:
     from toydlm.realsri.judge import judge_attack_cells
 
-    n = judge_attack_cells(Path(a.work) / a.model, a.n_eval, a.judge_model)
+    n = judge_attack_cells(Path(a.work) / a.model, a.judge_model)
     print(f"judged {n} attack cells", flush=True)
+
+
+def detectors(a: argparse.Namespace) -> None:
+    from toydlm.io import atomic_write_json
+    from toydlm.realsri.detectors import prompted_detectors, score_all
+    from toydlm.realsri.load import load_run
+    from toydlm.realsri.plan import EVAL_ATTACKS
+    from toydlm.realsri.report import COST_FILE
+
+    work = Path(a.work) / a.model
+    run = load_run(a.model, work)
+    setup, _, _ = load(a)
+    judges = prompted_detectors(a.model, a.judge_model)
+    if not (work / COST_FILE).exists():
+        cost = cost_run(a, setup, run, judges)
+        atomic_write_json(work / COST_FILE, cost)
+        print(f"cost run: {cost}", flush=True)
+    cells = [p for g, ps in run.paths.items() if g != "guard_train" for p in ps]
+    attacks = [p for g in EVAL_ATTACKS for p in run.paths.get(g, [])]
+    n = score_all(setup.hf, setup.tok, cells, attacks, judges)
+    print(f"wrote {n} detector score files", flush=True)
+
+
+def cost_run(a: argparse.Namespace, setup, run, judges) -> dict:
+    """Generation of one batch of the unseen family's prompts and every detector on it, in this process."""
+    from toydlm.io import provenance
+    from toydlm.realsri.baselines import fit_first_step_probe
+    from toydlm.realsri.cost import measure
+    from toydlm.realsri.detectors import prompt_nll
+    from toydlm.realsri.guard_eval import UNSEEN
+    from toydlm.realsri.plan import attack_cells
+    from toydlm.sri.guard import fit_guard
+    from toydlm.sri.signal import sri_signal
+
+    g = fit_guard(run.signal("guard_train"), run.signal("guard_threshold"))
+    first = {k: run.states[k][:, 0] for k in [*run.harmful, "guard_train"]}
+    probe, _ = fit_first_step_probe(first, run.harmful, UNSEEN)
+    plan = next(p for p in attack_cells() if p.name == f"sri_{UNSEEN}")
+    plan.users, plan.prefills = plan.users[:a.cost_batch], plan.prefills[:a.cost_batch]
+    plan.prompt_ids = plan.prompt_ids[:a.cost_batch]
+    dims = [len(w) for w, _ in g.params] + [len(g.params[-1][1])]
+    res = measure(setup, plan, judges, lambda st: g.score(sri_signal(st, run.compliance, run.refusal)), probe,
+                  lambda users: prompt_nll(setup.hf, setup.tok, users), dims)
+    return res | {"cell": plan.name, "guard_dtype": "float32", "generator_dtype": "float32",
+                  "provenance": provenance(seed=0)}
 
 
 def report(a: argparse.Namespace) -> None:
     from toydlm.realsri.report import write_report
 
-    write_report(a.model, Path(a.work) / a.model, Path(a.out), a.n_eval)
+    write_report(a.model, Path(a.work) / a.model, Path(a.out))
 
 
 def main() -> None:
@@ -92,7 +139,7 @@ def main() -> None:
 
     a = args()
     try:
-        {"signals": signals, "judge": judge, "report": report}[a.stage](a)
+        {"signals": signals, "judge": judge, "detectors": detectors, "report": report}[a.stage](a)
     except UserError as e:
         sys.exit(f"real_sri.py: error: {e}")
 

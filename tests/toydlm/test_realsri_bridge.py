@@ -48,3 +48,26 @@ def test_pooled_states_are_running_means_of_the_states_that_produced_each_token(
     for t in range(L):
         want = producing[: min(t, n) + 1].mean(0)
         np.testing.assert_allclose(got[t], want, rtol=1e-4, atol=1e-5)
+
+
+def test_sri_guard_threshold_on_a_tiny_checkpoint_is_the_held_out_quantile(tmp_path):
+    from toydlm.bridge.run import load_setup
+    from toydlm.realar.generate import CellPlan
+    from toydlm.realsri.collect import sample_signal_cell
+    from toydlm.sri.guard import fit_guard, reconstruction_error
+    from toydlm.sri.signal import compute_centres, sri_signal
+
+    setup, _ = load_setup(str(write_tiny("ar", tmp_path / "m")), "ar", SamplerConfig("ar"), "cpu", "float32", False,
+                          None, gen_length=6, batch_size=8, seed=0)
+    words = ["poem", "music", "sea", "bomb", "virus", "code", "cake", "tree"]
+    cell = lambda name, n, off: CellPlan(name, [f"write {words[(i + off) % 8]} {i}" for i in range(n)],  # noqa: E731
+                                         [""] * n, 0.0)
+    (_, benign), (_, harmful) = (sample_signal_cell(setup, cell(k, 12, o)) for k, o in (("b", 0), ("h", 3)))
+    comp, ref = compute_centres(benign, np.ones(12, bool), harmful, np.ones(12, bool))
+    (_, train), (_, held) = (sample_signal_cell(setup, cell(k, n, o)) for k, n, o in (("t", 24, 1), ("q", 20, 5)))
+    sig_train, sig_held = sri_signal(train, comp, ref), sri_signal(held, comp, ref)
+    assert sig_train.shape == (24, 6) and ((0 <= sig_train) & (sig_train <= 1)).all()
+    g = fit_guard(sig_train, sig_held)
+    err = reconstruction_error(g.params, sig_held)
+    assert g.threshold == pytest.approx(float(np.quantile(err, 0.99)))
+    assert g.flag(sig_held).sum() <= 1  # at most one of 20 held-out rows lies above its own 99% quantile

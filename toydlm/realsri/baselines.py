@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from toydlm.sri.metrics import auroc, auroc_ci
+from toydlm.sri.metrics import auroc, auroc_ci, roc_curve
 
 QUANTILE = 0.99
 
@@ -51,21 +51,43 @@ def evaluate(score_threshold_set: np.ndarray, score_neg: np.ndarray, score_pos_u
     thr = float(np.quantile(score_threshold_set, QUANTILE))
     return {"auroc_unseen": auroc(score_neg, score_pos_unseen) if len(score_pos_unseen) else None,
             "auroc_unseen_ci95": list(auroc_ci(score_neg, score_pos_unseen)) if len(score_pos_unseen) else None,
-            "fpr_benign": float((score_neg > thr).mean()), "threshold": thr}
+            "fpr_benign": float((score_neg > thr).mean()), "threshold": thr,
+            "roc_unseen": roc_lists(score_neg, score_pos_unseen)}
+
+
+def roc_lists(neg: np.ndarray, pos: np.ndarray) -> dict | None:
+    """The ROC curve as JSON lists (for the figure), or None without positives."""
+    if not len(pos):
+        return None
+    fpr, tpr = roc_curve(neg, pos)
+    return {"fpr": np.round(fpr, 4).tolist(), "tpr": np.round(tpr, 4).tolist()}
+
+
+def scored(scores: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:
+    """A detector's scores per group (higher = jailbreak) evaluated like SRI Guard: thresholded on
+    `guard_threshold`, AUROC against `benign_eval` on the unseen family, and over every family's successes."""
+    pos_all = np.concatenate([scores[k][v] for k, v in success.items()])
+    return evaluate(scores["guard_threshold"], scores["benign_eval"], scores[unseen][success[unseen]]) | {
+        "auroc_all": auroc(scores["benign_eval"], pos_all), "n_pos_all": int(len(pos_all))}
 
 
 def text_level(refused: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:
     """The text-level refusal signal: a response scores 1 unless the keyword judge finds a refusal."""
-    s = {k: (~v).astype(float) for k, v in refused.items()}
-    return evaluate(s["guard_threshold"], s["benign_eval"], s[unseen][success[unseen]])
+    return scored({k: (~v).astype(float) for k, v in refused.items()}, success, unseen)
 
 
-def first_step_probe(first: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:
-    """The probe on step-1 states: seen families' successes (1) against harmless training prompts (0)."""
+def fit_first_step_probe(first: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str):
+    """(score function, training counts) of the probe on step-1 states: the seen families' successes (1)
+    against harmless training prompts (0)."""
     seen = [k for k in success if k != unseen]
     pos = np.concatenate([first[k][success[k]] for k in seen])
     x = np.concatenate([first["guard_train"], pos])
     y = np.r_[np.zeros(len(first["guard_train"])), np.ones(len(pos))]
-    score = fit_probe(x, y)
-    out = evaluate(score(first["guard_threshold"]), score(first["benign_eval"]), score(first[unseen][success[unseen]]))
-    return out | {"n_train_pos": int(len(pos)), "n_train_neg": int(len(first["guard_train"])), "seen": seen}
+    return fit_probe(x, y), {"n_train_pos": int(len(pos)), "n_train_neg": int(len(first["guard_train"])), "seen": seen}
+
+
+def first_step_probe(first: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:
+    """The probe, evaluated on the unseen family (its AUROC over all families would be partly in sample)."""
+    score, counts = fit_first_step_probe(first, success, unseen)
+    return evaluate(score(first["guard_threshold"]), score(first["benign_eval"]),
+                    score(first[unseen][success[unseen]])) | counts

@@ -9,22 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from toydlm.sri.guard import fit_guard
+from toydlm.realsri.baselines import roc_lists
+from toydlm.sri.guard import SRIGuard
 from toydlm.sri.metrics import auroc, auroc_ci
 
 UNSEEN = "prefix_injection"  # fixed before any result: the family with the most successes on the 0.5B model
 
 
-def guard_section(train: np.ndarray, threshold_set: np.ndarray, benign_eval: np.ndarray,
-                  attacks: dict[str, tuple[np.ndarray, np.ndarray]], unseen: str = UNSEEN) -> dict:
-    """`attacks`: family -> (signals `[N, T]`, judged harmful `[N]`). AUROC of the reconstruction error,
-    benign FPR at the 99% held-out quantile, and the counts behind them."""
-    g = fit_guard(train, threshold_set)
+def guard_section(g: SRIGuard, benign_eval: np.ndarray, attacks: dict[str, tuple[np.ndarray, np.ndarray]],
+                  unseen: str = UNSEEN) -> dict:
+    """`g`: fitted on harmless signals (`fit_guard`); `attacks`: family -> (signals `[N, T]`, judged harmful
+    `[N]`). AUROC of the reconstruction error, benign FPR at the 99% held-out quantile, and the counts."""
     neg = g.score(benign_eval)
     scores = {fam: g.score(s[h]) for fam, (s, h) in attacks.items()}  # successful jailbreaks only
     pos = np.concatenate(list(scores.values()))
-    out = {"n_params": g.n_params, "threshold": g.threshold, "n_train": len(train), "n_threshold": len(threshold_set),
-           "n_neg": len(neg), "n_pos": len(pos), "fpr_benign": float((neg > g.threshold).mean()),
+    out = {"n_params": g.n_params, "threshold": g.threshold, "n_neg": len(neg), "n_pos": len(pos),
+           "fpr_benign": float((neg > g.threshold).mean()),
            "auroc": auroc(neg, pos) if len(pos) else None, "unseen_family": unseen,
            "per_family": {fam: {"n_pos": len(p), "auroc": auroc(neg, p) if len(p) else None,
                                 "tpr": float((p > g.threshold).mean()) if len(p) else None}
@@ -32,5 +32,5 @@ def guard_section(train: np.ndarray, threshold_set: np.ndarray, benign_eval: np.
     if unseen in scores:
         p = scores[unseen]
         out |= {"n_pos_unseen": len(p), "auroc_unseen": auroc(neg, p) if len(p) else None,
-                "auroc_unseen_ci95": list(auroc_ci(neg, p)) if len(p) else None}
+                "auroc_unseen_ci95": list(auroc_ci(neg, p)) if len(p) else None, "roc_unseen": roc_lists(neg, p)}
     return out
