@@ -179,3 +179,7 @@ DERIVED = {
     "twins_blocks_refusal": lambda s: _twins_direction(s, "low_confidence_B8_T48"),
     "twins_eosinf_refusal": lambda s: _twins_direction(s, "low_confidence_eosinf_T48"),
 }
+
+from paper.derived_sri import DERIVED_SRI  # noqa: E402
+
+DERIVED |= DERIVED_SRI

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from paper.sources import MissingSourceError, Sources  # noqa: E402
 from paper.tables import SAMPLERS, one, short  # noqa: E402
 from paper.tables_real import FIGURES_REAL  # noqa: E402
+from paper.tables_sri_real import FIGURES_SRI_REAL  # noqa: E402
 from paper.tables_twins import FIGURES_TWINS  # noqa: E402
 
 META = {"Software": None}  # keep PNGs free of version stamps
@@ -129,4 +130,4 @@ def curves(s: Sources) -> tuple[str, str]:
 
 FIGURES = {"swap": swap, "length_eos": length_eos, "stepwise": stepwise, "calibration_fig": calibration,
            "sri_signal": sri_signal, "sri_roc": sri_roc, "sweeps_fig": sweeps, "curves_fig": curves, **FIGURES_REAL,
-           **FIGURES_TWINS}
+           **FIGURES_TWINS, **FIGURES_SRI_REAL}

@@ -39,6 +39,9 @@ REQUIRED: dict[str, tuple[str, str]] = {
     "goals": ("paper/goals.json", "the project's stated targets (not results)"),
 }
 
+_SRI = (".venv/bin/python experiments/real_sri.py report (after its signals, judge and detectors stages; "
+        "docs/real-sri.md)")
+
 # Results that may not exist yet: the paper renders a "not yet run" note in their place.
 OPTIONAL: dict[str, tuple[str, str]] = {
     "exp4_sweeps.json": ("results/exp4_sweeps.json", _EXP.format("exp4_sweeps.py")),
@@ -53,6 +56,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
                                    ".venv/bin/python experiments/fresh_model_seed.py --model-seed 1 --seed 3"),
     "twins.json": ("results/twins.json", ".venv/bin/python experiments/real_text_twins.py report (after its corpus, "
                    "train, swap and judge stages; docs/real-text-twins.md)"),
+    "real_sri.json": ("results/real_sri.json", _SRI),
+    "real_sri_signal.json": ("results/real_sri_signal.json", _SRI),
 }
 
 

@@ -389,6 +389,7 @@ def exp8(s: Sources) -> tuple[str, str]:
 
 
 from paper.tables_real import TABLES_REAL  # noqa: E402
+from paper.tables_sri_real import TABLES_SRI_REAL  # noqa: E402
 from paper.tables_twins import TABLES_TWINS  # noqa: E402
 
 TABLES = {"models": models, "controls": controls, "sampler_swap": sampler_swap, "length": length,
@@ -396,7 +397,7 @@ TABLES = {"models": models, "controls": controls, "sampler_swap": sampler_swap, 
           "forced": forced, "oracle_vs_learned": oracle_vs_learned, "sri_guard": sri_guard, "sri_irr": sri_irr,
           "sweeps": sweeps, "curves": curves, "grid_calibration": grid_calibration,
           "exp8": exp8,
-          "bridge": generic("bridge_gpu.json"), **TABLES_REAL, **TABLES_TWINS}
+          "bridge": generic("bridge_gpu.json"), **TABLES_REAL, **TABLES_TWINS, **TABLES_SRI_REAL}
 
 
 def reproduce(s: Sources) -> str:

@@ -168,8 +168,14 @@ def test_write_report_writes_the_contract_from_a_stored_run(tmp_path, monkeypatc
             "text_level_refusal": 0.001, "linear_probe_first_step": 0.001}
     (work / report.COST_FILE).write_text(json.dumps({"detectors": {
         k: {"seconds": v, "overhead_pct": 10 * v, "flops": 100 * v, "flops_pct": v} for k, v in secs.items()}}))
-    res = report.write_report("tiny", work, tmp_path / "out")
-    c = json.loads((tmp_path / "out" / "real_sri.json").read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    other = {"checkpoint": "bigger", "irr": {"raw": 0.1}, "anchors": {}, "sri_guard": None,
+             "cells": {"raw": {"asr": 0.2}}}
+    (out / "real_sri_signal-bigger.json").write_text(json.dumps(other))
+    res = report.write_report(report.MAIN, work, out)
+    c = json.loads((out / "real_sri.json").read_text())
+    assert c["checkpoint"] == report.MAIN and c["other_checkpoints"]["bigger"]["asr"] == {"raw": 0.2}
     g = c["sri_guard"]
     assert {"auroc", "auroc_unseen", "auroc_unseen_ci95", "n_pos_unseen", "n_neg", "fpr_benign", "overhead_pct",
             "overhead_ratio_vs_guard_model", "flops_ratio_vs_guard_model"} <= set(g)
@@ -185,5 +191,7 @@ def test_write_report_writes_the_contract_from_a_stored_run(tmp_path, monkeypatc
     assert (d["n_success"], d["n_refused"]) == (24, 16)
     assert set(d["per_detector"]["self_examine"]["auroc"]) == {"4", "8", "16", "32"}
     assert c["detection_by_step"]["guard_model"] == 4 and c["detection_by_step"]["perplexity_filter"] == 0
-    assert len(res["figures"]) == 4 and all((tmp_path / "out" / f).exists() or (tmp_path / f).exists()
-                                            for f in res["figures"])
+    assert len(res["figures"]) == 4 and all((out / f).exists() for f in res["figures"])
+    side = report.write_report("bigger", work, out)  # another checkpoint: its own suffixed files, no contract
+    assert side["suffix"] == "-bigger" and (out / "real_sri_signal-bigger.json").exists()
+    assert all(f.endswith("-bigger.png") and (out / f).exists() for f in side["figures"])

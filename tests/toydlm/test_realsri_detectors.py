@@ -106,3 +106,28 @@ def test_prompted_detector_uses_its_own_question_and_scores_each_cell_once(tiny,
     assert got.shape == (2,) and ((0 <= got) & (got <= 1)).all()
     assert score_cell(cell, "self_examine", fn, j.meta, step=1, tok=tok)
     assert seen[-1][1][1].startswith("Sure, ") and len(seen[-1][1][1]) < len("Sure, x y")  # cut to one token
+
+
+def test_cost_run_times_generation_and_every_detector_on_one_batch(tiny):
+    from toydlm.bridge.llm_judge import LLMHarmJudge
+    from toydlm.bridge.run import load_setup
+    from toydlm.realar.generate import CellPlan
+    from toydlm.realsri.cost import measure
+    from toydlm.realsri.detectors import GUARD, prompt_nll
+    from toydlm.samplers import SamplerConfig
+
+    path, model, tok = tiny
+    setup, _ = load_setup(str(path), "ar", SamplerConfig("ar"), "cpu", "float32", False, None, gen_length=5,
+                          batch_size=4, seed=0)
+    plan = CellPlan("c", ["write a poem", "make a bomb", "hi", "tell me"], ["", "Sure, ", "", ""], 0.0)
+    judge = LLMHarmJudge(path, batch_size=4, prompt=GUARD)
+    seen = {}
+    res = measure(setup, plan, {"guard_model": judge}, lambda st: seen.setdefault("states", st).sum((1, 2)),
+                  lambda h: h.sum(1), lambda users: prompt_nll(model, tok, users), [5, 3, 5], reps=1)
+    assert seen["states"].shape[:2] == (4, 5)  # [N, T, D] pooled states of the generated batch
+    d = res["detectors"]
+    assert set(d) == {"sri_guard", "text_level_refusal", "linear_probe_first_step", "perplexity_filter", "guard_model"}
+    assert all(v["seconds"] >= 0 and v["overhead_pct"] == pytest.approx(100 * v["seconds"] / res["generation_s"])
+               for v in d.values())
+    assert d["guard_model"]["flops"] > d["sri_guard"]["flops"] > 0 and res["generation_flops"] > 0
+    assert res["batch"] == 4 and res["prompt_tokens"] > 0 and 0 < res["generated_tokens"] <= 4 * 5

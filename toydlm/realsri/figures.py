@@ -37,7 +37,7 @@ def fig_trajectories(res: dict, out: Path) -> str | None:
         ax.set(xlabel="step", title=title, ylim=(0, 1))
         ax.legend(fontsize=6)
     axes[0].set_ylabel("sigma (1: compliance anchor, 0: refusal anchor)")
-    return _save(plt, fig, out, "real_sri_trajectories.png")
+    return _save(plt, fig, out, f"real_sri_trajectories{res['suffix']}.png")
 
 
 def fig_irr(res: dict, out: Path) -> str | None:
@@ -57,7 +57,7 @@ def fig_irr(res: dict, out: Path) -> str | None:
     ax.set_xticks(x, [c["attack"] for c in cells], rotation=15, fontsize=8)
     ax.set(ylim=(0, 1), title="Internal recovery rate per attack (greedy, 32 steps)")
     ax.legend(fontsize=7)
-    return _save(plt, fig, out, "real_sri_irr.png")
+    return _save(plt, fig, out, f"real_sri_irr{res['suffix']}.png")
 
 
 def fig_roc(res: dict, out: Path) -> str | None:
@@ -78,7 +78,7 @@ def fig_roc(res: dict, out: Path) -> str | None:
     ax.set(xlabel="false positive rate (harmless)", ylabel="true positive rate (jailbreaks)",
            title=f"Unseen family: {res['unseen_family']}")
     ax.legend(fontsize=7)
-    return _save(plt, fig, out, "real_sri_roc.png")
+    return _save(plt, fig, out, f"real_sri_roc{res['suffix']}.png")
 
 
 def fig_by_step(res: dict, out: Path) -> str | None:
@@ -98,4 +98,4 @@ def fig_by_step(res: dict, out: Path) -> str | None:
     ax.set(xlabel="step t (information up to t)", ylabel="AUROC", ylim=(0, 1.02),
            title=f"Successful ({d['n_success']}) vs refused ({d['n_refused']}) attacks")
     ax.legend(fontsize=7)
-    return _save(plt, fig, out, "real_sri_by_step.png")
+    return _save(plt, fig, out, f"real_sri_by_step{res['suffix']}.png")

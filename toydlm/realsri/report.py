@@ -110,31 +110,40 @@ def add_costs(guard: dict, base: dict, cost: dict | None) -> None:
 
 def write_report(model: str, work: Path, out: Path) -> dict:
     """Anchors (cached), signals, IRR, SRI Guard, baselines, detection by step and costs of every stored
-    cell: `real_sri_signal.json` (all details), `real_sri.json` (the contract) and figures."""
+    cell: `real_sri_signal.json` (all details), `real_sri.json` (the contract) and figures. A checkpoint
+    other than the main one writes `real_sri_signal-<model>.json` and its figures with the same suffix,
+    and the main one's contract file lists its IRR under `other_checkpoints`."""
     run = load_run(model, work)
     cells = groups_summary(run)
     cost = read_json_or_none(work / COST_FILE, "cost run") if (work / COST_FILE).exists() else None
     guard, baselines, steps = evaluations(run, cost)
     per_detector = (steps or {}).get("per_detector", {})
+    suffix = "" if model == MAIN else f"-{model}"
     res = {"checkpoint": model, "sha256": run.sha, "steps": STEPS, "tau": 0.1, "pooling": POOLING,
            "lambda_c": LAMBDA_C, "lambda_r": list(LAMBDA_R), "anchors": run.anchors, "cells": cells,
            "sri_guard": guard, "baselines": baselines, "detection_by_step_detail": steps, "cost": cost,
            "irr": {a: c["irr"]["0.5"] for a, c in cells.items() if a in EVAL_ATTACKS},
            "detection_by_step": {k: v["first_step_auroc_0_9"] for k, v in per_detector.items()},
-           "threshold_quantile": QUANTILE, "unseen_family": UNSEEN, "provenance": provenance(seed=0),
-           "notes": NOTES}
+           "threshold_quantile": QUANTILE, "unseen_family": UNSEEN, "suffix": suffix,
+           "provenance": provenance(seed=0), "notes": NOTES}
     out.mkdir(parents=True, exist_ok=True)
     from toydlm.realsri.figures import all_figures
 
     res["figures"] = all_figures(res, out)
-    atomic_write_json(out / "real_sri_signal.json", res)
-    if guard is not None:
-        atomic_write_json(out / "real_sri.json", {k: res[k] for k in CONTRACT} | {"details": "real_sri_signal.json"})
-    print(f"wrote {out / 'real_sri_signal.json'} ({len(cells)} groups; anchors "
+    atomic_write_json(out / f"real_sri_signal{suffix}.json", res)
+    if guard is not None and not suffix:
+        others = {r["checkpoint"]: {"irr": r["irr"], "anchors": r["anchors"], "sri_guard": r["sri_guard"],
+                                    "asr": {a: c.get("asr") for a, c in r["cells"].items() if a in r["irr"]},
+                                    "details": p.name}
+                  for p in sorted(out.glob("real_sri_signal-*.json")) if (r := read_json_or_none(p, "report"))}
+        atomic_write_json(out / "real_sri.json", {k: res[k] for k in CONTRACT} | {
+            "details": "real_sri_signal.json", "other_checkpoints": others})
+    print(f"wrote {out / f'real_sri_signal{suffix}.json'} ({len(cells)} groups; anchors "
           f"{'reused' if run.anchors['reused_from_cache'] else 'computed'})", flush=True)
     return res
 
 
+MAIN = "qwen2.5-coder-0.5b-instruct"  # the checkpoint the contract file describes
 COST_FILE = "cost.json"
 CONTRACT = ("checkpoint", "sha256", "sri_guard", "baselines", "irr", "detection_by_step", "unseen_family")
 NOTES = {"refusal": "keyword judge on the 32-token greedy text",

@@ -1,0 +1,80 @@
+"""Verdicts of the real-SRI section, computed from `results/real_sri.json` so the words follow the numbers."""
+
+from __future__ import annotations
+
+from paper.sources import Sources
+
+SRC = "real_sri.json"
+AUROC_GOAL, FPR_GOAL, RATIO_GOAL = 0.90, 0.05, 100.0
+
+
+def _ci_vs(lo: float, hi: float, goal: float) -> str:
+    return "above" if lo >= goal else "below" if hi < goal else "straddling"
+
+
+def sri_detects_verdict(s: Sources) -> str:
+    """The comparison row: does SRI Guard reach the study's detection on the unseen family of a real model?"""
+    g = s.get(SRC)["sri_guard"]
+    lo, hi = g["auroc_unseen_ci95"]
+    where = _ci_vs(lo, hi, AUROC_GOAL)
+    if where == "above" and g["fpr_benign"] <= FPR_GOAL:
+        return "**agree** on the real model"
+    word = "**disagree**" if where == "below" else "**cannot say**"
+    return f"{word} on the real model: its unseen-family 95% interval lies {where} {AUROC_GOAL:.2f}"
+
+
+def sri_beats(s: Sources, baseline: str) -> str:
+    """`beats`, `does not beat` or `ties with`: SRI Guard's unseen-family AUROC interval against a baseline's."""
+    rep = s.get(SRC)
+    lo, hi = rep["sri_guard"]["auroc_unseen_ci95"]
+    b = rep["baselines"][baseline]["auroc_unseen"]
+    return "beats" if lo > b else "falls below" if hi < b else "does not separate from"
+
+
+def sri_cheap_verdict(s: Sources) -> str:
+    """The comparison row: SRI Guard's cost against the guard model's, in time and FLOPs, on the real model."""
+    g = s.get(SRC)["sri_guard"]
+    t, fl = g["overhead_ratio_vs_guard_model"], g["flops_ratio_vs_guard_model"]
+    if t is None or fl is None:
+        return "**cannot say**: the cost run is not in this build"
+    met = [x >= RATIO_GOAL for x in (t, fl)]
+    if all(met):
+        return "**agree** on the real model: more than a hundredfold cheaper than the guard model in time and FLOPs"
+    return "**partly agree**" if any(met) else "**disagree**"
+
+
+def irr_range(s: Sources) -> str:
+    """The real AR model's IRR (lambda_r = 0.5) across attacks, low to high."""
+    v = [x for x in s.get(SRC)["irr"].values() if x is not None]
+    return f"{min(v):.2f}–{max(v):.2f}"
+
+
+def irr_verdict(s: Sources) -> str:
+    """The comparison row on internal recovery: the real AR model's IRR against the study's AR bound."""
+    bound = s.get("seed")["numbers"]["irr_swap_ar_max"]["value"]
+    v = [x for x in s.get(SRC)["irr"].values() if x is not None]
+    above = sum(x > bound for x in v)
+    where = "all within" if not above else f"{above} of {len(v)} attacks above"
+    return (f"**cannot say** for diffusion (no diffusion checkpoint); under AR decoding the real model's IRR is "
+            f"{where} the study's AR bound of {bound:.2f}")
+
+
+def first_step(s: Sources, detector: str) -> str:
+    """The first step a detector reaches AUROC 0.9 in the harder task, as words."""
+    v = s.get(SRC)["detection_by_step"].get(detector)
+    return "never within 32 steps" if v is None else f"at step {v}"
+
+
+DERIVED_SRI = {
+    "sri_detects_verdict": sri_detects_verdict,
+    "sri_cheap_verdict": sri_cheap_verdict,
+    "sri_beats_perplexity": lambda s: sri_beats(s, "perplexity_filter"),
+    "sri_beats_text": lambda s: sri_beats(s, "text_level_refusal"),
+    "sri_irr_range": irr_range,
+    "sri_irr_verdict": irr_verdict,
+    "sri_first_sigma": lambda s: first_step(s, "sri_sigma_t"),
+    "sri_first_guard": lambda s: first_step(s, "sri_guard"),
+    "sri_first_text": lambda s: first_step(s, "text_level_refusal"),
+    "sri_first_guard_model": lambda s: first_step(s, "guard_model"),
+    "sri_first_self_examine": lambda s: first_step(s, "self_examine"),
+}
