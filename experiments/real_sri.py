@@ -30,6 +30,7 @@ def args() -> argparse.Namespace:
     ap.add_argument("--groups", default=",".join(GROUPS), help=f"signals: comma-separated, of {', '.join(GROUPS)}")
     ap.add_argument("--n-eval", type=int, default=None,
                     help="evaluation prompts per attack (default all 279: HarmBench, then AdvBench 400-519)")
+    ap.add_argument("--attacks", default=None, help="signals: a comma-separated subset of the attacks (default all)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--work", default="runs/real_sri")
     ap.add_argument("--out", default=str(ROOT / "results"))
@@ -50,6 +51,20 @@ def pick_groups(spec: str) -> list[str]:
     return groups
 
 
+def pick_attacks(spec: str | None) -> tuple[str, ...]:
+    from toydlm.errors import UserError
+    from toydlm.realsri.plan import EVAL_ATTACKS
+
+    if spec is None:
+        return EVAL_ATTACKS
+    got = tuple(x.strip() for x in spec.split(";" if ";" in spec else ",") if x.strip())
+    bad = [x for x in got if x not in EVAL_ATTACKS]
+    if bad or not got:
+        raise UserError(f"unknown --attacks {', '.join(bad) or spec!r}; choose from {'; '.join(EVAL_ATTACKS)} "
+                        "(separate with ';' when a name holds a comma)")
+    return got
+
+
 def load(a: argparse.Namespace):
     from toydlm.bridge.run import load_setup
     from toydlm.realar.store import CellStore
@@ -68,7 +83,7 @@ def signals(a: argparse.Namespace) -> None:
     from toydlm.realsri.collect import run_signal_cells
     from toydlm.realsri.plan import cells
 
-    plans = cells(pick_groups(a.groups), a.n_eval)  # checked before the load
+    plans = cells(pick_groups(a.groups), a.n_eval, pick_attacks(a.attacks))  # checked before the load
     rows = sum(len(p.users) for p in plans)
     print(f"plan: {len(plans)} cells, {rows} rows of at most 32 tokens (about {rows * 0.95 / 60:.0f} min on two "
           "cores at the measured 0.95 s per harmless row, prefill included; refusals end sooner)", flush=True)

@@ -189,7 +189,7 @@ def test_write_report_writes_the_contract_from_a_stored_run(tmp_path, monkeypatc
     assert c["irr"].keys() == {"raw", "prefix_injection"}
     d = res["detection_by_step_detail"]
     assert (d["n_success"], d["n_refused"]) == (24, 16)
-    assert set(d["per_detector"]["self_examine"]["auroc"]) == {"4", "8", "16", "32"}
+    assert set(d["per_detector"]["self_examine"]["auroc"]) == {"4", "8", "32"}
     assert c["detection_by_step"]["guard_model"] == 4 and c["detection_by_step"]["perplexity_filter"] == 0
     assert len(res["figures"]) == 4 and all((out / f).exists() for f in res["figures"])
     side = report.write_report("bigger", work, out)  # another checkpoint: its own suffixed files, no contract

@@ -64,7 +64,7 @@ def guard_cells() -> list[CellPlan]:
     return [attacked(f"sri_{name}", "raw", hl[a:b], 0.0, seed=0) for name, (a, b) in GUARD_SPLITS.items()]
 
 
-def cells(groups=GROUPS, n_eval: int | None = None) -> list[CellPlan]:
+def cells(groups=GROUPS, n_eval: int | None = None, attacks=EVAL_ATTACKS) -> list[CellPlan]:
     """The plans of the named groups, in the order given."""
-    make = {"anchors": anchor_cells, "attacks": lambda: attack_cells(n_eval), "guard": guard_cells}
+    make = {"anchors": anchor_cells, "attacks": lambda: attack_cells(n_eval, attacks), "guard": guard_cells}
     return [p for g in groups for p in make[g]()]

@@ -154,4 +154,4 @@ NOTES = {"refusal": "keyword judge on the 32-token greedy text",
          "guard_model": "the 1.5B model judging (user turn, response) with its own safety prompt; the success "
                         "labels come from the same 1.5B model under another prompt, so its AUROC is not independent",
          "detection_by_step": "first step at which AUROC (successful vs refused attacks) reaches 0.9; prompted "
-                              "detectors are scored at steps 4, 8, 16 and 32 only, perplexity at step 0"}
+                              "detectors are scored at steps 4, 8 and 32 only, perplexity at step 0"}
