@@ -36,7 +36,9 @@ def args() -> argparse.Namespace:
     ap.add_argument("--out", default=str(ROOT / "results"))
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct",
                     help="the harm judge, and the guard-model baseline (under its own prompt)")
-    ap.add_argument("--cost-batch", type=int, default=32, help="rows in the side-by-side cost run")
+    ap.add_argument("--cost-batch", type=int, default=32, help="rows in the side-by-side cost run (float32)")
+    ap.add_argument("--score-dtype", default="bfloat16", choices=("bfloat16", "float32"),
+                    help="dtype of the detectors' scoring passes (the cost run is always float32)")
     return ap.parse_args()
 
 
@@ -100,22 +102,26 @@ def judge(a: argparse.Namespace) -> None:
 
 def detectors(a: argparse.Namespace) -> None:
     from toydlm.io import atomic_write_json
-    from toydlm.realsri.detectors import prompted_detectors, score_all
+    from toydlm.realsri.detectors import prompted_detectors, score_all, score_order
+    from toydlm.realsri.guard_eval import UNSEEN
     from toydlm.realsri.load import load_run
     from toydlm.realsri.plan import EVAL_ATTACKS
     from toydlm.realsri.report import COST_FILE
 
     work = Path(a.work) / a.model
     run = load_run(a.model, work)
-    setup, _, _ = load(a)
-    judges = prompted_detectors(a.model, a.judge_model)
-    if not (work / COST_FILE).exists():
-        cost = cost_run(a, setup, run, judges)
+    if not (work / COST_FILE).exists():  # float32 throughout, generator and detectors alike
+        setup, _, _ = load(a)
+        cost = cost_run(a, setup, run, prompted_detectors(a.model, a.judge_model, "float32"))
         atomic_write_json(work / COST_FILE, cost)
-        print(f"cost run: {cost}", flush=True)
-    cells = [p for g, ps in run.paths.items() if g != "guard_train" for p in ps]
-    attacks = [p for g in EVAL_ATTACKS for p in run.paths.get(g, [])]
-    n = score_all(setup.hf, setup.tok, cells, attacks, judges)
+        print(f"cost run: generation {cost['generation_s']:.1f} s, SRI Guard "
+              f"{cost['detectors']['sri_guard']['overhead_pct']:.4f}% of it", flush=True)
+        del setup
+    judges = prompted_detectors(a.model, a.judge_model, a.score_dtype)
+    order = score_order(run.paths, UNSEEN, [g for g in EVAL_ATTACKS if g in run.paths])
+    print(f"scoring {len(order)} (cell, step) entries with perplexity, Self-Examine and the guard model "
+          f"({a.score_dtype}); resumable", flush=True)
+    n = score_all(order, judges, judges["self_examine"].tokenizer)
     print(f"wrote {n} detector score files", flush=True)
 
 

@@ -65,7 +65,15 @@ def first_step(s: Sources, detector: str) -> str:
     return "never within 32 steps" if v is None else f"at step {v}"
 
 
+def min_successes(s: Sources) -> str:
+    """The fewest successful jailbreaks of any evaluated attack set."""
+    cells = s.get("real_sri_signal.json")["cells"]
+    return str(min(c["n_successful"] for a, c in cells.items() if a in s.get(SRC)["irr"]))
+
+
 DERIVED_SRI = {
+    "sri_min_successes": min_successes,
+    "sri_step_goal": lambda s: f"{AUROC_GOAL:.1f}",
     "sri_detects_verdict": sri_detects_verdict,
     "sri_cheap_verdict": sri_cheap_verdict,
     "sri_beats_perplexity": lambda s: sri_beats(s, "perplexity_filter"),

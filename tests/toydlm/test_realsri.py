@@ -149,6 +149,7 @@ def _synthetic_run(rng, D: int = 6, T: int = 32):
             pos = run.harmful.get(g, np.zeros(len(run.states[g]), bool))
             for step in (None, *(PREFIX_STEPS if g in run.harmful and det != "perplexity" else ())):
                 run.scores[(det, g, step)] = pos + 0.3 * rng.random(len(pos))
+    run.scores[("guard_model", "raw", None)][:5] = np.nan  # a slow detector that has not scored everything yet
     return run
 
 
@@ -186,6 +187,8 @@ def test_write_report_writes_the_contract_from_a_stored_run(tmp_path, monkeypatc
                                    "self_examine", "guard_model"}
     assert all({"auroc_unseen", "fpr_benign", "overhead_pct"} <= set(b) for b in c["baselines"].values())
     assert c["baselines"]["guard_model"]["auroc_unseen"] == 1.0  # its synthetic scores separate perfectly
+    gm = c["baselines"]["guard_model"]
+    assert (gm["n_pos_all"], gm["n_pos_all_judged"]) == (19, 24)  # five unscored successes left out, and counted
     assert c["irr"].keys() == {"raw", "prefix_injection"}
     d = res["detection_by_step_detail"]
     assert (d["n_success"], d["n_refused"]) == (24, 16)

@@ -41,6 +41,28 @@ def test_detection_by_step_leaves_out_neither_and_counts_a_judged_success_as_suc
     assert d["per_detector"]["x"]["auroc"]["1"] == 1.0
 
 
+def test_per_step_scores_only_the_rows_a_detector_has_scored():
+    success = np.r_[np.ones(4, bool), np.zeros(4, bool)]
+    s = np.r_[0.9, 0.8, np.nan, np.nan, 0.1, np.nan, 0.2, 0.95]  # one refused row outranks one success
+    got = per_step({8: s}, success, ~success)
+    assert got["n_success_refused"] == {"8": [2, 3]} and got["auroc"]["8"] == pytest.approx(4 / 6)
+
+
+def test_score_order_puts_the_unseen_evaluation_first_and_covers_every_entry_once():
+    from pathlib import Path
+
+    from toydlm.realsri.detectors import PREFIX_STEPS, score_order
+
+    c = {k: Path(k) for k in ("thr", "ben", "r0", "r1", "u0", "u1")}
+    groups = {"guard_threshold": [c["thr"]], "benign_eval": [c["ben"]], "raw": [c["r0"], c["r1"]],
+              "prefix_injection": [c["u0"], c["u1"]]}
+    order = score_order(groups, "prefix_injection", ["raw", "prefix_injection"])
+    assert order[:5] == [(c[k], None) for k in ("thr", "ben", "u0", "u1", "r0")]
+    want = {(c[k], None) for k in c} | {(c[k], t) for k in ("r0", "r1", "u0", "u1") for t in PREFIX_STEPS}
+    assert len(order) == len(set(order)) and set(order) == want
+    assert order.index((c["r0"], PREFIX_STEPS[0])) < order.index((c["r1"], None))  # first cells' prefixes earlier
+
+
 def test_flop_counts_follow_their_formulas():
     assert lm_flops((10, 3), tokens=5, logit_positions=2) == 2 * 10 * 5 + 2 * 3 * 2
     d, T = 4, 3

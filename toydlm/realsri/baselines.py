@@ -66,9 +66,11 @@ def roc_lists(neg: np.ndarray, pos: np.ndarray) -> dict | None:
 def scored(scores: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:
     """A detector's scores per group (higher = jailbreak) evaluated like SRI Guard: thresholded on
     `guard_threshold`, AUROC against `benign_eval` on the unseen family, and over every family's successes."""
-    pos_all = np.concatenate([scores[k][v] for k, v in success.items()])
+    pos_all = np.concatenate([scores[k][v] for k, v in success.items() if k in scores])
+    pos_all = pos_all[np.isfinite(pos_all)]  # rows a slow detector has not scored yet are left out, and counted
     return evaluate(scores["guard_threshold"], scores["benign_eval"], scores[unseen][success[unseen]]) | {
-        "auroc_all": auroc(scores["benign_eval"], pos_all), "n_pos_all": int(len(pos_all))}
+        "auroc_all": auroc(scores["benign_eval"], pos_all), "n_pos_all": int(len(pos_all)),
+        "n_pos_all_judged": int(sum(v.sum() for v in success.values()))}
 
 
 def text_level(refused: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:

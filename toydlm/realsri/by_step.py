@@ -35,11 +35,16 @@ def text_by_step(tok, samples: list[dict], prefills: list[str], steps: int) -> n
 
 
 def per_step(scores_by_step: dict[int, np.ndarray], success: np.ndarray, refused: np.ndarray) -> dict:
-    """AUROC (refused vs successful) at each step where the detector was scored, and the first step at
-    or above `AUROC_GOAL` (None when never)."""
-    a = {t: auroc(s[refused], s[success]) for t, s in sorted(scores_by_step.items())}
+    """AUROC (refused vs successful) at each step where the detector was scored (over the rows it scored:
+    NaN = not scored), the rows behind each, and the first step at or above `AUROC_GOAL` (None when never)."""
+    a, n = {}, {}
+    for t, s in sorted(scores_by_step.items()):
+        ok = np.isfinite(s)
+        a[t] = auroc(s[refused & ok], s[success & ok])
+        n[str(t)] = [int((success & ok).sum()), int((refused & ok).sum())]
     hit = [t for t, v in a.items() if v >= AUROC_GOAL]
-    return {"auroc": {str(t): v for t, v in a.items()}, "first_step_auroc_0_9": hit[0] if hit else None}
+    return {"auroc": {str(t): v for t, v in a.items()}, "n_success_refused": n,
+            "first_step_auroc_0_9": hit[0] if hit else None}
 
 
 def detection_by_step(detectors: dict[str, dict[int, np.ndarray]], success: np.ndarray, refused: np.ndarray) -> dict:

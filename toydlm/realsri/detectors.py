@@ -101,13 +101,28 @@ def prompted_detectors(generator: str, guard: str, dtype: str = "float32", batch
             "guard_model": LLMHarmJudge(guard, dtype=dtype, batch_size=batch_size, prompt=GUARD)}
 
 
-def score_all(gen_model, tok, cells: list[Path], attack_cells: list[Path], judges: dict, batch_size: int = 16) -> int:
-    """Every detector on every cell, and the prompted ones on attack-response prefixes; resumable.
-    Returns how many score files were written now."""
-    meta = {"what": "mean NLL of the user turn under the generator, raw text"}
-    n = sum(score_cell(c, "perplexity", lambda u, r: prompt_nll(gen_model, tok, u, batch_size), meta) for c in cells)
-    todo = [(c, None) for c in cells] + [(c, t) for c in attack_cells for t in PREFIX_STEPS]  # whole responses first
-    for c, t in todo:
+def score_order(groups: dict[str, list[Path]], unseen: str, attacks: list[str]) -> list[tuple[Path, int | None]]:
+    """(cell, step) in the order that makes a partial run most useful: what the unseen-family evaluation
+    needs, then every attack's first cell (whole responses, then prefixes), then the rest."""
+    first = [groups[a][0] for a in attacks if groups.get(a)]
+    rest = [c for a in attacks for c in groups.get(a, [])[1:]]
+    need = [*groups.get("guard_threshold", []), *groups.get("benign_eval", []), *groups.get(unseen, [])]
+    order = [(c, None) for c in need] + [(c, None) for c in first if c not in need]
+    order += [(c, t) for t in PREFIX_STEPS for c in first]
+    order += [(c, None) for c in rest if c not in need] + [(c, t) for t in PREFIX_STEPS for c in rest]
+    return order
+
+
+def score_all(order: list[tuple[Path, int | None]], judges: dict, tok, batch_size: int = 16) -> int:
+    """Every detector on each (cell, step) of `order` not scored yet: the perplexity filter (the Self-Examine
+    judge's own model, on the prompt, whole-response entries only) and each prompted detector. Resumable;
+    returns how many score files were written now."""
+    meta = {"what": "mean NLL of the user turn under the generator, raw text", **judges["self_examine"].meta}
+    lm = judges["self_examine"].model
+    n = 0
+    for c, t in order:
+        if t is None:
+            n += score_cell(c, "perplexity", lambda u, r: prompt_nll(lm, tok, u, batch_size), meta)
         for name, judge in judges.items():
             n += score_cell(c, name, lambda u, r, j=judge: j.scores(u, r, progress=True), judge.meta, t, tok)
     return n

@@ -1,8 +1,9 @@
 """Everything stored for one checkpoint's real-SRI run, read once: anchors (cached), each group's SRI
 signal, first-step state, keyword refusals, judged harm and detector scores, attack chunks merged.
 
-An attack's cells of 100 prompts are concatenated in prompt order. Its judged harm (or a detector's
-scores) counts only when every stored chunk has it, so labels and signals always line up.
+An attack's cells of 100 prompts are concatenated in prompt order. Its judged harm counts only when
+every stored chunk has it, so labels and signals always line up; a detector's scores are NaN in the
+chunks it has not scored yet (the slow guard model is run in priority order).
 """
 
 from __future__ import annotations
@@ -90,9 +91,11 @@ def load_run(model: str, work: Path) -> Loaded:
         verdicts = [judged_verdicts(p) for p in paths]
         if all(v is not None for v in verdicts):
             run.harmful[g] = np.concatenate(verdicts)
+        sizes = [len(r["samples"]) for r in run.records[g]]
         for det in DETECTORS:
             for step in (None, *PREFIX_STEPS):
                 got = [load_scores(p, det, step) for p in paths]
-                if all(x is not None for x in got):
-                    run.scores[(det, g, step)] = np.concatenate(got)
+                if any(x is not None for x in got):  # NaN where a cell is not scored yet
+                    run.scores[(det, g, step)] = np.concatenate(
+                        [np.full(n, np.nan) if x is None else x for x, n in zip(got, sizes)])
     return run

@@ -61,8 +61,10 @@ def evaluations(run: Loaded, cost: dict | None) -> tuple[dict | None, dict, dict
     base = {"text_level_refusal": text_level({k: run.refused(k) for k in sig}, success, UNSEEN),
             "linear_probe_first_step": first_step_probe(first, success, UNSEEN)}
     for name, det in PROMPTED.items():
-        if all((det, k, None) in run.scores for k in (*SPLITS[1:], *attacks)):
-            base[name] = scored({k: run.scores[(det, k, None)] for k in (*SPLITS[1:], *attacks)}, success, UNSEEN)
+        need = [run.scores.get((det, k, None)) for k in (*SPLITS[1:], UNSEEN)]
+        if all(x is not None and np.isfinite(x).all() for x in need):  # the unseen evaluation is complete
+            got = {k: run.scores[(det, k, None)] for k in (*SPLITS[1:], *attacks) if (det, k, None) in run.scores}
+            base[name] = scored(got, success, UNSEEN)
     add_costs(guard, base, cost)
     return guard, base, by_step(run, attacks, sig, first, success, g)
 
@@ -85,9 +87,10 @@ def by_step(run: Loaded, attacks: list[str], sig: dict, first: dict, success: di
     for name, det in PROMPTED.items():
         steps = (0,) if det == "perplexity" else (*PREFIX_STEPS, STEPS)
         key = lambda t, a, det=det: (det, a, None if t in (0, STEPS) else t)  # noqa: E731
-        have = [t for t in steps if all(key(t, a) in run.scores for a in attacks)]  # steps scored for every row
+        have = [t for t in steps if any(key(t, a) in run.scores for a in attacks)]  # NaN where not scored
         if have:
-            dets[name] = {t: np.concatenate([run.scores[key(t, a)] for a in attacks]) for t in have}
+            dets[name] = {t: np.concatenate([run.scores.get(key(t, a), np.full(len(sig[a]), np.nan))
+                                             for a in attacks]) for t in have}
     return detection_by_step(dets, cat(success), cat({a: run.refused(a) for a in attacks}))
 
 
