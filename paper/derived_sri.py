@@ -18,9 +18,9 @@ def sri_detects_verdict(s: Sources) -> str:
     lo, hi = g["auroc_unseen_ci95"]
     where = _ci_vs(lo, hi, AUROC_GOAL)
     if where == "above" and g["fpr_benign"] <= FPR_GOAL:
-        return "**agree** on the real model"
+        return "**agree**: the unseen-family AUROC reaches the goal at a low false-positive rate"
     word = "**disagree**" if where == "below" else "**cannot say**"
-    return f"{word} on the real model: its unseen-family 95% interval lies {where} {AUROC_GOAL:.2f}"
+    return f"{word}: the unseen-family 95% interval lies {where} {AUROC_GOAL:.2f}"
 
 
 def sri_beats(s: Sources, baseline: str) -> str:
@@ -39,7 +39,7 @@ def sri_cheap_verdict(s: Sources) -> str:
         return "**cannot say**: the cost run is not in this build"
     met = [x >= RATIO_GOAL for x in (t, fl)]
     if all(met):
-        return "**agree** on the real model: more than a hundredfold cheaper than the guard model in time and FLOPs"
+        return "**agree**: more than a hundredfold cheaper than the guard model in time and in FLOPs"
     return "**partly agree**" if any(met) else "**disagree**"
 
 
@@ -54,15 +54,24 @@ def irr_verdict(s: Sources) -> str:
     bound = s.get("seed")["numbers"]["irr_swap_ar_max"]["value"]
     v = [x for x in s.get(SRC)["irr"].values() if x is not None]
     above = sum(x > bound for x in v)
-    where = "all within" if not above else f"{above} of {len(v)} attacks above"
-    return (f"**cannot say** for diffusion (no diffusion checkpoint); under AR decoding the real model's IRR is "
-            f"{where} the study's AR bound of {bound:.2f}")
+    where = "within it under every attack" if not above else f"above it under {above} of {len(v)} attacks"
+    return (f"**cannot say** for diffusion (no diffusion checkpoint); against the study's AR bound of {bound:.2f}, "
+            f"the real AR model's IRR is {where}")
 
 
 def first_step(s: Sources, detector: str) -> str:
     """The first step a detector reaches AUROC 0.9 in the harder task, as words."""
-    v = s.get(SRC)["detection_by_step"].get(detector)
-    return "never within 32 steps" if v is None else f"at step {v}"
+    steps = s.get(SRC)["detection_by_step"]
+    if detector not in steps:
+        return "(not scored)"
+    return "never" if steps[detector] is None else f"at step {steps[detector]}"
+
+
+def self_examine_note(s: Sources) -> str:
+    """Say so when Self-Examine ranks harmless answers above jailbreaks (AUROC below one half)."""
+    a = s.get(SRC)["baselines"].get("self_examine", {}).get("auroc_unseen")
+    return "" if a is None or a >= 0.5 else ("; below chance: the generator calls its own harmless answers harmful "
+                                               "more readily than its jailbroken ones")
 
 
 def min_successes(s: Sources) -> str:
@@ -71,7 +80,21 @@ def min_successes(s: Sources) -> str:
     return str(min(c["n_successful"] for a, c in cells.items() if a in s.get(SRC)["irr"]))
 
 
+def other_checkpoints(s: Sources) -> str:
+    """A sentence on any further checkpoint's IRR (empty when only the main one was run)."""
+    out = []
+    for name, o in s.get(SRC).get("other_checkpoints", {}).items():
+        irr = ", ".join(f"{v:.2f} under `{a}`" for a, v in o["irr"].items() if v is not None)
+        n = (o.get("anchors") or {})
+        out.append(f" On {name} (its own anchors from {n.get('n_benign_answered')} answered harmless and "
+                   f"{n.get('n_harmful_refused')} refused AdvBench prompts; judged by the Qwen2.5-Coder-1.5B-Instruct "
+                   f"judge) the IRR is {irr}; SRI Guard and the baselines were not run on it.")
+    return "".join(out)
+
+
 DERIVED_SRI = {
+    "sri_other_checkpoints": other_checkpoints,
+    "sri_self_examine_note": self_examine_note,
     "sri_min_successes": min_successes,
     "sri_step_goal": lambda s: f"{AUROC_GOAL:.1f}",
     "sri_detects_verdict": sri_detects_verdict,
