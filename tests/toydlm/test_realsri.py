@@ -114,7 +114,8 @@ def test_first_step_probe_separates_a_shifted_family_it_never_trained_on():
     first = {"guard_train": benign(120), "guard_threshold": benign(60), "benign_eval": benign(60),
              "raw": harm(40), "prefix_injection": harm(40)}
     success = {"raw": np.r_[np.ones(30, bool), np.zeros(10, bool)], "prefix_injection": np.ones(40, bool)}
-    p = first_step_probe(first, success, "prefix_injection")
+    p, score = first_step_probe(first, success, "prefix_injection")
+    assert score(first["prefix_injection"]).mean() > score(first["benign_eval"]).mean()
     assert p["auroc_unseen"] > 0.95 and p["n_train_pos"] == 30 and p["seen"] == ["raw"]
     assert 0.0 <= p["fpr_benign"] <= 0.1
     refused = {"guard_threshold": np.zeros(60, bool), "benign_eval": np.zeros(60, bool),

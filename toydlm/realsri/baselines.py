@@ -88,8 +88,9 @@ def fit_first_step_probe(first: dict[str, np.ndarray], success: dict[str, np.nda
     return fit_probe(x, y), {"n_train_pos": int(len(pos)), "n_train_neg": int(len(first["guard_train"])), "seen": seen}
 
 
-def first_step_probe(first: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str) -> dict:
-    """The probe, evaluated on the unseen family (its AUROC over all families would be partly in sample)."""
+def first_step_probe(first: dict[str, np.ndarray], success: dict[str, np.ndarray], unseen: str):
+    """(evaluation on the unseen family, score function) of the probe; its AUROC over all families would be
+    partly in sample, so it is not given."""
     score, counts = fit_first_step_probe(first, success, unseen)
     return evaluate(score(first["guard_threshold"]), score(first["benign_eval"]),
-                    score(first[unseen][success[unseen]])) | counts
+                    score(first[unseen][success[unseen]])) | counts, score

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.io import atomic_write_json, provenance, read_json_or_none
-from toydlm.realsri.baselines import QUANTILE, first_step_probe, fit_first_step_probe, scored, text_level
+from toydlm.realsri.baselines import QUANTILE, first_step_probe, scored, text_level
 from toydlm.realsri.by_step import detection_by_step, held_after, text_by_step
 from toydlm.realsri.collect import POOLING
 from toydlm.realsri.detectors import PREFIX_STEPS
@@ -58,24 +58,24 @@ def evaluations(run: Loaded, cost: dict | None) -> tuple[dict | None, dict, dict
     g = fit_guard(sig["guard_train"], sig["guard_threshold"])
     guard = guard_section(g, sig["benign_eval"], {a: (sig[a], success[a]) for a in attacks}) | {
         "n_train": len(sig["guard_train"]), "n_threshold": len(sig["guard_threshold"])}
+    probe_eval, probe = first_step_probe(first, success, UNSEEN)
     base = {"text_level_refusal": text_level({k: run.refused(k) for k in sig}, success, UNSEEN),
-            "linear_probe_first_step": first_step_probe(first, success, UNSEEN)}
+            "linear_probe_first_step": probe_eval}
     for name, det in PROMPTED.items():
         need = [run.scores.get((det, k, None)) for k in (*SPLITS[1:], UNSEEN)]
         if all(x is not None and np.isfinite(x).all() for x in need):  # the unseen evaluation is complete
             got = {k: run.scores[(det, k, None)] for k in (*SPLITS[1:], *attacks) if (det, k, None) in run.scores}
             base[name] = scored(got, success, UNSEEN)
     add_costs(guard, base, cost)
-    return guard, base, by_step(run, attacks, sig, first, success, g)
+    return guard, base, by_step(run, attacks, sig, {a: probe(first[a]) for a in attacks}, success, g)
 
 
-def by_step(run: Loaded, attacks: list[str], sig: dict, first: dict, success: dict, g) -> dict:
+def by_step(run: Loaded, attacks: list[str], sig: dict, probe: dict, success: dict, g) -> dict:
     """The harder task over every attack family's responses (see `toydlm.realsri.by_step`)."""
     from toydlm.bridge.loading import load_tokenizer, require_local
 
     cat = lambda d: np.concatenate([d[a] for a in attacks])  # noqa: E731
     s = cat(sig)
-    probe, _ = fit_first_step_probe(first, success, UNSEEN)
     tok = load_tokenizer(require_local(run.model))
     samples = [x for a in attacks for x in run.samples(a)]
     prefills = [r["spec"]["prefills"][x["prompt"]] for a in attacks for r in run.records[a] for x in r["samples"]]
@@ -83,7 +83,7 @@ def by_step(run: Loaded, attacks: list[str], sig: dict, first: dict, success: di
     dets = {"sri_sigma_t": {t: s[:, t - 1] for t in range(1, STEPS + 1)},
             "sri_guard": {t: g.score(held_after(s, t)) for t in range(1, STEPS + 1)},
             "text_level_refusal": {t: text[t - 1] for t in range(1, STEPS + 1)},
-            "linear_probe_first_step": {1: probe(cat(first))}}
+            "linear_probe_first_step": {1: cat(probe)}}
     for name, det in PROMPTED.items():
         steps = (0,) if det == "perplexity" else (*PREFIX_STEPS, STEPS)
         key = lambda t, a, det=det: (det, a, None if t in (0, STEPS) else t)  # noqa: E731
@@ -107,8 +107,7 @@ def add_costs(guard: dict, base: dict, cost: dict | None) -> None:
             guard[f"overhead_ratio_vs_{other}"] = d[other]["seconds"] / sg["seconds"]
             guard[f"flops_ratio_vs_{other}"] = d[other]["flops"] / sg["flops"]
     for name, b in base.items():
-        key = "perplexity_filter" if name == "perplexity_filter" else name
-        b["overhead_pct"] = d.get(key, {}).get("overhead_pct")
+        b["overhead_pct"] = d.get(name, {}).get("overhead_pct")
 
 
 def write_report(model: str, work: Path, out: Path) -> dict:
