@@ -92,7 +92,19 @@ def other_checkpoints(s: Sources) -> str:
     return "".join(out)
 
 
+def abstract_sentence(s: Sources) -> str:
+    """The abstract's sentence on SRI Guard on the real model, its verb set by the unseen-family interval."""
+    g = s.get(SRC)["sri_guard"]
+    lo, hi = g["auroc_unseen_ci95"]
+    verb = ("detects" if lo >= AUROC_GOAL else "does not detect" if hi < AUROC_GOAL else "may or may not detect")
+    return (f" On that model the seed paper's SRI Guard {verb} the held-out jailbreak family (AUROC "
+            f"{g['auroc_unseen']:.2f}, bootstrap interval {lo:.2f} to {hi:.2f}), though it costs "
+            f"{g['overhead_pct']:.3f}% of generation time, {g['overhead_ratio_vs_guard_model']:.0f} times less than "
+            "a guard model three times the generator's size.")
+
+
 DERIVED_SRI = {
+    "sri_abstract": abstract_sentence,
     "sri_other_checkpoints": other_checkpoints,
     "sri_self_examine_note": self_examine_note,
     "sri_min_successes": min_successes,

@@ -57,7 +57,8 @@ def real_sri_by_step(s: Sources) -> tuple[str, str]:
                f"pooled ({d['n_neither']} responses that were neither are left out). Each score has a fixed sign, "
                "higher = predicted jailbreak: σ_t; SRI Guard's reconstruction error of the signal seen so far; no "
                "refusal keyword yet; the prompted detectors' P(Yes) on the response cut to t tokens (scored at "
-               "t = 4, 8 and 32 only); the probe and the perplexity filter know nothing after the prompt. "
+               "t = 4, 8 and 32 only; at 4 and 8 on the first 100 prompts of each attack, which is all the time "
+               "allowed); the probe and the perplexity filter know nothing after the prompt. "
                "– : not scored at that step.")
     return md(head, rows), caption
 
