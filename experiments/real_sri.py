@@ -101,6 +101,7 @@ def judge(a: argparse.Namespace) -> None:
 
 
 def detectors(a: argparse.Namespace) -> None:
+    from toydlm.errors import UserError
     from toydlm.io import atomic_write_json
     from toydlm.realsri.detectors import prompted_detectors, score_all, score_order
     from toydlm.realsri.guard_eval import UNSEEN
@@ -110,6 +111,11 @@ def detectors(a: argparse.Namespace) -> None:
 
     work = Path(a.work) / a.model
     run = load_run(a.model, work)
+    missing = [g for g in ("guard_train", "guard_threshold", "benign_eval") if g not in run.states]
+    if missing or UNSEEN not in run.harmful:
+        raise UserError(f"the detectors need every group sampled and the attack cells judged (missing: "
+                        f"{', '.join(missing + ([] if UNSEEN in run.harmful else [f'judged {UNSEEN}']))}): "
+                        "run `signals` and `judge` first")
     if not (work / COST_FILE).exists():  # float32 throughout, generator and detectors alike
         setup, _, _ = load(a)
         cost = cost_run(a, setup, run, prompted_detectors(a.model, a.judge_model, "float32"))
