@@ -87,8 +87,8 @@ def other_checkpoints(s: Sources) -> str:
         irr = ", ".join(f"{v:.2f} under `{a}`" for a, v in o["irr"].items() if v is not None)
         n = (o.get("anchors") or {})
         out.append(f" On {name} (its own anchors from {n.get('n_benign_answered')} answered harmless and "
-                   f"{n.get('n_harmful_refused')} refused AdvBench prompts; judged by the Qwen2.5-Coder-1.5B-Instruct "
-                   f"judge) the IRR is {irr}; SRI Guard and the baselines were not run on it.")
+                   f"{n.get('n_harmful_refused')} refused AdvBench prompts; the first hundred HarmBench prompts) "
+                   f"the IRR is {irr}; the harm judge, SRI Guard and the baselines were not run on it.")
     return "".join(out)
 
 
