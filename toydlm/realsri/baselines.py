@@ -13,9 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from toydlm.sri.metrics import auroc, auroc_ci, roc_curve
-
-QUANTILE = 0.99
+from toydlm.sri.metrics import BENIGN_QUANTILE, auroc, auroc_ci, roc_curve
 
 
 def fit_probe(x: np.ndarray, y: np.ndarray, steps: int = 500, lr: float = 0.05, l2: float = 1e-3,
@@ -48,7 +46,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, steps: int = 500, lr: float = 0.05, 
 
 def evaluate(score_threshold_set: np.ndarray, score_neg: np.ndarray, score_pos_unseen: np.ndarray) -> dict:
     """AUROC on the unseen family against held-out harmless prompts, and the benign FPR at the 99% quantile."""
-    thr = float(np.quantile(score_threshold_set, QUANTILE))
+    thr = float(np.quantile(score_threshold_set, BENIGN_QUANTILE))
     return {"auroc_unseen": auroc(score_neg, score_pos_unseen) if len(score_pos_unseen) else None,
             "auroc_unseen_ci95": list(auroc_ci(score_neg, score_pos_unseen)) if len(score_pos_unseen) else None,
             "fpr_benign": float((score_neg > thr).mean()), "threshold": thr,

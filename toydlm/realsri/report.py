@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.io import atomic_write_json, provenance, read_json_or_none
-from toydlm.realsri.baselines import QUANTILE, first_step_probe, scored, text_level
+from toydlm.realsri.baselines import first_step_probe, scored, text_level
 from toydlm.realsri.by_step import detection_by_step, held_after, text_by_step
 from toydlm.realsri.collect import POOLING
 from toydlm.realsri.detectors import PREFIX_STEPS
@@ -21,6 +21,7 @@ from toydlm.realsri.guard_eval import UNSEEN, guard_section
 from toydlm.realsri.load import Loaded, load_run
 from toydlm.realsri.plan import EVAL_ATTACKS, STEPS
 from toydlm.sri.guard import fit_guard
+from toydlm.sri.metrics import BENIGN_QUANTILE
 from toydlm.sri.signal import internal_recovery_rate
 
 LAMBDA_C, LAMBDA_R = 0.5, (0.5, 0.3, 0.1)
@@ -126,7 +127,7 @@ def write_report(model: str, work: Path, out: Path) -> dict:
            "sri_guard": guard, "baselines": baselines, "detection_by_step_detail": steps, "cost": cost,
            "irr": {a: c["irr"]["0.5"] for a, c in cells.items() if a in EVAL_ATTACKS},
            "detection_by_step": {k: v["first_step_auroc_0_9"] for k, v in per_detector.items()},
-           "threshold_quantile": QUANTILE, "unseen_family": UNSEEN, "suffix": suffix,
+           "threshold_quantile": BENIGN_QUANTILE, "unseen_family": UNSEEN, "suffix": suffix,
            "provenance": provenance(seed=0), "notes": NOTES}
     out.mkdir(parents=True, exist_ok=True)
     from toydlm.realsri.figures import all_figures
