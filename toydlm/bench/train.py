@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +28,8 @@ import numpy as np
 from flax import nnx
 
 ARCHS = ("mdlm", "ar")
+ENSEMBLE_K = 3  # training seeds of the default run, stacked on a leading axis (toydlm.train.ensemble)
+READ_EVERY = 25  # the ensemble loop reads losses back at the default preset's log cadence
 LR = np.float32(1e-3)
 HLO_NAME = re.compile(r"^[a-z][a-z0-9_.\-]*$")
 
@@ -93,6 +96,58 @@ def _time_steps(g, tcfg, mesh, step, params, opt, seconds: float) -> tuple[float
     return n / (time.perf_counter() - t0), n, (params, opt, x, key)
 
 
+def _setup_ensemble(arch: str, k: int, preset: str = "default"):
+    """The stacked K-seed step of `toydlm.train.ensemble` with its stacked params and optimiser state."""
+    from toydlm.grammar import Grammar
+    from toydlm.model import init_model, model_config
+    from toydlm.parallel import data_mesh, replicate
+    from toydlm.train.config import TRAIN_PRESETS
+    from toydlm.train.ensemble import make_ensemble_steps, stack
+    from toydlm.train.step import make_loss, make_optimizer
+
+    g = Grammar()
+    cfg, tcfg = model_config(preset, g, arch), TRAIN_PRESETS[preset]
+    splits = [nnx.split(init_model(cfg, s)) for s in range(k)]
+    tx = make_optimizer(tcfg)
+    mesh = data_mesh()
+    step, _ = make_ensemble_steps(make_loss(splits[0][0], arch, g.prompt_len, g.mask_id), tx, mesh)
+    params = replicate(stack([p for _, p in splits]), mesh)
+    return g, tcfg, mesh, step, params, replicate(stack([tx.init(p) for _, p in splits]), mesh)
+
+
+def _time_ensemble_steps(arch: str, k: int, seconds: float) -> tuple[float, Callable, tuple]:
+    """Ensemble updates per second as the ensemble loop runs them: K fresh batches, transfer, stacked
+    step, losses read back every READ_EVERY steps (and at the end)."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    from toydlm.parallel import DATA_AXIS
+    from toydlm.train.data import batch_at
+
+    g, tcfg, mesh, step, params, opt = _setup_ensemble(arch, k)
+    dat = NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
+    base = jax.random.PRNGKey(0)
+
+    def one(params, opt, n):
+        x = jax.device_put(np.stack([batch_at(g, s, n, tcfg.batch) for s in range(k)]), dat)
+        keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(base, s), n) for s in range(k)])
+        return step(params, opt, x, keys, LR)
+
+    params, opt, m = one(params, opt, 0)  # compile + warm
+    np.asarray(m["loss"])
+    n, t0, window = 0, time.perf_counter(), []
+    while n < 5 or time.perf_counter() - t0 < seconds:
+        params, opt, m = one(params, opt, n + 1)
+        window.append(m["loss"])
+        n += 1
+        if n % READ_EVERY == 0:
+            np.asarray(jnp.stack(window))
+            window = []
+    np.asarray(m["loss"])
+    sps = n / (time.perf_counter() - t0)
+    x = jax.device_put(np.stack([batch_at(g, s, 0, tcfg.batch) for s in range(k)]), dat)
+    return sps, step, (params, opt, x, jnp.stack([jax.random.fold_in(base, s) for s in range(k)]))
+
+
 def _classify(name: str) -> str:
     n = name.lower()
     if any(k in n for k in ("dot", "ynn", "xnn", "onednn", "gemm", "matmul", "conv")):
@@ -113,7 +168,7 @@ def time_breakdown(step, args, n_steps: int = 5) -> dict | None:
                 p, o, x, key = args
                 for _ in range(n_steps):
                     p, o, m = step(p, o, x, key, LR)
-                float(m["loss"])
+                np.asarray(m["loss"])
             wall = time.perf_counter() - t0
             files = glob.glob(os.path.join(d, "**", "perfetto_trace.json.gz"), recursive=True)
             trace = json.load(gzip.open(files[0]))
@@ -153,6 +208,8 @@ def run(seconds: float = 3.0) -> dict:
             "where_time_goes": time_breakdown(step, args),
         }
     main = per_arch[ARCHS[0]]
+    ens_sps, ens_step, ens_args = _time_ensemble_steps(ARCHS[0], ENSEMBLE_K, seconds)
+    ens_flops = main["model_flops_per_step"] * ENSEMBLE_K
     peak_after = matmul_peak(max(seconds / 3, 0.5))  # the machine is shared: bracket the run
     return {
         "part": "train",
@@ -162,6 +219,11 @@ def run(seconds: float = 3.0) -> dict:
         "seq_len": cfg.seq_len,
         "steps_per_s": main["steps_per_s"],
         "mfu": main["mfu"],
+        "ensemble_k": ENSEMBLE_K,
+        "ensemble_steps_per_s": ens_sps,
+        "ensemble_mfu": ens_flops * ens_sps / peak,
+        "ensemble_speedup": ens_sps * ENSEMBLE_K / main["steps_per_s"],
+        "ensemble_where_time_goes": time_breakdown(ens_step, ens_args),
         "matmul_peak_flops": peak,
         "matmul_peak_flops_after": peak_after,
         "flop_count": "analytic: 6*dense_params*tokens + attention",
@@ -189,6 +251,15 @@ def describe(r: dict) -> str:
             lines.append(
                 f"     device time: {parts} (traced {w['traced_wall_ms_per_step']:.0f} ms/step wall)"
             )
+        if arch == r["arch"]:
+            lines.append(
+                f"     {r['ensemble_k']}-seed ensemble (one vmapped step): {r['ensemble_steps_per_s']:.2f} steps/s, "
+                f"MFU {100 * r['ensemble_mfu']:.1f}%, speedup {r['ensemble_speedup']:.2f}x over "
+                f"{r['ensemble_k']} single runs")
+            w = r.get("ensemble_where_time_goes")
+            if w and "share" in w:
+                parts = ", ".join(f"{k} {v:.0f} ms" for k, v in w["ms_per_step"].items())
+                lines.append(f"     ensemble device time per step: {parts} (single model above, per step)")
         if a["mfu"] < 0.5:
             lines.append(
                 "     below 50%: small matrices (d=64) run far below the 1024x1024 matmul rate, and the "
