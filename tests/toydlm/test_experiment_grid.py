@@ -112,8 +112,15 @@ def test_a_multi_seed_run_reports_the_spread_across_training_seeds(tmp_path, mon
     spread = {(e["model"], e["sampler"]): e for e in s["seed_spread"]}
     assert set(spread) == {("ar", "ar"), ("mdlm", "ar_order")}  # the oracle has no training seed
     for (model, sampler), e in spread.items():
-        per = [c["asr"] for c in s["cells"] if c["model"] == model and c["sampler"] == sampler]
+        [cell] = [c for c in s["cells"] if c["model"] == model and c["sampler"] == sampler]
+        per = [x["asr"] for x in cell["per_seed"]]
         assert e["n_seeds"] == 2 and sorted(e["asr_per_seed"]) == sorted(per)
+        assert [x["model_seed"] for x in cell["per_seed"]] == [0, 1] == cell["model_seeds"]
+        assert cell["asr"] == pytest.approx(np.mean(per)) and cell["n"] == 2 * p.n * p.fit_n_factor  # fit cells
+        assert cell["pred_asr"] == pytest.approx(np.mean([x["pred_asr"] for x in cell["per_seed"]]))
+    assert set(s["calibration"]["per_seed"]) == {"0", "1"}
+    assert s["config"]["run_preset"]["model_seeds"] == [0, 1]
+    assert s["timings"]["n_compiles"] > 0 and "total_s" in s["timings"]
     assert "Spread across training seeds" in (tmp_path / "run" / "report.md").read_text()
     # model folders are stored relative to $TOYDLM_CACHE: no path of the machine that ran it
     for key, t in s["training"].items():

@@ -101,11 +101,16 @@ def train_workers() -> int:
 
 def ensure_models(jobs: list[tuple[str, str, int | None, int, Grammar]], cache: Path, progress: bool = True,
                   workers: int | None = None) -> list[tuple]:
-    """`ensure_model` for each (arch, preset, steps, seed, grammar) job; the ones not cached are
-    trained in parallel worker processes first (spawned: JAX does not survive fork)."""
+    """`ensure_model` for each (arch, preset, steps, seed, grammar) job. The ones not cached are trained
+    first: jobs that differ only in their seed as one seed ensemble (`toydlm.train.ensemble`), or, with
+    more than one worker, each in a worker process (spawned: JAX does not survive fork)."""
     workers = train_workers() if workers is None else workers
     missing = [j for j in jobs if not (Path(cache) / model_key(*j) / DONE).is_file()]
-    if len(missing) > 1 and workers > 1:
+    if workers == 1:
+        for group in _seed_groups(missing):
+            if len(group) > 1:
+                ensure_ensemble(group, Path(cache), progress)
+    elif len(missing) > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
@@ -115,3 +120,47 @@ def ensure_models(jobs: list[tuple[str, str, int | None, int, Grammar]], cache: 
             for f in futs:
                 f.result()
     return [ensure_model(*j, cache, progress) for j in jobs]
+
+
+def _seed_groups(jobs: list[tuple]) -> list[list[tuple]]:
+    """Jobs grouped by everything but the seed (arch, preset, steps, grammar), in first-appearance order."""
+    groups: dict[tuple, list[tuple]] = {}
+    for j in jobs:
+        arch, preset, steps, _, g = j
+        groups.setdefault((arch, preset, steps, g.config.config_hash()), []).append(j)
+    return list(groups.values())
+
+
+def ensure_ensemble(jobs: list[tuple], cache: Path, progress: bool = True) -> None:
+    """Train the seeds of one (arch, preset, steps, grammar) as a seed ensemble into their cache folders.
+
+    Members with a checkpoint resume (per member, from its own step); the rest start fresh. A member
+    that cannot be resumed is retrained from scratch with a warning, as `ensure_model` does.
+    """
+    from toydlm.train.ensemble import train_ensemble
+
+    arch, preset, steps, _, g = jobs[0]
+    dirs = {j[3]: cache / model_key(*j) for j in jobs}
+    for d in dirs.values():
+        if d.exists() and not any(d.glob("ckpt-*")):
+            shutil.rmtree(d)
+    resumable = [s for s, d in dirs.items() if d.exists()]
+    fresh = [s for s in dirs if s not in resumable]
+    if resumable:
+        try:
+            _done(train_ensemble(arch, preset, [dirs[s] for s in resumable], resumable, steps=steps, resume=True,
+                                 grammar=g, progress=progress))
+        except ValueError as e:
+            warnings.warn(f"could not resume seeds {resumable} of {arch}/{preset} ({str(e).splitlines()[0]}); "
+                          "training them from scratch", stacklevel=2)
+            for s in resumable:
+                shutil.rmtree(dirs[s], ignore_errors=True)
+            fresh = list(dirs)
+    if fresh:
+        _done(train_ensemble(arch, preset, [dirs[s] for s in fresh], fresh, steps=steps, grammar=g,
+                             progress=progress))
+
+
+def _done(summaries: list[dict]) -> None:
+    for s in summaries:
+        atomic_write_json(Path(s["out_dir"]) / DONE, s)

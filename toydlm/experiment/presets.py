@@ -101,7 +101,7 @@ PRESETS: dict[str, RunPreset] = {
     "default": RunPreset(
         # trimmed to its 15-minute budget on 2 cores: 600/1200 training steps, no annealed sampler, and the
         # length-matched control on the prompt sets its questions need (the full preset has everything)
-        name="default", model_preset="default", train_steps={"ar": 600, "mdlm": 1200}, model_seeds=(0,),
+        name="default", model_preset="default", train_steps={"ar": 600, "mdlm": 1200}, model_seeds=(0, 1, 2),
         n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4", "annealed_T16")),
         attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
         grammars=("default", "length_matched"), temperatures=(1.0,),

@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from toydlm.compiles import count_compiles
 from toydlm.errors import UserError
 from toydlm.experiment.cells import Cell, enumerate_cells, stable_seed
 from toydlm.experiment.metrics import measure_cell, seed_spread
 from toydlm.experiment.models import ensure_models, models_cache, stored_model_dir
+from toydlm.experiment.pooling import ESTIMATOR, pool_seeds, pooled_curves, rows_of_seed
 from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, oracle_sim_predict
 from toydlm.experiment.presets import RunPreset, get_preset
 from toydlm.grammar import grammar_oracle, load_grammar
@@ -41,26 +43,35 @@ def run(preset: str | RunPreset = "default", seed: int = 0, out: str | Path = "r
     timings: dict[str, float] = {}
     cells = enumerate_cells(p)
     grammars = {name: load_grammar(name) for name in p.grammars}
-    denoisers, training = model_stage(p, grammars, progress)
-    timings["models_s"] = time.perf_counter() - start
-    measured = _timed(timings, "cells_s", cell_stage, p, cells, grammars, denoisers, out, seed, progress)
-    offsets, preds = _timed(timings, "theory_s", theory_stage, p, cells, measured, out, seed, progress)
-    rows = cell_rows(cells, measured, preds)
-    sri = _timed(timings, "sri_s", sri_stage, p, grammars, denoisers, out, seed, progress)
+    with count_compiles() as compiles:
+        denoisers, training = model_stage(p, grammars, progress)
+        timings["models_s"] = time.perf_counter() - start
+        measured = _timed(timings, "cells_s", cell_stage, p, cells, grammars, denoisers, out, seed, progress)
+        offsets, preds = _timed(timings, "theory_s", theory_stage, p, cells, measured, out, seed, progress)
+        rows = cell_rows(cells, measured, preds)
+        sri = _timed(timings, "sri_s", sri_stage, p, grammars, denoisers, out, seed, progress)
+    pooled = pool_seeds(rows)
     summary = {
         **provenance(seed=seed, config={"preset": p.name, "run_preset": asdict(p)}),
-        "cells": rows,
-        "calibration": calibration(rows),
+        "cells": pooled,
+        "calibration": calibration_over_seeds(pooled, rows, p.model_seeds),
         "model_offsets": offsets,
         "training": training,
-        "controls": controls(rows, grammars),
+        "controls": controls(pooled, grammars),
         "sri_guard": (sri or {}).get("primary"),
         "sri": sri,
         "seed_spread": seed_spread(rows) if len(p.model_seeds) > 1 else None,
-        "timings": {**timings, "total_s": time.perf_counter() - start},
+        "timings": {**timings, "total_s": time.perf_counter() - start, **compiles.to_dict()},
     }
     report_stage(summary, cells, measured, out)
     return summary
+
+
+def calibration_over_seeds(pooled: list[dict], rows: list[dict], seeds: tuple[int, ...]) -> dict:
+    """Held-out calibration of the pooled cells, and `per_seed`: each training seed's cells (with the
+    oracle's), as a run of that seed alone would report them."""
+    return {**calibration(pooled), "per_seed": {str(s): calibration(rows_of_seed(rows, s)) for s in seeds},
+            "pooling": ESTIMATOR}
 
 
 def _timed(timings: dict[str, float], name: str, stage, *args):
@@ -177,6 +188,7 @@ def report_stage(summary: dict, cells: list[Cell], measured: dict[str, dict], ou
 
     atomic_write_json(out / "summary.json", summary)
     curves = {c.key: measured[c.key].get("curves") for c in cells}
+    curves |= to_jsonable(pooled_curves(summary["cells"], curves))
     atomic_write_json(out / "curves.json", curves)
     write_report(summary, curves, out)
 
