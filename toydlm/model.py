@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -200,6 +201,25 @@ def aligned_logits(logits_BLV: jax.Array, causal: bool, mask_id: int) -> jax.Arr
     return logits_BLV.at[..., mask_id].set(NEG_INF)
 
 
+@functools.lru_cache(maxsize=32)
+def denoiser_fn(graphdef: nnx.GraphDef, causal: bool, mask_id: int) -> Callable:
+    """`fn(params, canvas_BL) -> DenoiserOutput` of one architecture, shared by every model of it.
+
+    One function object per (graph, causal, mask id): the samplers' jitted programs are cached by it,
+    so the models of several training seeds reuse one compilation instead of one each.
+    """
+
+    def fn(params: Any, canvas_BL: jax.Array, *, layers: bool = False) -> DenoiserOutput:
+        m = nnx.merge(graphdef, params)
+        if layers:  # hidden = every layer, [B, L, n_layers + 1, D] (see Transformer.__call__)
+            logits_BLV, _, layers_KBLD = m(canvas_BL, return_layers=True)
+            return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), jnp.moveaxis(layers_KBLD, 0, 2))
+        logits_BLV, hidden_BLD = m(canvas_BL)
+        return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), hidden_BLD)
+
+    return fn
+
+
 def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
     """A pure JAX denoiser `fn(params, canvas_BL) -> DenoiserOutput` over this model's weights.
 
@@ -217,17 +237,8 @@ def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
         )
     graphdef, params = nnx.split(model)
     mask_id = int(grammar.mask_id)
-
-    def fn(params: Any, canvas_BL: jax.Array, *, layers: bool = False) -> DenoiserOutput:
-        m = nnx.merge(graphdef, params)
-        if layers:  # hidden = every layer, [B, L, n_layers + 1, D] (see Transformer.__call__)
-            logits_BLV, _, layers_KBLD = m(canvas_BL, return_layers=True)
-            return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), jnp.moveaxis(layers_KBLD, 0, 2))
-        logits_BLV, hidden_BLD = m(canvas_BL)
-        return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), hidden_BLD)
-
     return JaxDenoiser(
-        fn=fn,
+        fn=denoiser_fn(graphdef, causal, mask_id),
         params=params,
         vocab_size=int(grammar.vocab_size),
         mask_id=mask_id,

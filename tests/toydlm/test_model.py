@@ -128,3 +128,20 @@ def test_param_count_matches_presets():
     n = {p: count_params(init_model(model_config(p, G, "ar"))) for p in ("tiny", "default")}
     assert n["tiny"] < n["default"]
     assert 150_000 < n["default"] < 170_000  # d=64, 3 layers, d_ff=256 (docs/prior-evidence.md)
+
+
+def test_models_of_one_architecture_share_one_denoiser_function():
+    """Seeds of one config share `fn` (so samplers compile once for all of them); their outputs stay their own."""
+    from toydlm.model import init_model, model_config
+
+    cfg = model_config("tiny", G, "mdlm")
+    a, b = (make_denoiser(init_model(cfg, s), "mdlm", G) for s in (0, 1))
+    assert a.fn is b.fn
+    assert make_denoiser(init_model(model_config("tiny", G, "ar"), 0), "ar", G).fn is not a.fn
+    canvas = jnp.full((2, G.seq_len), G.mask_id, jnp.int32)
+    la, lb = a(canvas).logits, b(canvas).logits
+    m = init_model(cfg, 1)
+    assert not np.allclose(la, lb)
+    np.testing.assert_allclose(lb, a.fn(b.params, canvas).logits)
+    np.testing.assert_allclose(np.asarray(lb)[..., : G.mask_id], np.asarray(m(canvas)[0])[..., : G.mask_id],
+                               rtol=1e-5, atol=1e-5)
