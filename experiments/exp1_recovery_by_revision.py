@@ -6,12 +6,12 @@ from _common import cells, load_run, write
 from _figures import hrr_bars
 
 COLUMNS = ("model", "sampler", "attack", "asr", "asr_se", "hrr", "hrr_se", "frr", "frr_se", "n_ever_pending",
-           "hrr_sampled_draft", "frr_sampled_draft", "pred_hrr", "pred_frr")
+           "hrr_sampled_draft", "frr_sampled_draft", "pred_hrr", "pred_frr", "asr_seed_sd")
 
 
 def main() -> None:
     s, args = load_run()
-    rows = [{k: c[k] for k in COLUMNS} for c in cells(s, grammar="default", temperature=1.0)
+    rows = [{k: c.get(k) for k in COLUMNS} for c in cells(s, grammar="default", temperature=1.0)
             if c["attack"].startswith("wrapper:") or c["attack"] == "none"]
     fig = hrr_bars(rows, Path(args.out) / "exp1_recovery_by_revision.png")
     write("exp1_recovery_by_revision", {"figure": fig.name, "rows": rows,

@@ -49,6 +49,7 @@ def test_pool_seeds_merges_seeds_and_keeps_the_oracle_rows():
     assert m["model_seeds"] == [0, 1, 2] and [e["model_seed"] for e in m["per_seed"]] == [0, 1, 2]
     assert m["asr"] == pytest.approx(0.3) and m["pred_asr"] == pytest.approx(0.31) and m["n"] == 300
     assert m["asr_se"] == pytest.approx(max(0.1 / math.sqrt(3), 0.05 / math.sqrt(3)))
+    assert m["asr_seed_sd"] == pytest.approx(0.1)
     assert m["hrr"] == pytest.approx(0.6)  # the seeds where it is defined
     assert m["key"] == "default__mdlm-pooled__ar_order__temp1__none" and m["model_seed"] is None
     assert m["heldout"] is True and m["sampler_config"] == {"name": "ar_order"}

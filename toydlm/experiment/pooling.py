@@ -10,7 +10,8 @@ carries its binomial noise, so the sample SD across seeds includes training vari
 noise. With K = 3 that SD has two degrees of freedom and can come out near zero by chance, so the SE
 never falls below the second term, the pure binomial SE of the mean (all that is left at K = 1).
 Counts (`n`, ...) are summed, every other number is averaged over the seeds that have it, and
-`per_seed` keeps each seed's own `asr`, `asr_se` and prediction beside the pooled value.
+`per_seed` keeps each seed's own `asr`, `asr_se` and prediction beside the pooled value, and
+`asr_seed_sd` is the SD of ASR across seeds (None for one seed).
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def pool_row(rs: list[dict]) -> dict:
     out["per_seed"] = [{"model_seed": r["model_seed"], **{k: r.get(k) for k in PER_SEED}, "key": r["key"]}
                        for r in rs]
     out["asr_se_estimator"] = ESTIMATOR
+    asr = [r["asr"] for r in rs]
+    out["asr_seed_sd"] = float(np.std(asr, ddof=1)) if len(asr) > 1 else None  # training seeds' spread
     return out
 
 
