@@ -31,7 +31,15 @@ import numpy as np
 from theory import remdm
 from theory.oracle import Mixture, posterior_from_loglik
 from theory.oracle_readouts import Records, summarise
-from theory.proposals import Proposals, SkeletonSampler, argmax_set, propose
+from theory.proposals import (
+    Proposals,
+    SkeletonSampler,
+    argmax_set,
+    marginal_argmax,
+    masked_marginals,
+    proposal_probs,
+    propose,
+)
 from theory.sampler_spec import SamplerSpec
 from theory.schedules import llada_counts
 from theory.selection_rules import SELECTION_RULES, ScoreInputs, SelectionRule, top_k_mask
@@ -147,7 +155,7 @@ class Chunk:
     canvas: np.ndarray  # token ids, -1 = masked
     pinned: np.ndarray
     contrib: np.ndarray  # [m, L, K] log-likelihood contribution of each committed position
-    zeros: np.ndarray  # [m, L, K] int16 zero-factor flags of each committed position
+    zero_count: np.ndarray  # [m, K] zero factors (contradicted committed positions), kept up to date
     psi: np.ndarray  # probability of the token when it was last committed (NaN: none)
     commit_step: np.ndarray  # step of the last sampler commit (-1: start / forced token)
     block_n: np.ndarray  # [m] the active block's masked count when it started
@@ -159,9 +167,9 @@ class Chunk:
     def start(cls, canvas: np.ndarray, pinned: np.ndarray, tables: Tables) -> Chunk:
         m, L = canvas.shape
         K = tables.log_prior.shape[0]
-        ch = cls(canvas, pinned, np.zeros((m, L, K)), np.zeros((m, L, K), np.int16), np.full((m, L), np.nan),
-                 np.full((m, L), -1, np.int64), np.zeros(m, np.int64), np.zeros(m), np.zeros(m),
-                 np.zeros((m, L), np.int64))
+        ch = cls(np.full_like(canvas, -1), pinned, np.zeros((m, L, K)), np.zeros((m, K), np.int64),
+                 np.full((m, L), np.nan), np.full((m, L), -1, np.int64), np.zeros(m, np.int64), np.zeros(m),
+                 np.zeros(m), np.zeros((m, L), np.int64))
         rows, pos = np.nonzero(canvas >= 0)
         ch.write(tables, rows, pos, canvas[rows, pos])
         return ch
@@ -170,12 +178,14 @@ class Chunk:
         """Write tokens (-1 re-masks); replacing a position's contribution down-dates the posterior."""
         live = tokens >= 0
         self.contrib[rows, pos] = np.where(live[:, None], tables.log_emit[pos, np.maximum(tokens, 0)], 0.0)
-        self.zeros[rows, pos] = np.where(live[:, None], tables.zero_emit[pos, np.maximum(tokens, 0)], 0)
+        old = self.canvas[rows, pos]
+        delta = zero_flags(tables, pos, tokens).astype(np.int64) - zero_flags(tables, pos, old)
+        add_rows(self.zero_count, rows, delta)
         self.canvas[rows, pos] = tokens
 
     def zero_factors(self, tables: Tables) -> np.ndarray:
         """Contradicted positions per skeleton [m, K]."""
-        return tables.zero_prior + self.zeros.sum(1)
+        return tables.zero_prior + self.zero_count
 
     def posterior(self, tables: Tables) -> np.ndarray:
         """Skeleton posterior w [m, K] of the current canvas."""
@@ -205,6 +215,22 @@ class Chunk:
         e = (commit & (props.x0 == (-2 if eos is None else eos))).sum(1)
         self.eos_weight += e * np.clip((n_first - self.n_commit) / np.maximum(c, 1), 0.0, 1.0)
         self.n_commit += c
+
+
+def zero_flags(tables: Tables, pos: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """[N, K] int16: 1 where skeleton k cannot emit tokens[i] at pos[i] (0 for a masked position, -1)."""
+    return np.where((tokens >= 0)[:, None], tables.zero_emit[pos, np.maximum(tokens, 0)], 0)
+
+
+def add_rows(acc: np.ndarray, rows: np.ndarray, x: np.ndarray) -> None:
+    """acc[rows[i]] += x[i] for every i, repeated rows included (integers: exact in any order)."""
+    if rows.size == 0:
+        return
+    if (np.diff(rows) < 0).any():
+        order = np.argsort(rows, kind="stable")
+        rows, x = rows[order], x[order]
+    start = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    acc[rows[start]] += np.add.reduceat(x, start, axis=0)
 
 
 class Run(NamedTuple):
@@ -239,22 +265,32 @@ def sampler_step(run: Run, ch: Chunk, rec: Records, rows: slice, start: StartCon
     if forced.size:  # inject: before the denoiser call
         ch.inject(run.tables, forced, start.force_pos[forced], start.force_tok[forced])
     masked = ch.canvas < 0
-    props = propose(run.mix, run.spec, run.sampler, ch.posterior(run.tables), _need(run, masked, t), rng)
+    w = ch.posterior(run.tables)
+    props = propose(run.mix, run.spec, run.sampler, w, _need(run, masked, t), rng, masked)
     view = StepView(t, masked, ch.pinned, ch.psi, props, ch.block_n)
     commit, remask, ch.block_n = run.rule(run.spec, run.plan, view, rng)
-    argmax_harm = None
-    if run.argmax_draft:
-        argmax_harm = np.zeros(masked.shape, bool)
-        argmax_harm[props.rows, props.positions] = run.mix.is_harm[argmax_set(props.probs).argmax(-1)]
+    argmax_harm = masked & run.mix.is_harm[argmax_proposals(run, w, masked)] if run.argmax_draft else None
     rec.draft(rows, t + 1, ch.canvas, props.x0, argmax_harm, run.mix.is_harm)
     ch.apply(run.tables, t, commit, remask, props, run.mix.eos, run.n_first)
     rec.committed(rows, t + 1, ch.canvas, run.mix.is_harm, run.templates)
 
 
+def argmax_proposals(run: Run, w: np.ndarray, masked: np.ndarray) -> np.ndarray:
+    """[m, L] the lowest-id maximiser of each position's untempered proposal law (`argmax_set`'s ties:
+    the lab's `xhat_argmax`), meaningful at masked positions. Without eos_inf the law is the oracle
+    marginal, whose maximiser is read off its support (`marginal_argmax`); with it, off the full law."""
+    if not run.spec.eos_inf:
+        return marginal_argmax(w, run.sampler.support)
+    rows, positions, probs = masked_marginals(w, masked, run.mix.emit, run.sampler.support)
+    out = np.zeros(masked.shape, np.int64)
+    out[rows, positions] = argmax_set(proposal_probs(probs, run.spec, run.mix.eos, inplace=True)).argmax(-1)
+    return out
+
+
 def _need(run: Run, masked: np.ndarray, t: int) -> np.ndarray | None:
-    """Where the full proposal law is needed: every masked position for tempered / argmax proposals
-    and the argmax draft, the active block's for rules that read it, else nowhere (None)."""
-    if run.spec.temperature != 1 or run.argmax_draft:
+    """Where the full proposal law is needed: every masked position for tempered / argmax proposals,
+    the active block's for rules that read it, else nowhere (None; the argmax draft reads the support)."""
+    if run.spec.temperature != 1:
         return masked
     rule = SELECTION_RULES.get(run.spec.name)
     if rule is not None and rule.reads_probs:

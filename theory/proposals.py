@@ -6,7 +6,9 @@ confidences); a position whose marginal is all EOS then proposes uniformly among
 than EOS and `mask_id` (what softmax does to the lab oracle's all-equal -1e9 logits).
 
 At temperature 1 no [n, L, V] marginal is formed (`SkeletonSampler`); the full proposal law is
-computed, position by position, only where a step needs it (`masked_marginals`).
+computed only where a step needs it (`masked_marginals`), from one product on the marginals' support
+(`support_of`: the few tokens some skeleton emits at each position), which also gives the argmax draft
+(`marginal_argmax`).
 """
 
 from __future__ import annotations
@@ -80,31 +82,83 @@ def draw_proposals(cp: np.ndarray, spec: SamplerSpec, rng: np.random.Generator) 
     return np.minimum((u >= cdf).sum(-1), q.shape[-1] - 1)
 
 
-def masked_marginals(w: np.ndarray, need: np.ndarray, emit: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(rows, positions, marginals [N, V]) at the (row, position) pairs of `need` [m, L], grouped
-    by position so that each position costs one matrix product."""
+class Support(NamedTuple):
+    """The columns of the oracle marginals that can be non-zero: position j's support (the tokens some
+    skeleton emits there) is columns bounds[j]:bounds[j + 1], with `emit` restricted to them."""
+
+    tokens: np.ndarray  # [C] token id of each column, position by position (ascending within one)
+    bounds: np.ndarray  # [L + 1]
+    emit: np.ndarray  # [K, C]
+
+
+def support_of(emit: np.ndarray) -> Support:
+    """The support table of emit [K, L, V]: the grammar's emissions are sparse (a handful of tokens per
+    position), so marginals restricted to it cost a small fraction of the dense [K, V] products."""
+    cols = [np.flatnonzero((emit[:, j] > 0).any(0)) for j in range(emit.shape[1])]
+    bounds = np.cumsum([0] + [c.size for c in cols])
+    table = np.concatenate([emit[:, j, c] for j, c in enumerate(cols)], 1)
+    return Support(np.concatenate(cols), bounds, np.ascontiguousarray(table))
+
+
+BLAS_THREAD_WORK = 65536 * 4  # OpenBLAS runs a product of m * n * k above this on several threads
+
+
+def single_thread_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b ([m, k] @ [k, n]) in row blocks small enough for BLAS to run each on one thread: the
+    per-step products are small, and on a busy 2-core machine waking BLAS threads at every step (which
+    then spin, waiting for more work) costs several times the product itself."""
+    rows = max(1, BLAS_THREAD_WORK // max(1, a.shape[1] * b.shape[1]))
+    if a.shape[0] <= rows:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    for lo in range(0, a.shape[0], rows):
+        np.matmul(a[lo:lo + rows], b, out=out[lo:lo + rows])
+    return out
+
+
+def masked_marginals(w: np.ndarray, need: np.ndarray, emit: np.ndarray,
+                     support: Support | None = None) -> tuple[np.ndarray, ...]:
+    """(rows, positions, marginals [N, V]) at the (row, position) pairs of `need` [m, L], sorted by
+    position. One product w @ support.emit serves every position; columns outside a position's
+    support are exactly 0 (what the dense sum of zero terms gives)."""
+    support = support_of(emit) if support is None else support
     L, V = emit.shape[1], emit.shape[2]
     positions, rows = np.nonzero(need.T)  # (position, row) pairs sorted by position
     bounds = np.searchsorted(positions, np.arange(L + 1))
-    marg = np.empty((positions.size, V))
+    on_support = single_thread_matmul(w, support.emit)  # [m, C]
+    marg = np.zeros((positions.size, V))
     for j in range(L):
         a, b = bounds[j], bounds[j + 1]
-        if b > a:
-            marg[a:b] = w[rows[a:b]] @ emit[:, j, :]
+        c0, c1 = support.bounds[j], support.bounds[j + 1]
+        if b > a and c1 > c0:
+            marg[a:b, support.tokens[c0:c1]] = on_support[rows[a:b], c0:c1]
     return rows, positions, marg
 
 
+def marginal_argmax(w: np.ndarray, support: Support) -> np.ndarray:
+    """[m, L] the lowest-id maximiser (within 1e-12, as `argmax_set`) of the oracle marginal at every
+    position, read off the support: all of a marginal's mass is there, so its maximum (at least one
+    over the support's size) is there too, and the support's columns are in ascending token order."""
+    on_support = single_thread_matmul(w, support.emit)  # [m, C]
+    starts = support.bounds[:-1]
+    top = np.maximum.reduceat(on_support, starts, axis=1)  # [m, L]
+    best = on_support >= np.repeat(top, np.diff(support.bounds), axis=1) - 10.0 ** -TIE_DECIMALS
+    column = np.where(best, np.arange(support.tokens.size), support.tokens.size)
+    return support.tokens[np.minimum.reduceat(column, starts, axis=1)]
+
+
 def propose(mix: Mixture, spec: SamplerSpec, sampler: SkeletonSampler, w: np.ndarray, need: np.ndarray | None,
-            rng: np.random.Generator) -> Proposals:
-    """Draw x0 at every position from the posterior w [m, K]; form the full proposal law where `need`
+            rng: np.random.Generator, where: np.ndarray | None = None) -> Proposals:
+    """Draw x0 from the posterior w [m, K] at every position, or only `where` ([m, L] bool: the masked
+    positions; x0 = 0 elsewhere, the random stream unchanged); form the full proposal law where `need`
     (None: nowhere). At temperature != 1 `need` must cover every masked position."""
     if need is None:
-        x0 = sampler.draw(w, rng)
+        x0 = sampler.draw(w, rng, where)
         return Proposals(x0, sampler.prob(w, x0))
-    rows, positions, probs = masked_marginals(w, need, mix.emit)
+    rows, positions, probs = masked_marginals(w, need, mix.emit, sampler.support)
     probs = proposal_probs(probs, spec, mix.eos, inplace=True)
     if spec.temperature == 1:
-        x0 = sampler.draw(w, rng)
+        x0 = sampler.draw(w, rng, where)
         return Proposals(x0, sampler.prob(w, x0), rows, positions, probs)
     m, L = need.shape
     x0 = np.zeros((m, L), np.int64)
@@ -112,6 +166,22 @@ def propose(mix: Mixture, spec: SamplerSpec, sampler: SkeletonSampler, w: np.nda
     confidence = np.zeros((m, L))
     confidence[rows, positions] = probs[np.arange(positions.size), x0[rows, positions]]
     return Proposals(x0, confidence, rows, positions, probs)
+
+
+def count_at_most(cw: np.ndarray, q: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """How many entries of the nondecreasing row cw[rows] ([R, K]) are <= q (rows: [R, 1], i.e. each
+    query row against its own cw row, unless given with q's shape): a vectorised binary search, equal to
+    (q[..., None] >= cw[rows]).sum(-1) without the [..., K] comparison."""
+    R, K = cw.shape
+    flat = cw.ravel()
+    base = (np.arange(R)[:, None] if rows is None else rows) * K
+    count = np.zeros(q.shape, np.int64)
+    step = 1 << (K.bit_length() - 1)  # the largest power of two <= K
+    while step:
+        cand = count + step
+        count = np.where((cand <= K) & (flat[base + np.minimum(cand, K) - 1] <= q), cand, count)
+        step >>= 1
+    return count
 
 
 class SkeletonSampler:
@@ -126,6 +196,7 @@ class SkeletonSampler:
         self.K, self.L, self.V = K, L, V
         self.emit_T = mix.emit.transpose(1, 2, 0).copy()  # [L, V, K]
         self.offset = 2.0 * np.arange(K * L).reshape(K, L)
+        self.support = support_of(mix.emit)
         self.eos_inf = spec.eos_inf
         table = mix.emit
         if spec.eos_inf:
@@ -143,24 +214,35 @@ class SkeletonSampler:
             self.allowed = np.flatnonzero(allowed)
         cdf = np.cumsum(table, -1)
         cdf /= cdf[..., -1:]
-        self.flat = (cdf + self.offset[..., None]).ravel()
+        # the inverse-CDF table of every (skeleton, position), offset so that one search serves all; only
+        # the entries of drawable tokens are kept (a zero entry repeats its predecessor: never the first
+        # entry above a query), which makes the search table a small fraction of [K, L, V]
+        drawable = (table > 0).ravel()
+        self.flat = (cdf + self.offset[..., None]).ravel()[drawable]
+        self.token = np.flatnonzero(drawable) % V
+        self.block_end = np.cumsum(drawable.reshape(K * L, V).sum(-1))  # [K * L] end of each table in flat
 
-    def draw(self, w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """x0 [m, L] given the skeleton posteriors w [m, K]."""
+    def draw(self, w: np.ndarray, rng: np.random.Generator, where: np.ndarray | None = None) -> np.ndarray:
+        """x0 [m, L] given the skeleton posteriors w [m, K], drawn only `where` ([m, L] bool, None:
+        everywhere; 0 elsewhere). The uniforms are drawn for every position either way: one stream."""
         m, L, K = w.shape[0], self.L, self.K
+        rows, pos = np.nonzero(np.ones((m, L), bool) if where is None else where)
         if self.eos_inf:
             wl = w[:, None, :] * self.non_eos[None]  # [m, L, K]
             cw = np.cumsum(wl, -1)
             u = rng.random((m, L, 1)) * cw[..., -1:]
-            k = np.minimum((u >= cw).sum(-1), K - 1)
+            k = np.minimum(count_at_most(cw.reshape(m * L, K), u[rows, pos, 0], rows * L + pos), K - 1)
             dead = cw[..., -1] <= 0
         else:
             cw = np.cumsum(w, -1)
             u = rng.random((m, L, 1)) * cw[:, None, -1:]
-            k = np.minimum((u >= cw[:, None, :]).sum(-1), K - 1)  # [m, L]
-        q = self.offset[k, np.arange(L)] + rng.random((m, L))
-        v = np.searchsorted(self.flat, q, side="right") - (k * L + np.arange(L)) * self.V
-        x0 = np.clip(v, 0, self.V - 1)
+            k = np.minimum(count_at_most(cw, u[rows, pos, 0], rows), K - 1)
+        q = self.offset[k, pos] + rng.random((m, L))[rows, pos]
+        i = np.searchsorted(self.flat, q, side="right")
+        x0 = np.zeros((m, L), np.int64)
+        # a query rounded up onto the next table's start is the last token id (what clipping gave)
+        x0[rows, pos] = np.where(i < self.block_end[k * L + pos], self.token[np.minimum(i, self.token.size - 1)],
+                                 self.V - 1)
         if self.eos_inf and dead.any():
             di, dl = np.nonzero(dead)
             x0[di, dl] = self.allowed[rng.integers(0, self.allowed.size, di.size)]
