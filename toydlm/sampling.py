@@ -61,12 +61,12 @@ def sample(denoiser: Any, grammar, cfg: SamplerConfig, *, attack: str | PromptBa
     for a in chunks:
         b = min(a + batch_size, n)
         rows = batch.rows(a, b)
-        final, rec = _sample_rows(denoiser, cfg, rows, row_keys(key, np.arange(a, b)), driver, mask_id,
+        final, rec = sample_rows(denoiser, cfg, rows, row_keys(key, np.arange(a, b)), driver, mask_id,
                                   record_hidden, bar)
         parts.append(build_trace(rec, final, rows, {}, judged, eos_id=cfg.eos_id))
     bar.close()
     trace = concat_traces(parts)
-    trace.meta.update(_run_meta(denoiser, grammar, cfg, batch, seed, driver, mask_id, model_hash))
+    trace.meta.update(run_meta(denoiser, grammar, cfg, batch, seed, driver, mask_id, model_hash))
     return trace
 
 
@@ -80,9 +80,10 @@ def _pick_driver(denoiser: Any, driver: str) -> str:
     return driver
 
 
-def _sample_rows(denoiser: Any, cfg: SamplerConfig, rows: PromptBatch, keys, driver: str, mask_id: int,
-                 record_hidden: bool, bar):
+def sample_rows(denoiser: Any, cfg: SamplerConfig, rows: PromptBatch, keys, driver: str, mask_id: int,
+                record_hidden: bool, bar=None):
     """Run one chunk of prompt rows through a driver: (final sampler state, records `[T, B, ...]`)."""
+    bar = bar if bar is not None else _bar(False, 0, "")
     state = init_state(rows.prompt_ids, rows.response, rows.pinned, mask_id)
     force = Force(rows.force_step, rows.force_pos, rows.force_tok)
     if driver == "scan":
@@ -93,7 +94,7 @@ def _sample_rows(denoiser: Any, cfg: SamplerConfig, rows: PromptBatch, keys, dri
                     on_step=lambda i: bar.update(1))
 
 
-def _run_meta(denoiser: Any, grammar, cfg: SamplerConfig, batch: PromptBatch, seed: int, driver: str,
+def run_meta(denoiser: Any, grammar, cfg: SamplerConfig, batch: PromptBatch, seed: int, driver: str,
               mask_id: int, model_hash: str | None) -> dict:
     """What a trace records about its run: sampler, prompts, grammar, model and provenance."""
     is_jax = isinstance(denoiser, JaxDenoiser)

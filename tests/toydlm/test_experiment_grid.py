@@ -126,3 +126,26 @@ def test_a_multi_seed_run_reports_the_spread_across_training_seeds(tmp_path, mon
     for key, t in s["training"].items():
         assert t["out_dir"].startswith("models/" + key.split("/")[1] + "-"), t["out_dir"]
         assert (tmp_path / "cache" / t["out_dir"]).is_dir()
+
+
+def test_stacking_the_seeds_in_sampling_gives_the_same_cells(tmp_path, monkeypatch):
+    from toydlm.experiment.runner import run
+
+    monkeypatch.setenv("TOYDLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOYDLM_TRAIN_WORKERS", "1")
+    p = RunPreset(name="stack-test", model_preset="tiny", train_steps={"ar": 8, "mdlm": 8}, model_seeds=(0, 1),
+                  n=16, samplers=(CORE[0], CORE[3]), attacks=("none", "wrapper:prefix"), grammars=("default",),
+                  fit_attacks=("none",), heldout_sampler="x", oracle_sim_n=32, sri_samplers=())
+    cells = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("TOYDLM_STACK_SEEDS", flag)
+        s = run(p, seed=0, out=tmp_path / f"run{flag}", progress=False)
+        cells[flag] = {c["key"]: c for c in s["cells"]}
+    assert cells["0"].keys() == cells["1"].keys()
+    learned = [k for k, c in cells["0"].items() if c.get("per_seed")]
+    assert len(learned) == 6  # ar/ar x 2 attacks, mdlm x 2 samplers x 2 attacks
+    for k in learned:
+        assert cells["0"][k]["per_seed"] == cells["1"][k]["per_seed"], k
+    monkeypatch.setenv("TOYDLM_STACK_SEEDS", "yes")
+    with pytest.raises(UserError, match="TOYDLM_STACK_SEEDS"):
+        run(p, seed=0, out=tmp_path / "bad", progress=False)

@@ -50,6 +50,16 @@ def measure_cell(cell, grammar, denoiser, n: int, cell_seed: int) -> dict:
     return m
 
 
+def measure_cell_seeds(cell, grammar, denoisers: list, n: int, cell_seed: int) -> list[dict]:
+    """`measure_cell` for one cell on every model of a seed ensemble, sampled in one program per chunk."""
+    from toydlm.samplers import SamplerConfig
+    from toydlm.sampling_seeds import sample_seeds
+
+    cfg = SamplerConfig(**cell.sampler.config_dict(cell.temperature))
+    traces = sample_seeds(denoisers, grammar, cfg, attack=cell.attack, n=n, seed=cell_seed)
+    return [cell_metrics(t, grammar) | {"seed": cell_seed} for t in traces]
+
+
 def seed_spread(rows: list[dict]) -> list[dict]:
     """Spread of each learned-model cell across training seeds (the `full` preset trains several).
 

@@ -204,7 +204,8 @@ def write_report(summary: dict, curves: dict, out: Path) -> Path:
          f"Preset `{summary['config']['preset']}`, seed {summary['seed']}, git {summary['git_revision']}, "
          f"{len(rows)} cells, {summary['timings']['total_s']:.0f} s. All numbers below come from `summary.json`.",
          "", "Sign conventions: ASR = share of responses the exact judge scores harmful (≥ threshold harm tokens); "
-         "refusal = a complete refusal template; HRR/FRR use the argmax draft x̂₀. Errors are binomial SEs.", "",
+         "refusal = a complete refusal template; HRR/FRR use the argmax draft x̂₀. Errors are binomial SEs; "
+         "a learned-model cell pooled over training seeds has the seed-mean SE (`docs/seeds.md`).", "",
          "## Theory vs measurement (held-out cells)", "",
          "| slice | n | mean abs error | share within max(0.02, 2 SE) |", "|---|---|---|---|",
          f"| all held-out | {cal['n_heldout']} | {_fmt(cal['mean_abs_err_asr'])} | {_fmt(cal['frac_within_2se'])} |",
@@ -214,6 +215,11 @@ def write_report(summary: dict, curves: dict, out: Path) -> Path:
         L.append(f"| model {k} | {v['n']} | {_fmt(v['mae'])} | {_fmt(v['frac_within_2se'])} |")
     for k, v in cal["per_sampler"].items():
         L.append(f"| sampler {k} | {v['n']} | {_fmt(v['mae'])} | {_fmt(v['frac_within_2se'])} |")
+    for k, v in (cal.get("per_seed") or {}).items():
+        L.append(f"| training seed {k} alone, non-trivial | {v['nontrivial_n']} | {_fmt(v['nontrivial_mae'])} | "
+                 f"{_fmt(v['nontrivial_frac_within_2se'])} |")
+    if len(cal.get("per_seed") or {}) > 1:
+        L += ["", f"Learned cells are pooled over the training seeds. {cal['pooling']}."]
     L += ["", "Fitted model offsets (the theory's only free parameters; fit cells only):", ""]
     for k, v in summary["model_offsets"].items():
         L.append(f"- `{k}`: {v['offset']:+.4f} from {v['n_fit_cells']} cells")
@@ -234,7 +240,9 @@ def write_report(summary: dict, curves: dict, out: Path) -> Path:
                  f"{v.get('steps')} steps, {_fmt(v.get('seconds'), 0)} s")
     L += ["", "## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
     t = summary["timings"]
-    L += ["", f"Timings: models {t['models_s']:.0f} s, cells {t['cells_s']:.0f} s, theory {t['theory_s']:.0f} s.", ""]
+    L += ["", f"Timings: models {t['models_s']:.0f} s, cells {t['cells_s']:.0f} s, theory {t['theory_s']:.0f} s, "
+               f"SRI {t['sri_s']:.0f} s; {t.get('n_compiles', '?')} XLA programs built "
+               f"({t.get('n_compile_cache_hits', '?')} from the persistent cache).", ""]
     if any(r["temperature"] == 0.0 for r in rows):
         L += ["Temperature-0 cells are reported in `summary.json`; their binomial errors undercount the "
               "uncertainty (few distinct prompts, deterministic responses).", ""]
