@@ -49,11 +49,6 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "bridge_gpu.json": ("results/bridge_gpu.json",
                         ".venv/bin/toydlm bridge run --model PATH --kind dlm --prompts FILE --device cuda --out DIR"),
     "bench_train.json": ("results/bench_train.json", ".venv/bin/toydlm bench train --json > results/bench_train.json"),
-    "default-s2/summary.json": ("results/default-s2/summary.json",
-                                ".venv/bin/toydlm run --preset default --seed 2 --out runs/default-s2 (the seed-1 "
-                                "run's cached models), then copy runs/default-s2/summary.json to results/default-s2/"),
-    "default-m1-s3/summary.json": ("results/default-m1-s3/summary.json",
-                                   ".venv/bin/python experiments/fresh_model_seed.py --model-seed 1 --seed 3"),
     "twins.json": ("results/twins.json", ".venv/bin/python experiments/real_text_twins.py report (after its corpus, "
                    "train, swap and judge stages; docs/real-text-twins.md)"),
     "real_sri.json": ("results/real_sri.json", _SRI),

@@ -30,6 +30,17 @@ def result_figure(src: str, name: str, caption: str) -> Callable[[Sources], tupl
     return gen
 
 
+def asr_pm(r: dict | None) -> str:
+    """A cell's ASR, with ± the SD across training seeds when it was pooled over two or more."""
+    if r is None:
+        return "–"
+    sd = r.get("asr_seed_sd")
+    return f(r["asr"]) if sd is None else f"{f(r['asr'])} ± {f(sd)}"
+
+
+SEED_NOTE = "± = SD of ASR across the training seeds (each seed's own cell), where the weights are learned."
+
+
 def md(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown pipe table."""
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -59,15 +70,25 @@ def models(s: Sources) -> tuple[str, str]:
     mq = s.get("model_quality.json")
     rows = []
     for arch in ("ar", "mdlm"):
-        t = tr.get(f"default/{arch}/s0", {})
+        ts = [t for k, t in sorted(tr.items()) if k.startswith(f"default/{arch}/s")]
+        t = ts[0] if ts else {}
+        losses = [x["eval_loss"] for x in ts]
+        loss = f(losses[0]) if len(losses) == 1 else f"{f(sum(losses) / len(losses))} ± {f(_sd(losses))}"
         fams = mq["results"][arch]["families"].values()
         err = max(abs(r[k] - r["exact_refusal"]) for r in fams for k in ("refusal_l2r", "refusal_random") if k in r)
-        rows.append([arch.upper(), f(t.get("n_params"), "int"), f(t.get("steps"), "int"), f(t.get("eval_loss")),
+        rows.append([arch.upper(), f(len(ts), "int"), f(t.get("n_params"), "int"), f(t.get("steps"), "int"), loss,
                      f(t.get("entropy_floor")), f(err)])
-    cap = ("The learned models of the main run (loss in nats per response token; the entropy floor is the grammar's "
-           "exact conditional entropy) and, from a separate longer-trained pair (`model_quality.json`), the largest "
-           "gap between a model's sampled refusal rate and the grammar's exact rate over all prompt families.")
-    return md(["model", "parameters", "train steps", "eval loss", "entropy floor", "max refusal-rate gap"], rows), cap
+    cap = ("The learned models of the main run, one per training seed (eval loss in nats per response token: mean ± "
+           "SD across seeds; the entropy floor is the grammar's exact conditional entropy) and, from a separate "
+           "longer-trained pair (`model_quality.json`), the largest gap between a model's sampled refusal rate and "
+           "the grammar's exact rate over all prompt families.")
+    head = ["model", "seeds", "parameters", "train steps", "eval loss", "entropy floor", "max refusal-rate gap"]
+    return md(head, rows), cap
+
+
+def _sd(xs: list[float]) -> float:
+    m = sum(xs) / len(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
 
 
 def controls(s: Sources) -> tuple[str, str]:
@@ -98,7 +119,7 @@ def sampler_swap(s: Sources) -> tuple[str, str]:
     base = []
     for g, m in panels:
         b = one(cells, grammar=g, model=m, sampler="ar_order", attack="wrapper:prefix", temperature=1.0)
-        base.append(f(b["asr"]) if b else "–")
+        base.append(asr_pm(b))
     out = [["ar_order (baseline ASR)"] + base]
     for smp in SAMPLERS[1:]:
         line = [smp]
@@ -107,7 +128,9 @@ def sampler_swap(s: Sources) -> tuple[str, str]:
             line.append("–" if r is None else f"{f(r['delta_asr'], '+f3')} {f(r['delta_asr_ci95'], 'ci3')}")
         out.append(line)
     cap = ("The fixed-weights sampler swap (the seed paper's Table 2 analogue) on the strongest seen wrapper "
-           "(`prefix`): change in ASR against AR-order sampling of the same weights, with a 95% normal CI. " + SIGN)
+           "(`prefix`): change in ASR against AR-order sampling of the same weights, with a 95% normal CI (for the "
+           "MDLM, of the means over training seeds, with SEs that include the seeds' spread). "
+           + SIGN + " " + SEED_NOTE)
     return md(["sampler", "MDLM, default grammar", "oracle, default grammar", "oracle, length-matched"], out), cap
 
 
@@ -137,12 +160,13 @@ def recovery(s: Sources) -> tuple[str, str]:
     for m, smp in [("ar", "ar")] + [(m, x) for m in ("mdlm", "oracle") for x in SAMPLERS]:
         r = one(rows, model=m, sampler=smp, attack="wrapper:prefix")
         if r is not None:
-            out.append([m, smp, f(r["asr"]), f(r["hrr"]), f(r["frr"]), f(r["n_ever_pending"], "int"),
+            out.append([m, smp, asr_pm(r), f(r["hrr"]), f(r["frr"]), f(r["n_ever_pending"], "int"),
                         f(r["pred_hrr"]), f(r["pred_frr"])])
     cap = ("Recovery by revision on `prefix`-wrapped harmful prompts: ASR, the harmful remasking rate HRR "
            "(share of trajectories with a harmful argmax draft that later lose it), the full recovery rate FRR "
            "(share of those that end harmless), how many of the prompts ever had a harmful draft, and theory v2's "
-           "predictions of HRR and FRR. Higher HRR/FRR = more recovery.")
+           "predictions of HRR and FRR. Higher HRR/FRR = more recovery. Learned rows: means over the training "
+           "seeds. " + SEED_NOTE)
     return md(["weights", "sampler", "ASR", "HRR", "FRR", "ever pending", "v2 HRR", "v2 FRR"], out), cap
 
 
@@ -158,9 +182,14 @@ def calibration(s: Sources) -> tuple[str, str]:
         for name, v in c.get(k, {}).items():
             out.append([f"{k.replace('per_', '')} {name}", f(v["n"], "int"), f(v["mae"]),
                         f(v["frac_within_2se"], "pct0")])
+    for seed, v in (c.get("per_seed") or {}).items():
+        out.append([f"training seed {seed} alone (non-trivial)", f(v["nontrivial_n"], "int"), f(v["nontrivial_mae"]),
+                    f(v["nontrivial_frac_within_2se"], "pct0")])
     cap = ("Theory v2 (the sampler simulated on the grammar's exact oracle, plus one fitted representation-error "
-           "offset per learned model and prompt family) against measured ASR on cells never used for fitting. "
-           f"Rule: {c['rule']}.")
+           "offset per learned model, training seed and prompt family) against measured ASR on cells never used for "
+           "fitting. Learned cells are pooled over the training seeds (mean of the per-seed measurements against "
+           "the mean of the per-seed predictions, SE including the seeds' spread); the last rows score each seed's "
+           f"own cells, with the oracle's, as a run of that seed alone would. Rule: {c['rule']}.")
     return md(["slice", "cells", "mean abs error", "within tolerance"], out), cap
 
 
@@ -186,13 +215,12 @@ def forced(s: Sources) -> tuple[str, str]:
         line = [smp]
         for a in attacks:
             for m in ("mdlm", "oracle"):
-                r = one(cells, grammar="default", model=m, sampler=smp, attack=a, temperature=1.0)
-                line.append("–" if r is None else f(r["asr"]))
+                line.append(asr_pm(one(cells, grammar="default", model=m, sampler=smp, attack=a, temperature=1.0)))
         out.append(line)
     head = ["sampler"] + [f"{a} ({m})" for a in attacks for m in ("MDLM", "oracle")]
     cap = ("ASR under attacks that write tokens into the response canvas: `prefill:k` pins the first k tokens of "
            "a harmful compliance, `inject:refusal@t` overwrites the first response token with a refusal token at "
-           "step t, and `interleave` commits scattered compliance tokens below the harm threshold.")
+           "step t, and `interleave` commits scattered compliance tokens below the harm threshold. " + SEED_NOTE)
     return md(head, out), cap
 
 
@@ -414,13 +442,6 @@ def reproduce(s: Sources) -> str:
               ".venv/bin/toydlm bench train --json > results/bench_train.json",
               ".venv/bin/toydlm bench bridge --json > results/bench_bridge.json   # needs the [bridge] extra",
               f"cp {run}/summary.json {run}/sri.json {run}/report.md {run}/fig_*.png results/default-s1/"]
-    if s.has("default-s2/summary.json"):
-        s2 = s.get("default-s2/summary.json")
-        lines += [f".venv/bin/toydlm run --preset {s2['config']['preset']} --seed {s2['seed']} --out runs/default-s2"
-                  "   # reuses the cached models",
-                  "mkdir -p results/default-s2 && cp runs/default-s2/summary.json results/default-s2/"]
-    if s.has("default-m1-s3/summary.json"):
-        lines += [".venv/bin/python experiments/fresh_model_seed.py --model-seed 1 --seed 3   # trains two new models"]
     lines += [".venv/bin/python paper/build.py"]
     return "```bash\n" + "\n".join(lines) + "\n```"
 

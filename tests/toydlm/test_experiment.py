@@ -42,7 +42,7 @@ def test_cells_are_unique_and_the_held_out_set_is_honest(name):
 def test_every_preset_states_how_long_it_takes():
     """`toydlm run --help` quotes these: the budget of a timed preset, the estimate in the notes otherwise."""
     assert {name: expected_duration(p) for name, p in PRESETS.items()} == {
-        "quick": "~3 min", "default": "~15 min", "full": "an estimated 4-5 hours"}
+        "quick": "~2 min", "default": "~10 min", "full": "an estimated about 2 hours"}
 
 
 def test_offsets_read_fit_cells_only():

@@ -96,11 +96,12 @@ PRESETS: dict[str, RunPreset] = {
         samplers=(CORE[0], CORE[1], CORE[3], CORE[5], CORE[6], CORE[8], CORE[10]),
         attacks=("benign", "none", "wrapper:roleplay", "wrapper:prefix", "wrapper:cipher", "prefill:2",
                  "inject:refusal@2", "interleave"),
-        grammars=("default",), oracle_sim_n=800, budget_s=180, sri_n_benign=300, sri_n_attack=100,
+        grammars=("default",), oracle_sim_n=800, budget_s=120, sri_n_benign=300, sri_n_attack=100,
         notes="smoke test: tiny models that do not reach the grammar; the oracle rows are the meaningful ones"),
     "default": RunPreset(
-        # trimmed to its 15-minute budget on 2 cores: 600/1200 training steps, no annealed sampler, and the
-        # length-matched control on the prompt sets its questions need (the full preset has everything)
+        # trimmed to a 10-minute budget on 2 cores with 3 training seeds (measured 9 min 42 s on a fresh cache):
+        # 600/1200 training steps, no annealed sampler, and the length-matched control on the prompt sets its
+        # questions need (the full preset has everything)
         name="default", model_preset="default", train_steps={"ar": 600, "mdlm": 1200}, model_seeds=(0, 1, 2),
         n=250, samplers=tuple(v for v in CORE if v.label not in ("margin_T16", "random_T4", "annealed_T16")),
         attacks=("benign", "none", *WRAPPERS, "prefill:2", "inject:refusal@2", "interleave"),
@@ -111,7 +112,7 @@ PRESETS: dict[str, RunPreset] = {
         # SRI: the AR model first (wrapper ASR 0.25-0.7, so every family has >= 10 successful jailbreaks);
         # the MDLM samplers add IRR and trajectories per sampler at the same weights (Figs. 5-6)
         sri_samplers=("ar", "ar_order", "low_confidence_T16"),
-        budget_s=900),
+        budget_s=600),
     "full": RunPreset(
         name="full", model_preset="default", train_steps={"ar": 3000, "mdlm": 3000}, model_seeds=(0, 1, 2), n=1000,
         samplers=CORE + EXTRA, attacks=("benign", "none", *WRAPPERS, *PROBES),
@@ -120,9 +121,11 @@ PRESETS: dict[str, RunPreset] = {
         t0_samplers=("ar_order", "low_confidence_T16", "random_T16", "low_confidence_B4_T16"),
         oracle_sim_n=6000,
         budget_s=None, notes=(
-            "not yet run end to end; estimated 4-5 hours on 2 cores from measured rates: 12 models x 3000 steps at "
-            "~5 steps/s (~1 h with two training workers), ~2400 cells at n=1000 (~1.3 h), Model v2 at 6000 "
-            "trajectories for ~1070 distinct cells (~1.5 h); resumable, so it can be run in pieces")),
+            "not yet run end to end; estimated about 2 hours on 2 cores from the default run's measured rates "
+            "(2026-12-03, fresh cache): 4 seed ensembles (2 grammars x 2 archs, 3 seeds each) x 3000 steps at "
+            "~5.8 ensemble steps/s (~35 min), ~3.0M sampled rows (2373 cells) at ~780 rows/s (~65 min), Model v2 "
+            "at 6000 trajectories for 1067 groups at ~15k trajectories/s (~7-10 min), SRI ~1 min; resumable, so "
+            "it can be run in pieces")),
 }
 
 
