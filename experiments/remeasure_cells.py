@@ -49,7 +49,7 @@ def remeasure(summary: dict, keys: list[str]) -> list[dict]:
     unknown = [k for k in keys if k not in cells]
     if unknown:
         sys.exit(f"not cells of preset {p.name}: {', '.join(unknown)}")
-    stored = {c["key"]: c for c in summary["cells"]}
+    stored = stored_cells(summary)
     grammars = {g: load_grammar(g) for g in p.grammars}
     denoisers, _ = model_stage(p, grammars, progress=True)
     rows = []
@@ -57,9 +57,20 @@ def remeasure(summary: dict, keys: list[str]) -> list[dict]:
         c = cells[k]
         fresh = measure_cell(c, grammars[c.grammar], denoisers[(c.grammar, c.model, c.seed)], cell_n(p, c),
                              seed * 1_000_003 + stable_seed(c.attack))
-        rows.append({"key": k, "stored": {m: stored[k].get(m) for m in MEASURED},
-                     "fresh": {m: to_jsonable(fresh.get(m)) for m in MEASURED}})  # NaN -> null, as stored
+        kept = [m for m in MEASURED if m in stored[k]]  # a pooled cell keeps fewer values per seed
+        rows.append({"key": k, "stored": {m: stored[k][m] for m in kept},
+                     "fresh": {m: to_jsonable(fresh.get(m)) for m in kept}})  # NaN -> null, as stored
     return rows
+
+
+def stored_cells(summary: dict) -> dict[str, dict]:
+    """Every stored cell by key: oracle rows as they are, and each training seed's entry of a pooled row."""
+    out = {}
+    for c in summary["cells"]:
+        out[c["key"]] = c
+        for e in c.get("per_seed") or []:
+            out[e["key"]] = e
+    return out
 
 
 def main(argv=None) -> int:
@@ -69,7 +80,7 @@ def main(argv=None) -> int:
     rows = remeasure(summary, args.cell or list(DEFAULT_CELLS))
     same = True
     for r in rows:
-        diff = [m for m in MEASURED if r["stored"][m] != r["fresh"][m]]
+        diff = [m for m in r["stored"] if r["stored"][m] != r["fresh"][m]]
         same &= not diff
         print(f"{r['key']}: {'identical' if not diff else 'DIFFERS in ' + ', '.join(diff)}  "
               f"(asr stored {r['stored']['asr']}, fresh {r['fresh']['asr']})")
