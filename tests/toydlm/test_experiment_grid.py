@@ -149,3 +149,23 @@ def test_stacking_the_seeds_in_sampling_gives_the_same_cells(tmp_path, monkeypat
     monkeypatch.setenv("TOYDLM_STACK_SEEDS", "yes")
     with pytest.raises(UserError, match="TOYDLM_STACK_SEEDS"):
         run(p, seed=0, out=tmp_path / "bad", progress=False)
+
+
+def test_seeds_trained_one_after_another_equal_single_runs_and_the_switch_is_validated(tmp_path, monkeypatch):
+    import jax
+
+    from toydlm.experiment.models import ensure_models, train_ensembles
+    from toydlm.grammar import load_grammar
+    from toydlm.train.checkpoint import load_denoiser
+    from toydlm.train.loop import train
+
+    g = load_grammar("default")
+    monkeypatch.setenv("TOYDLM_TRAIN_ENSEMBLE", "0")
+    got = ensure_models([("mdlm", "tiny", 6, s, g) for s in (0, 1)], tmp_path / "c", progress=False, workers=1)
+    train("mdlm", "tiny", tmp_path / "alone", steps=6, seed=1, grammar=g, progress=False)
+    alone = load_denoiser(tmp_path / "alone", g)
+    for a, b in zip(jax.tree.leaves(got[1][0].params), jax.tree.leaves(alone.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    monkeypatch.setenv("TOYDLM_TRAIN_ENSEMBLE", "2")
+    with pytest.raises(UserError, match="TOYDLM_TRAIN_ENSEMBLE"):
+        train_ensembles()
