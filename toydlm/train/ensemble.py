@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
 from toydlm.parallel import DATA_AXIS, devices_for, replicate, replicated
+from toydlm.train import checkpoint as ckpt
 from toydlm.train.config import TrainConfig
 from toydlm.train.data import batch_at
 from toydlm.train.loop import (
@@ -45,7 +46,7 @@ from toydlm.train.loop import (
     enable_compile_cache,
 )
 from toydlm.train.plan import Plan, make_plan
-from toydlm.train.step import make_loss, make_optimizer
+from toydlm.train.step import make_loss, make_optimizer, step_fns
 
 
 def stack(trees: Sequence[Any]) -> Any:
@@ -82,18 +83,7 @@ def make_ensemble_steps(loss_fn: Callable, tx, mesh) -> tuple[Callable, Callable
     `train_step(params_K, opt_K, tokens_KBL, keys_K, lr) -> (params_K, opt_K, metrics_K)`, with the
     params and optimiser buffers donated; each member's batch is split over the mesh's devices.
     """
-    import optax
-
-    def one(params, opt_state, tokens_BL, key, lr):
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, tokens_BL, key)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-        return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
-
-    def one_eval(params, tokens_BL, key):
-        loss, aux = loss_fn(params, tokens_BL, key)
-        return {"loss": loss, **aux}
-
+    one, one_eval = step_fns(loss_fn, tx)
     rep, dat = replicated(mesh), NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))
     train = jax.jit(jax.vmap(one, in_axes=(0, 0, 0, 0, None)), in_shardings=(rep, rep, dat, rep, rep),
                     out_shardings=(rep, rep, rep), donate_argnums=(0, 1))
@@ -194,7 +184,7 @@ def _set_up_ensemble(plans: list[Plan]) -> tuple[Ensemble, EnsembleState]:
     pairs = [_set_up(p, devices) for p in plans]  # the single steps it builds are never compiled
     runs = tuple(r for r, _ in pairs)
     mesh = runs[0].mesh
-    graphdef = _graphdef(p0)
+    graphdef, _ = ckpt.abstract_model(runs[0].meta["model_config"])  # the graph alone, no second init
     loss = make_loss(graphdef, p0.arch, p0.grammar.prompt_len, p0.grammar.mask_id)
     train_step, eval_step = make_ensemble_steps(loss, make_optimizer(p0.tcfg), mesh)
     # placed on the mesh as the step returns them, so the second call does not compile again
@@ -202,14 +192,6 @@ def _set_up_ensemble(plans: list[Plan]) -> tuple[Ensemble, EnsembleState]:
                                                                      [s.opt_state for _, s in pairs]))
     state = EnsembleState(params, opt_state, p0.start, tuple(s.last_good for _, s in pairs))
     return Ensemble(runs, train_step, eval_step, NamedSharding(mesh, PartitionSpec(None, DATA_AXIS))), state
-
-
-def _graphdef(plan: Plan):
-    from flax import nnx
-
-    from toydlm.model import init_model, model_config
-
-    return nnx.split(init_model(model_config(plan.preset, plan.grammar, plan.arch), plan.seed))[0]
 
 
 def _train_to_end(ens: Ensemble, state: EnsembleState, meters: list[Meter], logs: list[JsonlLog],

@@ -57,12 +57,12 @@ def make_loss(graphdef: nnx.GraphDef, arch: str, prompt_len: int, mask_id: int) 
     return loss
 
 
-def make_steps(loss_fn: Callable, tx: optax.GradientTransformation, mesh) -> tuple[Callable, Callable]:
-    """(train_step, eval_step), jitted with params replicated and the batch sharded on `data`.
+def step_fns(loss_fn: Callable, tx: optax.GradientTransformation) -> tuple[Callable, Callable]:
+    """(train_step, eval_step) of one model, not yet jitted: `make_steps` jits them, seed ensembles
+    (`toydlm.train.ensemble`) `vmap` them first.
 
     `train_step(params, opt_state, tokens_BL, key, lr) -> (params, opt_state, metrics)`.
     """
-    rep, dat = replicated(mesh), batch_sharded(mesh)
 
     def train_step(params, opt_state, tokens_BL, key, lr):
         (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, tokens_BL, key)
@@ -74,6 +74,13 @@ def make_steps(loss_fn: Callable, tx: optax.GradientTransformation, mesh) -> tup
         loss, aux = loss_fn(params, tokens_BL, key)
         return {"loss": loss, **aux}
 
+    return train_step, eval_step
+
+
+def make_steps(loss_fn: Callable, tx: optax.GradientTransformation, mesh) -> tuple[Callable, Callable]:
+    """(train_step, eval_step) of `step_fns`, jitted with params replicated and the batch sharded on `data`."""
+    rep, dat = replicated(mesh), batch_sharded(mesh)
+    train_step, eval_step = step_fns(loss_fn, tx)
     train = jax.jit(train_step, in_shardings=(rep, rep, dat, rep, rep), out_shardings=(rep, rep, rep))
     evaluate = jax.jit(eval_step, in_shardings=(rep, dat, rep), out_shardings=rep)
     return train, evaluate
