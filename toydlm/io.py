@@ -18,6 +18,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("TOYDLM_CACHE", Path.home() / ".cache" / "toydlm"))
 
 
+def env_switch(name: str, default: bool) -> bool:
+    """An on/off setting from the environment: `$name` is 0 or 1 (unset: `default`); UserError otherwise."""
+    from toydlm.errors import UserError
+
+    env = os.environ.get(name, "1" if default else "0")
+    if env not in ("0", "1"):
+        raise UserError(f"{name}={env!r}: must be 0 or 1")
+    return env == "1"
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target."""
     path = Path(path)

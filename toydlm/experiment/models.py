@@ -16,7 +16,7 @@ from pathlib import Path
 
 from toydlm.errors import UserError
 from toydlm.grammar import Grammar
-from toydlm.io import atomic_write_json, cache_dir
+from toydlm.io import atomic_write_json, cache_dir, env_switch
 
 DONE = "DONE.json"
 MODELS_DIR = "models"  # under $TOYDLM_CACHE
@@ -105,10 +105,7 @@ def train_ensembles() -> bool:
     2-core development machine the ensemble trained at 0.65x the speed of three single runs (300 MDLM
     steps each, same process, twice: 55 s against 36 s), although `toydlm bench train` puts its step at
     0.92x; measure yours before choosing. The stored results come from ensembles."""
-    env = os.environ.get("TOYDLM_TRAIN_ENSEMBLE", "1")
-    if env not in ("0", "1"):
-        raise UserError(f"TOYDLM_TRAIN_ENSEMBLE={env!r}: must be 0 or 1")
-    return env == "1"
+    return env_switch("TOYDLM_TRAIN_ENSEMBLE", default=True)
 
 
 def ensure_models(jobs: list[tuple[str, str, int | None, int, Grammar]], cache: Path, progress: bool = True,

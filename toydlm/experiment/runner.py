@@ -28,7 +28,7 @@ from toydlm.experiment.pooling import ESTIMATOR, pool_seeds, pooled_curves, rows
 from toydlm.experiment.predict import apply_predictions, calibration, fit_offsets, oracle_sim_predict
 from toydlm.experiment.presets import RunPreset, get_preset
 from toydlm.grammar import grammar_oracle, load_grammar
-from toydlm.io import atomic_write_json, provenance, read_json_or_none, to_jsonable
+from toydlm.io import atomic_write_json, env_switch, provenance, read_json_or_none, to_jsonable
 
 ARCHS = ("ar", "mdlm")  # the learned architectures, trained on every learned grammar
 TRAINING_KEYS = ("out_dir", "steps", "eval_loss", "entropy_floor", "train_loss", "seconds", "n_params")
@@ -144,10 +144,7 @@ def stack_seeds() -> bool:
     Off by default: on the 2-core development machine the stacked program ran at 0.66x the speed of
     the seeds one after another (`toydlm bench sample`, `speedup_vs_sequential_seeds`); the per-seed
     results are the same either way, so a machine where stacking pays (an accelerator) can turn it on."""
-    env = os.environ.get("TOYDLM_STACK_SEEDS", "0")
-    if env not in ("0", "1"):
-        raise UserError(f"TOYDLM_STACK_SEEDS={env!r}: must be 0 or 1")
-    return env == "1"
+    return env_switch("TOYDLM_STACK_SEEDS", default=False)
 
 
 def seed_groups(cells: list[Cell]) -> list[list[Cell]]:
