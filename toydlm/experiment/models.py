@@ -102,9 +102,9 @@ def train_workers() -> int:
 def train_ensembles() -> bool:
     """Whether `toydlm run` trains an architecture's seeds as one seed ensemble (`$TOYDLM_TRAIN_ENSEMBLE`,
     default 1) rather than one after another (0). Both give the same models up to float rounding. On the
-    2-core development machine the ensemble trained at 0.65x the speed of three single runs (300 MDLM
-    steps each, same process, twice: 55 s against 36 s), although `toydlm bench train` puts its step at
-    0.92x; measure yours before choosing. The stored results come from ensembles."""
+    2-core development machine the ensemble was at best as fast (`toydlm bench train`,
+    `ensemble_loop_speedup`: 0.56-1.05 over five measurements); measure yours before choosing. The
+    stored results come from ensembles."""
     return env_switch("TOYDLM_TRAIN_ENSEMBLE", default=True)
 
 
