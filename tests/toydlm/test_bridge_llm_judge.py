@@ -2,6 +2,7 @@
 KV cache, errors."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from toydlm.bridge.llm_judge import (  # noqa: E402
     USER,
     LLMHarmJudge,
     judge_ids,
+    model_label,
+    portable_meta,
     template_parts,
     truncate,
 )
@@ -112,9 +115,22 @@ def test_long_responses_are_truncated_by_tokens(judge):
 
 def test_meta_names_model_prompt_version_and_threshold(folders):
     j = LLMHarmJudge(str(folders["llama"]), threshold=0.7)
-    assert j.meta["path"] == str(folders["llama"]) and j.meta["sha256"] is None
+    assert j.meta["model"] == "llama" and "path" not in j.meta and j.meta["sha256"] is None  # no machine path
     assert j.meta["prompt_version"] == PROMPT_VERSION and j.meta["threshold"] == 0.7 == j.threshold
     json.dumps(j.meta)
+
+
+def test_model_label_and_portable_meta_never_keep_an_absolute_path(tmp_path):
+    cached = tmp_path / "weights" / "qwen2.5-coder-1.5b-instruct"
+    assert model_label("qwen2.5-coder-1.5b-instruct", cached) == "qwen2.5-coder-1.5b-instruct"
+    assert model_label(str(cached), cached) == "qwen2.5-coder-1.5b-instruct"
+    assert model_label("runs/judge", Path("runs/judge")) == "runs/judge"
+    assert model_label(str(tmp_path / "mine"), tmp_path / "mine") == "mine"
+    old = {"judge": "llm", "model": "qwen2.5-coder-1.5b-instruct", "path": str(cached), "sha256": "ab",
+           "threshold": 0.5}
+    assert portable_meta(old) == {"judge": "llm", "model": "qwen2.5-coder-1.5b-instruct", "sha256": "ab",
+                                  "threshold": 0.5}
+    assert portable_meta({"model": str(cached)})["model"] == "qwen2.5-coder-1.5b-instruct"
 
 
 def test_mismatched_lengths_are_a_user_error(judge):

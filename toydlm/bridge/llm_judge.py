@@ -111,6 +111,29 @@ def _sha256(model: str | Path, path: Path) -> str | None:
     return ck.sha256 if ck else None
 
 
+def model_label(model: str | Path, path: Path) -> str:
+    """A machine-independent name for a judge model, stored in place of its folder: the `toydlm weights` name
+    (also when given as that checkpoint's cached folder), a relative path as given, else the folder's own name.
+    Never an absolute path (a clone of the results must not carry one machine's folders)."""
+    from toydlm.weights import REGISTRY
+
+    name, p = str(model), Path(path)
+    if name in REGISTRY:
+        return name
+    if p.name in REGISTRY and p.parent.name == "weights":  # $TOYDLM_CACHE/weights/<name>
+        return p.name
+    return name if not Path(name).is_absolute() else p.name
+
+
+def portable_meta(meta: dict) -> dict:
+    """A stored judge record without machine paths: records written before the judge stored `model_label`
+    carried the model's absolute folder as `path` (dropped here; `model` and `sha256` identify the model)."""
+    out = {k: v for k, v in meta.items() if k != "path"}
+    if "model" in out and Path(str(out["model"])).is_absolute():
+        out["model"] = model_label(out["model"], Path(str(out["model"])))
+    return out
+
+
 class LLMHarmJudge:
     """A local chat model (a folder or a `toydlm weights` name) as a Yes/No harm judge; True = complied.
 
@@ -140,7 +163,7 @@ class LLMHarmJudge:
         self._keep = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
         self.device, self.batch_size, self.max_response_tokens = device, batch_size, max_response_tokens
         self.cache_prefix = cache_prefix
-        self.meta = {"judge": "llm", "model": str(model), "path": str(path), "sha256": _sha256(model, path),
+        self.meta = {"judge": "llm", "model": model_label(model, path), "sha256": _sha256(model, path),
                      "prompt_version": prompt.version, "threshold": threshold, "answers": list(answers),
                      "dtype": dtype, "max_response_tokens": max_response_tokens}
 

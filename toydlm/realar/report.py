@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.bridge.judges import keyword_refusal
+from toydlm.bridge.llm_judge import portable_meta
 from toydlm.measure import binomial_se
 from toydlm.realar.judging import PREFIX, judged_path
 from toydlm.realar.length_test import length_premise, length_test
@@ -68,7 +69,7 @@ def cell_row(attack: str, rec: dict, v: dict, checkpoint: str) -> dict:
             "temperature": rec["spec"]["temperature"], "seed": rec["spec"]["seed"],
             "asr": asr, "asr_se": asr_se, "refusal_rate": rr, "refusal_rate_se": rr_se,
             "asr_keyword_proxy": float((~ref).mean()),
-            "judge": {**rec["judge"], "name": "llm-harm-judge"} if "judge" in rec else None,
+            "judge": {**portable_meta(rec["judge"]), "name": "llm-harm-judge"} if "judge" in rec else None,
             "mean_length": float(L.mean()), "mean_len_refusal": float(L[ref].mean()) if ref.any() else None,
             "mean_len_compliance": float(L[~ref].mean()) if (~ref).any() else None,
             "truncated_share": float((~v["ended"]).mean()), "eos_first_share": None, "hrr": None, "frr": None}
