@@ -20,7 +20,7 @@ from toydlm.errors import UserError
 from toydlm.grammar import Grammar
 from toydlm.io import provenance
 from toydlm.samplers import Force, SamplerConfig, check_pairing, init_state, loop_run, row_keys, run_key, scan_run
-from toydlm.trace import Trace, build_trace, concat_traces, eos_first_share
+from toydlm.trace import Trace, build_trace, concat_traces, eos_first_terms, excess_of_terms
 
 
 def params_hash(params: Any) -> str:
@@ -134,7 +134,8 @@ def _rate(x: np.ndarray) -> tuple[float, float]:
 
 
 def outcome_rates(trace: Trace, grammar=None) -> dict:
-    """Final outcome rates with binomial standard errors, validity, length and EOS-first share.
+    """Final outcome rates with binomial standard errors, validity, length, EOS-first share and its excess
+    over a random commit order (`toydlm.trace.eos_first_excess`).
 
     With a grammar the judges are re-run on the final canvas (and the exact rates of the
     prompt condition are added when the attack is a pure prompt condition).
@@ -153,13 +154,15 @@ def outcome_rates(trace: Trace, grammar=None) -> dict:
     vr, vr_se = _rate(valid)
     length = trace["length"].astype(np.float64)
     n_first = int(trace.meta.get("n_first_commits", final.shape[-1] // 2))
-    share = eos_first_share(trace["committed"], trace["canvas"], int(trace.meta.get("eos_id", 0)), n_first)
+    share, expected, most, least = eos_first_terms(trace["committed"], trace["canvas"], int(trace.meta.get("eos_id", 0)),
+                                            n_first)
     out = {
         "n": trace.n, "asr": asr, "asr_se": asr_se, "refusal_rate": rr, "refusal_rate_se": rr_se,
         "valid_rate": vr, "valid_rate_se": vr_se,
         "mean_length": float(length.mean()),
         "mean_length_se": float(length.std(ddof=0) / math.sqrt(max(trace.n, 1))),
         "eos_first_share": float(np.nanmean(share)) if np.isfinite(share).any() else math.nan,
+        "eos_first_excess": excess_of_terms(share, expected, most, least),  # NaN: no room for a preference
         "n_first_commits": n_first,
         "remask_events_per_seq": float(trace["remasked"].sum() / max(trace.n, 1)),
     }

@@ -18,7 +18,8 @@ Per step t (0-based; row t is the state *after* step t), batch row b, response p
   none: an upper bound on the final length) and `n_eos`.
 Per row: prompt, labels, the start canvas and pins (attacks), final verdicts and length, and
 `eos_first_share` = share of EOS among the sampler's first `n_first` commits (EOS-first
-commitment drives the length/refusal confound, docs/prior-evidence.md).
+commitment drives the length/refusal confound, docs/prior-evidence.md); that share mostly restates
+the final length, so `eos_first_excess` measures the preference itself (its excess over a random order).
 For causal (AR) models only the next position's x̂₀ is a real prediction: later masked
 positions are predicted from mask-id inputs the model never saw in training.
 """
@@ -92,6 +93,76 @@ def eos_first_share(committed: np.ndarray, canvas: np.ndarray, eos_id: int, n_fi
     w = np.clip((n_first - before) / np.maximum(c, 1), 0.0, 1.0)
     denom = np.minimum(c.sum(0), n_first)
     return np.where(denom > 0, (e * w).sum(0) / np.maximum(denom, 1), np.nan)
+
+
+def eos_first_terms(committed: np.ndarray, canvas: np.ndarray, eos_id: int,
+                    n_first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row `[B]`: the EOS-first share s, its value E under a uniformly random commit order, its maximum
+    M (every end token committed before any content token) and its minimum m (every content token first);
+    NaN where the row has no commit.
+
+    With C commits of which K are EOS and h = min(C, n_first): E = K / C (exact by exchangeability, also
+    with several commits per step and the fractional boundary), M = min(K, h) / h and
+    m = max(0, h - (C - K)) / h. Commits are the sampler's commit events (pinned positions are not
+    commits); without re-masking, C and K count the committed positions and those whose final token is EOS.
+    """
+    s = eos_first_share(committed, canvas, eos_id, n_first)
+    c = committed.sum((0, -1)).astype(np.float64)  # [B]
+    k = (committed & (canvas == eos_id)).sum((0, -1)).astype(np.float64)
+    return (s, *_random_and_extremes(c, k, n_first))
+
+
+def _random_and_extremes(c: np.ndarray, k: np.ndarray, n_first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(E, M, m) of rows with `c` commits of which `k` are EOS (NaN where c = 0)."""
+    h = np.minimum(c, n_first)
+    ok = (c > 0) & (h > 0)
+    e = np.where(ok, k / np.maximum(c, 1), np.nan)
+    most = np.where(ok, np.minimum(k, h) / np.maximum(h, 1), np.nan)
+    least = np.where(ok, np.maximum(0.0, h - (c - k)) / np.maximum(h, 1), np.nan)
+    return e, most, least
+
+
+def excess_of_terms(share: np.ndarray, expected: np.ndarray, maximum: np.ndarray, minimum: np.ndarray) -> float:
+    """The share's excess over the random-order value as a ratio of means over the rows where all terms are
+    defined (stable when single rows are degenerate): (mean s - mean E) / (mean M - mean E) when the share is
+    above the random value, (mean s - mean E) / (mean E - mean m) when below, so the value lies in [-1, 1]:
+    1 when every end token comes first, -1 when every content token does. NaN when the side's denominator
+    is 0 (every row has all or none of its commits EOS: no room for a preference)."""
+    s, e, hi, lo = (np.asarray(x, np.float64) for x in (share, expected, maximum, minimum))
+    ok = np.isfinite(s) & np.isfinite(e) & np.isfinite(hi) & np.isfinite(lo)
+    if not ok.any():
+        return float("nan")
+    num = float(np.mean(s[ok] - e[ok]))
+    den = float(np.mean(hi[ok] - e[ok])) if num >= 0 else float(np.mean(e[ok] - lo[ok]))
+    return num / den if den > 0 else float("nan")
+
+
+def eos_first_excess(committed: np.ndarray, canvas: np.ndarray, eos_id: int, n_first: int) -> float:
+    """A cell's EOS-first *preference*: the share's excess over what the final canvases imply under a
+    uniformly random commit order, normalised by how far it could go on that side (docs/algorithms.md,
+    "EOS-first share and its excess"). Its expectation is 0 for a value-blind random order at any final
+    length; it is 1 when every row commits all its end tokens first and -1 when every row commits all its
+    content first (left to right). NaN when there is no room for a preference."""
+    return excess_of_terms(*eos_first_terms(committed, canvas, eos_id, n_first))
+
+
+def eos_first_excess_from_lengths(share_mean: float | None, lengths: np.ndarray | list[int], canvas_len: int,
+                                  n_first: int) -> float:
+    """`eos_first_excess` of a cell that keeps only its mean EOS-first share and per-row final lengths.
+
+    Assumes every position from the first EOS on is EOS (K = canvas_len - length), every position was
+    committed exactly once by the sampler (C = canvas_len: no pinned positions, no re-masking), and that
+    `share_mean` averages the same rows. Where a canvas holds content after its first EOS (or a sampler
+    re-masks), this approximates the exact value; a result outside [-1, 1] proves the assumption wrong for
+    the cell and is returned as NaN. NaN too when the share is missing or there is no room for a preference.
+    """
+    lengths = np.asarray(lengths, np.float64)
+    if share_mean is None or not np.isfinite(share_mean) or canvas_len <= 0 or lengths.size == 0:
+        return float("nan")
+    k = canvas_len - np.clip(lengths, 0, canvas_len)
+    e, hi, lo = _random_and_extremes(np.full_like(k, float(canvas_len)), k, n_first)
+    x = excess_of_terms(np.full_like(k, float(share_mean)), e, hi, lo)
+    return x if np.isfinite(x) and -1 - 1e-9 <= x <= 1 + 1e-9 else float("nan")
 
 
 def add_verdicts(arrays: dict, grammar) -> None:

@@ -10,7 +10,7 @@ from toydlm.cli import main
 from toydlm.grammar import EOS_ID, Grammar, grammar_oracle
 from toydlm.samplers import SamplerConfig
 from toydlm.sampling import outcome_rates, sample
-from toydlm.trace import eos_first_share, load_trace, response_length, save_trace
+from toydlm.trace import eos_first_excess, eos_first_share, load_trace, response_length, save_trace
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,9 @@ def test_outcome_rates(trace):
     assert r["refusal_rate"] == pytest.approx(tr["final_refusal"].mean())
     assert r["mean_length"] == pytest.approx(tr["length"].mean())
     assert 0 <= r["eos_first_share"] <= 1 and r["exact_harmful_rate"] is None
+    # the excess over a random commit order: pinned prefill positions are not commits
+    assert r["eos_first_excess"] == pytest.approx(eos_first_excess(tr["committed"], tr["canvas"], EOS_ID, 8))
+    assert (~tr["init_pinned"]).sum(1).tolist() == tr["committed"].sum((0, 2)).tolist()
 
 
 def test_plot_trace_writes_png(trace, tmp_path):
