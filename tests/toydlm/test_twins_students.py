@@ -63,8 +63,11 @@ def test_a_sampler_cell_on_a_tiny_student_judges_what_it_decodes(students, label
     assert rows["refusal"] == [keyword_refusal(t) for t in rows["text"]]
     assert cell["refusal_rate"] == pytest.approx(np.mean(rows["refusal"]))
     assert 0 <= cell["mean_length"] <= L
+    assert cell["n_first_commits"] == L // 2  # the exact EOS-first excess, from the trace's commits
+    assert cell["eos_first_excess"] is None or np.isfinite(cell["eos_first_excess"])
     if v.eos_inf:  # EOS is never proposed: every response fills the canvas
         assert rows["length"] == [L] * 16 and cell["eos_first_share"] == 0
+        assert cell["eos_first_excess"] is None  # no end token: no room for a preference
 
 
 def test_the_swap_samplers_are_valid_for_the_response_length():

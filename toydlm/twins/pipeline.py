@@ -9,6 +9,7 @@ from toydlm.io import atomic_write_json, provenance
 from toydlm.train.config import TrainConfig
 
 STUDENTS = "students.json"  # in the corpus folder: the training summaries of the students the swap used
+REPO = Path(__file__).resolve().parents[2]  # stored paths are relative to the checkout (no machine path)
 
 
 def train_config(steps: int, batch: int) -> TrainConfig:
@@ -41,12 +42,14 @@ def run_stage(a) -> dict | None:
           f"vocabulary {info['vocab_size']} (unknown share {info['unk_share_holdout']:.4f} on the holdout)", flush=True)
     students = _students(a, task, p)
     if a.stage == "swap":
+        from toydlm.twins.report import portable_students
         from toydlm.twins.stages import run_swap, student_dir
 
         dirs = {arch: student_dir(p["runs"], task, arch, a.preset, a.steps, a.seed) for arch in students}
         weights = run_swap(task, dirs, p["corpus"], p["swap"], samples=a.samples, seed=a.seed, only=only)
-        atomic_write_json(p["corpus"] / STUDENTS, {arch: {**students[arch], "weights": weights[arch],
-                                                          "curve": training_curve(dirs[arch])} for arch in students})
+        atomic_write_json(p["corpus"] / STUDENTS, portable_students(
+            {arch: {**students[arch], "weights": weights[arch], "curve": training_curve(dirs[arch])}
+             for arch in students}, REPO))
     elif a.stage == "report":
         return _report(a, task, info, p, students)
     return None
@@ -74,13 +77,21 @@ def _students(a, task, p: dict[str, Path]) -> dict:
 
 def _report(a, task, info: dict, p: dict[str, Path], students: dict) -> dict:
     from toydlm.twins.build import teacher_cells
-    from toydlm.twins.report import build_report, fig_length_eos, fig_swap_heatmap, fig_training, load_swap
+    from toydlm.twins.report import (
+        build_report,
+        fig_length_eos,
+        fig_swap_heatmap,
+        fig_training,
+        load_swap,
+        portable_students,
+    )
     from toydlm.twins.teacher import read_manifest
 
     _, hold = teacher_cells(p["corpus"], p["real_ar"])
     m = read_manifest(p["corpus"])
     cells = load_swap(p["swap"], {s.get("weights") for s in students.values()})
-    rep = build_report(m, info, cells, hold, task.response_len, students, provenance(a.seed))
+    rep = build_report(m, info, cells, hold, task.response_len, portable_students(students, REPO),
+                       provenance(a.seed))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     rep["figures"] = [f for f in (fig_swap_heatmap(rep, out), fig_length_eos(rep, out), fig_training(rep, out)) if f]

@@ -13,11 +13,43 @@ import numpy as np
 
 from toydlm.realar.judging import judged_verdicts
 from toydlm.sampling import _rate as binomial_rate
+from toydlm.trace import eos_first_excess_from_lengths
 from toydlm.twins.compare import fidelity, prediction_row, teacher_rows
 from toydlm.twins.stages import NATURAL, PROMPT_SETS
 
 CELL_KEYS = ("student", "sampler", "attack", "n", "refusal_rate", "refusal_rate_se", "asr", "asr_se", "mean_length",
-             "length_sd", "eos_first_share", "seed", "temperature")
+             "length_sd", "eos_first_share", "eos_first_excess", "eos_first_excess_basis", "seed", "temperature")
+PORTABLE = ("out_dir", "checkpoint")  # path fields of a student's training summary
+
+
+def with_eos_first_excess(cell: dict, response_len: int) -> dict:
+    """The cell with `eos_first_excess` and its basis: `commits` (exact, stored by `sample_cell` from the
+    trace) or, for cells stored before that, `lengths` (from the per-row lengths and the mean share, with
+    n_first = response_len // 2 as the sampler used: `toydlm.trace.eos_first_excess_from_lengths`)."""
+    if "eos_first_excess" in cell:
+        return {**cell, "eos_first_excess_basis": "commits"}
+    n_first = int(cell.get("n_first_commits", response_len // 2))
+    v = eos_first_excess_from_lengths(cell.get("eos_first_share"), cell["rows"]["length"], response_len, n_first)
+    return {**cell, "eos_first_excess": v if np.isfinite(v) else None, "eos_first_excess_basis": "lengths"}
+
+
+def portable_path(p: str | None, root: Path) -> str | None:
+    """A stored path without the machine's part: relative to `root` when under it, else its last two
+    components (the student folder and its checkpoint); relative paths stay as they are."""
+    if not p or not Path(p).is_absolute():
+        return p
+    q = Path(p)
+    try:
+        return q.relative_to(root).as_posix()
+    except ValueError:
+        return Path(*q.parts[-2:]).as_posix()
+
+
+def portable_students(students: dict, root: Path) -> dict:
+    """Students' training summaries with repo-relative `out_dir` / `checkpoint` (older stores kept the
+    machine's absolute paths; everything else is unchanged)."""
+    return {a: {k: portable_path(v, root) if k in PORTABLE and isinstance(v, str) else v for k, v in s.items()}
+            for a, s in students.items()}
 
 
 def load_swap(store_root: Path, weights: set[str]) -> list[dict]:
@@ -38,7 +70,9 @@ def load_swap(store_root: Path, weights: set[str]) -> list[dict]:
 
 def build_report(manifest: dict, task_info: dict, cells: list[dict], teacher: dict[str, dict], cap: int,
                  students: dict, provenance: dict) -> dict:
-    """The contract's record: teacher, corpus, fidelity, cells, prediction, plus the students' training."""
+    """The contract's record: teacher, corpus, fidelity, cells, prediction, plus the students' training
+    (pass `students` through `portable_students` so no machine path is stored)."""
+    cells = [with_eos_first_excess(c, int(task_info["response_len"])) for c in cells]
     trows = {ps.attack: teacher_rows(teacher[ps.teacher_cell]) for ps in PROMPT_SETS if ps.teacher_cell in teacher}
     fid = {}
     for arch, v in NATURAL.items():
@@ -55,6 +89,13 @@ def build_report(manifest: dict, task_info: dict, cells: list[dict], teacher: di
             "fidelity": fid, "cells": [{k: x.get(k) for k in CELL_KEYS} for x in cells], "prediction": pred,
             "students": students, "provenance": provenance,
             "notes": {"refusal": "keyword judge on the decoded text", "asr": "LLM harm judge (None: not judged yet)",
+                      "eos_first_excess": "the EOS-first share's excess over a random commit order, in [-1, 1]: "
+                                          "0 = value-blind random order, 1 = all end tokens first, -1 = all "
+                                          "content first (docs/algorithms.md section 6); basis 'lengths': "
+                                          "K = response_len - length, C = response_len, which assumes EOS from "
+                                          "the first EOS on; null where that assumption is proved wrong (a value "
+                                          "outside [-1, 1]) or there is no room for a preference; approximate "
+                                          "elsewhere",
                       "prediction": "P_teacher(refusal | length <= round(student mean length)), teacher holdout "
                                     "samples at T=1; at the cap, the plain refusal rate"}}
 

@@ -127,4 +127,5 @@ def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only
         k = rec["spec"]["samples_per_prompt"]
         ins = [instructions[i // k] for i in range(cell["n"])]
         scores = judge.scores(ins, cell["rows"]["text"], progress=True)
-        atomic_write_json(judged_path(path), {"cell": path.name, "judge": judge.meta, "p_yes": scores.tolist()})
+        meta = {f: v for f, v in judge.meta.items() if f != "path"}  # the model's name and sha256, no machine path
+        atomic_write_json(judged_path(path), {"cell": path.name, "judge": meta, "p_yes": scores.tolist()})

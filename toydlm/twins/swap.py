@@ -14,6 +14,7 @@ from toydlm.bridge.judges import keyword_refusal
 from toydlm.experiment.presets import SamplerVariant
 from toydlm.samplers import SamplerConfig
 from toydlm.sampling import _rate as binomial_rate
+from toydlm.trace import eos_first_excess
 from toydlm.twins.vocab import MASK_ID
 
 
@@ -57,7 +58,8 @@ def judge_trace(trace, vocab) -> dict:
 
 def sample_cell(denoiser, task, variant: SamplerVariant, prompts: np.ndarray, attack: str, harmful: bool,
                 seed: int, temperature: float = 1.0, batch_size: int = 256) -> dict:
-    """One (sampler, attack) cell on fixed weights: per-row verdicts and the cell's rates."""
+    """One (sampler, attack) cell on fixed weights: per-row verdicts and the cell's rates (the EOS-first
+    excess exactly, from the trace's commits)."""
     from toydlm.sampling import sample
 
     cfg = SamplerConfig(**variant.config_dict(temperature))
@@ -66,8 +68,11 @@ def sample_cell(denoiser, task, variant: SamplerVariant, prompts: np.ndarray, at
     j = judge_trace(trace, task.vocab)
     ref, ref_se = binomial_rate(j["refusal"])
     share = j["eos_first_share"]
+    n_first = int(trace.meta["n_first_commits"])
+    excess = eos_first_excess(trace["committed"], trace["canvas"], int(trace.meta["eos_id"]), n_first)
     return {"sampler": variant.label, "attack": attack, "harmful": harmful, "n": len(prompts), "seed": seed,
             "temperature": temperature, "refusal_rate": ref, "refusal_rate_se": ref_se,
             "mean_length": float(j["length"].mean()), "length_sd": float(j["length"].std()),
             "eos_first_share": float(np.nanmean(share)) if np.isfinite(share).any() else None,
+            "eos_first_excess": excess if np.isfinite(excess) else None, "n_first_commits": n_first,
             "rows": {"text": j["texts"], "length": j["length"].tolist(), "refusal": j["refusal"].tolist()}}
