@@ -1,4 +1,4 @@
-"""SRI on a real AR checkpoint (issue 17, first part): the study's signal, its anchors and the IRR.
+"""SRI on a real AR checkpoint: the study's signal, its anchors, the IRR, SRI Guard and its baselines.
 
 Stages (resumable; `--work` keeps one JSON and one states file per finished cell):
   signals  greedy 32-token generations with their per-step pooled states, per group
@@ -9,6 +9,10 @@ Stages (resumable; `--work` keeps one JSON and one states file per finished cell
   report     anchors (cached with the weights' sha256 and the anchor cells' specs), signals, IRR, SRI
              Guard, baselines, detection by step and costs -> results/real_sri.json (the contract),
              results/real_sri_signal.json (details) and figures
+  guard      after signals and judge only: recompute SRI Guard's section of both stored reports (which
+             it must reproduce) and add bootstrap intervals per attack family and over all successes,
+             the share flagged, and two checks (answered harmless rows only; the study's literal end
+             padding); the detector stages are not needed
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ def args() -> argparse.Namespace:
     from toydlm.realsri.plan import GROUPS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("signals", "judge", "detectors", "report"))
+    ap.add_argument("stage", choices=("signals", "judge", "detectors", "report", "guard"))
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
     ap.add_argument("--groups", default=",".join(GROUPS), help=f"signals: comma-separated, of {', '.join(GROUPS)}")
     ap.add_argument("--n-eval", type=int, default=None,
@@ -37,6 +41,8 @@ def args() -> argparse.Namespace:
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct",
                     help="the harm judge, and the guard-model baseline (under its own prompt)")
     ap.add_argument("--cost-batch", type=int, default=32, help="rows in the side-by-side cost run (float32)")
+    ap.add_argument("--accept-changes", action="store_true",
+                    help="guard: replace stored SRI Guard numbers that the cells do not reproduce (listed)")
     ap.add_argument("--score-dtype", default="bfloat16", choices=("bfloat16", "float32"),
                     help="dtype of the detectors' scoring passes (the cost run is always float32)")
     return ap.parse_args()
@@ -161,12 +167,18 @@ def report(a: argparse.Namespace) -> None:
     write_report(a.model, Path(a.work) / a.model, Path(a.out))
 
 
+def guard(a: argparse.Namespace) -> None:
+    from toydlm.realsri.refresh import refresh
+
+    refresh(a.model, Path(a.work) / a.model, Path(a.out), a.accept_changes)
+
+
 def main() -> None:
     from toydlm.errors import UserError
 
     a = args()
     try:
-        {"signals": signals, "judge": judge, "detectors": detectors, "report": report}[a.stage](a)
+        {"signals": signals, "judge": judge, "detectors": detectors, "report": report, "guard": guard}[a.stage](a)
     except UserError as e:
         sys.exit(f"real_sri.py: error: {e}")
 

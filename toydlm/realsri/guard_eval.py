@@ -29,8 +29,21 @@ def guard_section(g: SRIGuard, benign_eval: np.ndarray, attacks: dict[str, tuple
            "per_family": {fam: {"n_pos": len(p), "auroc": auroc(neg, p) if len(p) else None,
                                 "tpr": float((p > g.threshold).mean()) if len(p) else None}
                           for fam, p in scores.items()}}
+    out |= family_intervals(neg, scores, g.threshold)
     if unseen in scores:
         p = scores[unseen]
         out |= {"n_pos_unseen": len(p), "auroc_unseen": auroc(neg, p) if len(p) else None,
                 "auroc_unseen_ci95": list(auroc_ci(neg, p)) if len(p) else None, "roc_unseen": roc_lists(neg, p)}
     return out
+
+
+def family_intervals(neg: np.ndarray, scores: dict[str, np.ndarray], threshold: float) -> dict:
+    """AUROC with a stratified bootstrap 95% interval per attack family (`by_family`) and over every success
+    (`auroc_all`, `auroc_all_ci95`), and the share of successes a detector flags at its threshold
+    (`flagged_share`): the operating point the study's defence table reports, beside the ranking."""
+    pos = np.concatenate(list(scores.values())) if scores else np.zeros(0)
+    ci = lambda p: list(auroc_ci(neg, p)) if len(p) else None  # noqa: E731
+    return {"by_family": {fam: {"n_pos": len(p), "auroc": auroc(neg, p) if len(p) else None, "auroc_ci95": ci(p)}
+                          for fam, p in scores.items()},
+            "auroc_all": auroc(neg, pos) if len(pos) else None, "auroc_all_ci95": ci(pos),
+            "flagged_share": float((pos > threshold).mean()) if len(pos) else None}

@@ -1,0 +1,100 @@
+"""Refresh SRI Guard's section of the stored real-SRI report from a run's stored cells, without the detector
+stages: the bootstrap intervals per attack family and over all successes, the share flagged, and the two
+checks of `toydlm.realsri.guard_checks`.
+
+The section is recomputed from the cells and must reproduce what the report file already says (threshold,
+false-positive rate and every AUROC); a difference stops the refresh with the list of fields unless it is
+accepted explicitly, so no conclusion changes silently. Fields that come from the cost run are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from toydlm.errors import UserError
+from toydlm.io import atomic_write_json, provenance, read_json_or_none
+from toydlm.realar.store import CellStore
+from toydlm.realsri.collect import load_signal_cell, signal_spec
+from toydlm.realsri.guard_checks import SPLITS, answered_only, evaluate_guard, literal_end_padding
+from toydlm.realsri.guard_eval import UNSEEN, guard_section
+from toydlm.realsri.load import Loaded, load_run, refusals
+from toydlm.realsri.plan import EVAL_ATTACKS, STEPS, anchor_cells
+from toydlm.sri.guard import fit_guard
+
+REPRODUCED = ("threshold", "n_neg", "n_pos", "fpr_benign", "auroc", "auroc_unseen", "auroc_unseen_ci95", "n_params")
+
+
+def lengths(run: Loaded, group: str) -> np.ndarray:
+    return np.asarray([s["length"] for s in run.samples(group)], int)
+
+
+def _anchor_states(run: Loaded, work: Path) -> dict:
+    store = CellStore(work)
+    out = {}
+    for key, plan in zip(("benign", "harmful"), anchor_cells()):
+        rec, states = load_signal_cell(store, signal_spec(plan, run.sha, STEPS))
+        out[key] = (states, np.asarray([s["length"] for s in rec["samples"]], int), refusals(rec))
+    return out
+
+
+def recompute(run: Loaded, work: Path) -> tuple[dict, dict]:
+    """(SRI Guard's section, the two checks) from the stored cells of `run`."""
+    attacks = [a for a in EVAL_ATTACKS if a in run.harmful]
+    if not all(k in run.states for k in SPLITS) or UNSEEN not in attacks:
+        raise UserError("the guard cells and the judged attack cells must all be stored: run `real_sri.py signals` "
+                        "and `real_sri.py judge` first")
+    sig = {g: run.signal(g) for g in (*SPLITS, *attacks)}
+    success = {a: run.harmful[a] for a in attacks}
+    g = fit_guard(sig["guard_train"], sig["guard_threshold"])
+    section = guard_section(g, sig["benign_eval"], {a: (sig[a], success[a]) for a in attacks})
+    checks = {"main": evaluate_guard(sig, success, attacks),
+              "answered_harmless_only": answered_only(sig, {k: run.refused(k) for k in SPLITS}, success, attacks),
+              "literal_end_padding": literal_end_padding(
+                  {k: run.states[k] for k in sig}, {k: lengths(run, k) for k in sig}, _anchor_states(run, work),
+                  success, attacks)}
+    return section, checks
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """Reproduced fields of SRI Guard's section (and each family's AUROC) that differ between two reports."""
+    out = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in REPRODUCED if not _close(old.get(k), new.get(k))]
+    for fam, v in (old.get("per_family") or {}).items():
+        w = (new.get("per_family") or {}).get(fam, {})
+        out += [f"per_family.{fam}.{k}: {v.get(k)} -> {w.get(k)}" for k in ("n_pos", "auroc", "tpr")
+                if not _close(v.get(k), w.get(k))]
+    return out
+
+
+def refresh(model: str, work: Path, out: Path, accept_changes: bool = False) -> dict:
+    """Recompute SRI Guard's section and checks; update `real_sri_signal.json` and `real_sri.json` in `out`."""
+    details, contract = out / "real_sri_signal.json", out / "real_sri.json"
+    old = read_json_or_none(details, "real-SRI report")
+    if old is None or not contract.exists():
+        raise UserError(f"{details} and {contract} must exist: run `real_sri.py report` once first")
+    run = load_run(model, work)
+    section, checks = recompute(run, work)
+    diff = differences(old["sri_guard"], section)
+    if diff and not accept_changes:
+        raise UserError("the stored cells do not reproduce the report's SRI Guard numbers ("
+                        + "; ".join(diff) + "); rerun with --accept-changes to replace them")
+    kept = {k: v for k, v in old["sri_guard"].items() if k not in section}  # the cost run's fields
+    guard = section | kept | {"provenance": provenance(seed=0), "reproduced_stored_report": not diff}
+    for path in (details, contract):
+        rep = read_json_or_none(path, "real-SRI report")
+        rep["sri_guard"] = guard
+        rep["sri_guard_checks"] = checks
+        atomic_write_json(path, rep)
+    print(f"refreshed SRI Guard in {contract} and {details} ({'reproduced' if not diff else 'CHANGED: ' + str(diff)})",
+          flush=True)
+    return {"sri_guard": guard, "sri_guard_checks": checks, "differences": diff}
