@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from paper.render import fmt_value
 from paper.sources import Sources
 
 MODEL_NAMES = {"mdlm": "learned MDLM", "ar": "AR model", "oracle": "oracle"}
@@ -24,6 +25,34 @@ def _control_outliers(s: Sources) -> str:
     return "; ".join(f"{names.get(r['model'], r['model'])} with `{r['sampler']}` on "
                      f"{r['attack'].replace('wrapper:', '')} prompts, ASR {r['asr']:.3f} against {r['exact']:.3f}"
                      for r in rows) or "none"
+
+
+WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _count(k: int, n: int) -> str:
+    """`all four`, `three of four`, `none of four`: a count of n in words (digits past ten)."""
+    w = lambda x: WORDS[x] if x < len(WORDS) else str(x)  # noqa: E731
+    return f"all {w(n)}" if k == n and n > 1 else f"none of {w(n)}" if k == 0 else f"{w(k)} of {w(n)}"
+
+
+def _mdlm_order_controls(s: Sources) -> str:
+    """What the MDLM's wrapper-family controls show per decoding order: how many lie above the exact rate, their
+    z range, and how many fall outside three SE (generated, so the sentence follows the stored controls)."""
+    rows = [r for r in s.get("default-s1/summary.json")["controls"]["rows"]
+            if r["model"] == "mdlm" and r["grammar"] == "default" and r["attack"].startswith("wrapper:")]
+    parts = []
+    for sampler, name in (("ar_order", "in AR order"), ("random_T16", "in random order")):
+        rs = [r for r in rows if r["sampler"] == sampler]
+        zs = [r["z"] for r in rs]
+        out = [r for r in rs if not r["within_3se"]]
+        where = ("each within three SE" if not out else
+                 f"{_count(len(out), len(rs))} outside three SE ("
+                 + "; ".join(f"`{r['attack'].replace('wrapper:', '')}`, {r['asr']:.3f} against {r['exact']:.3f}"
+                             for r in out) + ")")
+        parts.append(f"{name} its ASR lies above the exact rate on {_count(sum(z > 0 for z in zs), len(rs))} "
+                     f"wrapper families (z from {fmt_value(min(zs), '+f1')} to {fmt_value(max(zs), '+f1')}), {where}")
+    return "; ".join(parts)
 
 
 def _goal_verdict(s: Sources, key: str) -> str:
@@ -96,19 +125,51 @@ def _twins_direction(s: Sources, sampler: str, attack: str = "raw", key: str = "
 
 def _twins_agreement(s: Sources, flag: str) -> str:
     """How many of the MDLM student's harmful-prompt cells a length prediction matches within 2 SE (not the
-    EOS control's: it fills every position, so its length is no test)."""
+    forced-full-length control's: it cannot end, so its length is no test)."""
     rows = [p for p in s.get("twins.json")["prediction"]
             if p["attack"] != "benign" and "eosinf" not in p["sampler"] and p.get(flag) is not None]
     return f"{sum(p[flag] for p in rows)} of {len(rows)}"
 
 
-def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw") -> str:
-    """Whether a cell's measured refusal rate matches, exceeds or falls short of the length-distribution
-    prediction (two combined standard errors)."""
+RULES = {"mean": ("agrees_within_2se", "predicted_refusal_rate"),
+         "dist": ("length_dist_agrees_within_2se", "predicted_refusal_rate_length_dist")}
+
+
+def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw", rule: str = "dist") -> str:
+    """Whether a cell's measured refusal rate matches, exceeds or falls short of a length rule's prediction (two
+    combined standard errors): `mean`, the rule named first, or `dist`, the rule added after the first results."""
+    flag, key = RULES[rule]
     p = next(p for p in s.get("twins.json")["prediction"] if (p["sampler"], p["attack"]) == (sampler, attack))
-    if p.get("length_dist_agrees_within_2se"):
+    if p.get(flag):
         return "matches"
-    return "exceeds" if p["measured_refusal_rate"] > p["predicted_refusal_rate_length_dist"] else "falls short of"
+    return "exceeds" if p["measured_refusal_rate"] > p[key] else "falls short of"
+
+
+SAMPLER_NAMES = {"ar_order": "AR order", "random_T48": "random order", "mdlm_T48": "MDLM ancestral sampling",
+                 "remdm_cap_T96": "ReMDM", "entropy_T48": "entropy ordering", "low_confidence_T48": "global low confidence",
+                 "low_confidence_B8_T48": "eight-token blocks", "low_confidence_B32_T48": "thirty-two-token blocks"}
+
+
+def _names(xs: list[str]) -> str:
+    xs = [SAMPLER_NAMES.get(x, f"`{x}`") for x in xs]
+    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
+
+
+def _twins_rule_lists(s: Sources, rule: str = "dist") -> str:
+    """Which raw-prompt samplers other than global low confidence a length rule matches, and which refuse more or
+    less than it predicts: the verdict's lists, generated from the stored predictions."""
+    flag, key = RULES[rule]
+    rows = [p for p in s.get("twins.json")["prediction"] if p["attack"] == "raw"
+            and "eosinf" not in p["sampler"] and p["sampler"] != "low_confidence_T48"]
+    ok = [p["sampler"] for p in rows if p.get(flag)]
+    less = [p["sampler"] for p in rows if not p.get(flag) and p["measured_refusal_rate"] < p[key]]
+    more = [p["sampler"] for p in rows if not p.get(flag) and p["measured_refusal_rate"] > p[key]]
+    parts = [f"it matches {_names(ok)}" if ok else "it matches no other sampler"]
+    if less:
+        parts.append(f"{_names(less)} {'refuses' if len(less) == 1 else 'refuse'} less than it predicts")
+    if more:
+        parts.append(f"{_names(more)} more")
+    return ", ".join(parts[:1]) + (", but " + " and ".join(parts[1:]) if parts[1:] else "")
 
 
 def _twins_value_blind(s: Sources) -> str:
@@ -131,9 +192,20 @@ def _twins_verdict(s: Sources) -> str:
     pred = next((p for p in s.get("twins.json")["prediction"]
                  if (p["sampler"], p["attack"]) == ("low_confidence_T48", "raw")), {})
     word = "agree" if asr == "lowers" else "disagree"
-    how = "as" if pred.get("length_dist_agrees_within_2se") else "but not as"
+    said = lambda ok: "matches" if ok else "misses"  # noqa: E731
     return (f"**{word} on ASR**: under `prefix_injection` global low confidence {asr} the judged ASR against AR "
-            f"order; on raw prompts it {raw} the refusal rate, {how} the teacher's length distribution predicts")
+            f"order; on raw prompts it {raw} the refusal rate, and the measurement "
+            f"{said(pred.get('agrees_within_2se'))} the mean-length rule named first and "
+            f"{said(pred.get('length_dist_agrees_within_2se'))} the length-distribution rule chosen after the data "
+            "were seen")
+
+
+def _study_ar_removed(s: Sources) -> list[float]:
+    """Per AR model of the seed paper's defence table: the share of its undefended jailbreak ASR that SRI Guard
+    removed, 1 - ASR(SRI Guard) / ASR(undefended) (the operating point beside our share flagged)."""
+    n = s.get("seed")["numbers"]
+    return [1 - n[f"guard_ar_sri_guard_asr_{m}"]["value"] / n[f"guard_ar_undefended_asr_{m}"]["value"]
+            for m in ("qwen", "llama", "gemma")]
 
 
 DERIVED = {
@@ -146,6 +218,9 @@ DERIVED = {
     "remdm_max_asr": lambda s: max(_sweep(s, "sigma", model="mdlm", attack="wrapper:prefix")),
     "prefill_trivial_k": _trivial_prefill_k,
     "control_outliers": _control_outliers,
+    "mdlm_order_controls": _mdlm_order_controls,
+    "study_ar_removed_min": lambda s: min(_study_ar_removed(s)),
+    "study_ar_removed_max": lambda s: max(_study_ar_removed(s)),
     "run_minutes": lambda s: s.get("default-s1/summary.json")["timings"]["total_s"] / 60,
     "n_cells": lambda s: len(s.get("default-s1/summary.json")["cells"]),
     "heldout_misses": lambda s: len(_misses(s)),
@@ -168,6 +243,9 @@ DERIVED = {
     "twins_verdict": _twins_verdict,
     "twins_value_blind": _twins_value_blind,
     "twins_global_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48"),
+    "twins_global_vs_mean_rule": lambda s: _twins_vs_prediction(s, "low_confidence_T48", rule="mean"),
+    "twins_rule_lists_dist": lambda s: _twins_rule_lists(s, "dist"),
+    "twins_rule_lists_mean": lambda s: _twins_rule_lists(s, "mean"),
     "twins_global_benign_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48", "benign"),
     "twins_blocks_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_B8_T48"),
     "twins_ar_order_vs_pred": lambda s: _twins_vs_prediction(s, "ar_order"),

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from paper.sources import Sources
 
 SRC = "real_sri.json"
-AUROC_GOAL, FPR_GOAL, RATIO_GOAL = 0.90, 0.05, 100.0
+GUARD_MODEL = "Qwen2.5-Coder-1.5B-Instruct"  # the guard-model baseline of experiments/real_sri.py (docs/real-sri.md)
 
 
-def _ci_vs(lo: float, hi: float, goal: float) -> str:
-    return "above" if lo >= goal else "below" if hi < goal else "straddling"
+def goal(s: Sources, key: str) -> float:
+    """A target from `paper/goals.json` (`sri_guard_auroc_unseen`, `sri_guard_fpr_benign`, `sri_guard_cost_ratio`)."""
+    return s.get("goals")[key]["value"]
+
+
+def _ci_vs(lo: float, hi: float, x: float) -> str:
+    return "above" if lo >= x else "below" if hi < x else "straddling"
 
 
 def sri_detects_verdict(s: Sources) -> str:
     """The comparison row: does SRI Guard reach the study's detection on the unseen family of a real model?"""
     g = s.get(SRC)["sri_guard"]
     lo, hi = g["auroc_unseen_ci95"]
-    where = _ci_vs(lo, hi, AUROC_GOAL)
-    if where == "above" and g["fpr_benign"] <= FPR_GOAL:
+    auroc_goal = goal(s, "sri_guard_auroc_unseen")
+    where = _ci_vs(lo, hi, auroc_goal)
+    if where == "above" and g["fpr_benign"] <= goal(s, "sri_guard_fpr_benign"):
         return "**agree**: the unseen-family AUROC reaches the goal at a low false-positive rate"
     word = "**disagree**" if where == "below" else "**cannot say**"
-    return f"{word}: the unseen-family 95% interval lies {where} {AUROC_GOAL:.2f}"
+    return f"{word}: the unseen-family 95% interval lies {where} {auroc_goal:.2f}"
 
 
 def sri_beats(s: Sources, baseline: str) -> str:
@@ -37,9 +46,10 @@ def sri_cheap_verdict(s: Sources) -> str:
     t, fl = g["overhead_ratio_vs_guard_model"], g["flops_ratio_vs_guard_model"]
     if t is None or fl is None:
         return "**cannot say**: the cost run is not in this build"
-    met = [x >= RATIO_GOAL for x in (t, fl)]
+    ratio = goal(s, "sri_guard_cost_ratio")
+    met = [x >= ratio for x in (t, fl)]
     if all(met):
-        return "**agree**: more than a hundredfold cheaper than the guard model in time and in FLOPs"
+        return f"**agree**: at least {ratio:g} times cheaper than the guard model in time and in FLOPs"
     return "**partly agree**" if any(met) else "**disagree**"
 
 
@@ -59,8 +69,19 @@ def irr_verdict(s: Sources) -> str:
             f"the real AR model's IRR is {where}")
 
 
+def step_threshold(s: Sources) -> float:
+    """The AUROC the by-step detection was scored against, read from its result key (`first_step_auroc_0_9`),
+    so the sentence names the threshold the run used; the SRI Guard AUROC goal when the key is absent."""
+    per = (s.get("real_sri_signal.json").get("detection_by_step_detail") or {}).get("per_detector") or {}
+    for d in per.values():
+        for k in d:
+            if m := re.fullmatch(r"first_step_auroc_(\d+)_(\d+)", k):
+                return float(f"{m.group(1)}.{m.group(2)}")
+    return goal(s, "sri_guard_auroc_unseen")
+
+
 def first_step(s: Sources, detector: str) -> str:
-    """The first step a detector reaches AUROC 0.9 in the harder task, as words."""
+    """The first step a detector reaches the by-step AUROC threshold in the harder task, as words."""
     steps = s.get(SRC)["detection_by_step"]
     if detector not in steps:
         return "(not scored)"
@@ -80,14 +101,26 @@ def min_successes(s: Sources) -> str:
     return str(min(c["n_successful"] for a, c in cells.items() if a in s.get(SRC)["irr"]))
 
 
+def _n_eval(s: Sources, details: str | None) -> int | None:
+    """Prompts per attack cell of a further checkpoint, from its details file (None when it is not stored or the
+    cells differ in size)."""
+    p = s.root / "results" / details if details else None
+    if p is None or not p.is_file():
+        return None
+    ns = {c["n"] for a, c in json.loads(p.read_text())["cells"].items() if a in s.get(SRC)["irr"]}
+    return ns.pop() if len(ns) == 1 else None
+
+
 def other_checkpoints(s: Sources) -> str:
     """A sentence on any further checkpoint's IRR (empty when only the main one was run)."""
     out = []
     for name, o in s.get(SRC).get("other_checkpoints", {}).items():
         irr = ", ".join(f"{v:.2f} under `{a}`" for a, v in o["irr"].items() if v is not None)
         n = (o.get("anchors") or {})
+        k = _n_eval(s, o.get("details"))
+        evals = f"; the first {k} HarmBench prompts" if k else ""
         out.append(f" On {name} (its own anchors from {n.get('n_benign_answered')} answered harmless and "
-                   f"{n.get('n_harmful_refused')} refused AdvBench prompts; the first hundred HarmBench prompts) "
+                   f"{n.get('n_harmful_refused')} refused AdvBench prompts{evals}) "
                    f"the IRR is {irr}; the harm judge, SRI Guard and the baselines were not run on it.")
     return "".join(out)
 
@@ -96,11 +129,12 @@ def abstract_sentence(s: Sources) -> str:
     """The abstract's sentence on SRI Guard on the real model, its verb set by the unseen-family interval."""
     g = s.get(SRC)["sri_guard"]
     lo, hi = g["auroc_unseen_ci95"]
-    verb = ("detects" if lo >= AUROC_GOAL else "does not detect" if hi < AUROC_GOAL else "may or may not detect")
+    auroc_goal = goal(s, "sri_guard_auroc_unseen")
+    verb = ("detects" if lo >= auroc_goal else "does not detect" if hi < auroc_goal else "may or may not detect")
     return (f" On that model the seed paper's SRI Guard {verb} the held-out jailbreak family (AUROC "
             f"{g['auroc_unseen']:.2f}, bootstrap interval {lo:.2f} to {hi:.2f}), though it costs "
             f"{g['overhead_pct']:.3f}% of generation time, {g['overhead_ratio_vs_guard_model']:.0f} times less than "
-            "a guard model three times the generator's size.")
+            f"a guard model, {GUARD_MODEL}.")
 
 
 DERIVED_SRI = {
@@ -108,7 +142,7 @@ DERIVED_SRI = {
     "sri_other_checkpoints": other_checkpoints,
     "sri_self_examine_note": self_examine_note,
     "sri_min_successes": min_successes,
-    "sri_step_goal": lambda s: f"{AUROC_GOAL:.1f}",
+    "sri_step_goal": lambda s: f"{step_threshold(s):g}",
     "sri_detects_verdict": sri_detects_verdict,
     "sri_cheap_verdict": sri_cheap_verdict,
     "sri_beats_perplexity": lambda s: sri_beats(s, "perplexity_filter"),

@@ -7,7 +7,10 @@ Syntax (everything between `{{` and `}}`, on one line):
   PATH is dotted keys; a key with dots or other punctuation is double-quoted (`"lambda_r=0.5"`);
   `[3]` indexes a list; `[k=v,k2=v2]` picks the one list element whose fields equal those values.
   FORMAT: `fN` (N decimals), `+fN` (signed), `pctN` (percent, N decimals), `pmN` (value ± the
-  sibling `<key>_se`), `ciN` (a [low, high] pair), `int`, `str`. Default: `f3` for numbers.
+  sibling `<key>_se`), `ciN` (a [low, high] pair), `int`, `str`, `word` (an integer 0–99 as an English
+  word: `three`, `thirty-two`), `nword` (the length of a list or object as a word: `three` for a
+  three-element list); `Word` / `Nword` capitalise the first letter for the start of a sentence.
+  Default: `f3` for numbers.
 - `{{ calc: NAME | FORMAT }}` a quantity derived in code from the results (paper/derived.py).
 - `{{ table: NAME }}`, `{{ figure: NAME }}` generated tables and figures (numbered in order);
   `{{ ref: NAME }}` the number of that table or figure.
@@ -28,7 +31,7 @@ from paper.sources import OPTIONAL, MissingSourceError, PlaceholderError, Source
 
 PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 IF_BLOCK = re.compile(r"\{\{\s*if:\s*([^}]*?)\s*\}\}(.*?)(?:\{\{\s*else\s*\}\}(.*?))?\{\{\s*endif\s*\}\}", re.S)
-FORMAT = re.compile(r"^(?:(\+?f|pct|pm|ci)(\d)|int|str)$")
+FORMAT = re.compile(r"^(?:(\+?f|pct|pm|ci)(\d)|int|str|[wW]ord|[nN]word)$")
 MINUS = "\u2212"
 
 
@@ -135,6 +138,32 @@ def _num(x: float, nd: int, signed: bool = False) -> str:
     return s.replace("-", MINUS)
 
 
+_UNITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+          "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def number_word(n: int) -> str:
+    """An integer 0–99 as an English word: `three`, `twenty`, `thirty-two`."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 99:
+        raise PlaceholderError(f"format 'word' needs an integer 0–99, got {n!r}")
+    if n < 20:
+        return _UNITS[n]
+    tens, unit = divmod(n, 10)
+    return _TENS[tens] + (f"-{_UNITS[unit]}" if unit else "")
+
+
+def _as_word(value, fmt: str) -> str:
+    if fmt.lower() == "nword":
+        if not isinstance(value, list | tuple | dict):
+            raise PlaceholderError(f"format {fmt!r} needs a list or object, got {value!r}")
+        value = len(value)
+    elif isinstance(value, float) and not isinstance(value, bool) and value.is_integer():
+        value = int(value)
+    w = number_word(value)
+    return w[0].upper() + w[1:] if fmt[0].isupper() else w
+
+
 def fmt_value(value, fmt: str, se: float | None = None) -> str:
     """Format one value; None / NaN print as an en dash."""
     m = FORMAT.match(fmt)
@@ -142,6 +171,8 @@ def fmt_value(value, fmt: str, se: float | None = None) -> str:
         raise PlaceholderError(f"unknown format {fmt!r}")
     if fmt == "str":
         return str(value)
+    if fmt.lower() in ("word", "nword"):
+        return _as_word(value, fmt)
     if fmt.startswith("ci"):
         lo, hi = value
         return f"[{_num(lo, int(m.group(2)), True)}, {_num(hi, int(m.group(2)), True)}]"

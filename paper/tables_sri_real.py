@@ -67,6 +67,7 @@ def real_sri_irr(s: Sources) -> tuple[str, str]:
     """Per attack: outcomes, internal recovery at the study's thresholds, and SRI Guard's hit rate."""
     rep = s.get(SRC)
     fam = (rep.get("sri_guard") or {}).get("per_family", {})
+    ci = (rep.get("sri_guard") or {}).get("by_family", {})
     rows = []
     for a, c in rep["cells"].items():
         if a not in rep["irr"]:
@@ -74,14 +75,42 @@ def real_sri_irr(s: Sources) -> tuple[str, str]:
         pf = fam.get(a, {})
         rows.append([f"`{a}`", c["n"], f(c["refusal_rate"], "f2"), f(c.get("asr"), "f2"), c.get("n_successful", "–"),
                      *(f(c["irr"][str(lr)], "f2") for lr in rep["lambda_r"]), f(c["ever_compliance_aligned"], "f2"),
-                     f(c["final_sigma_mean"], "f2"), f(pf.get("auroc"), "f2"), f(pf.get("tpr"), "f2")])
+                     f(c["final_sigma_mean"], "f2"), _with_ci(pf.get("auroc"), ci.get(a, {}).get("auroc_ci95")),
+                     f(pf.get("tpr"), "f2")])
     head = ["attack", "n", "refusal (keyword)", "ASR (judge)", "successes",
             *(f"IRR λ_r={lr}" for lr in rep["lambda_r"]), "ever compliance-aligned", "mean final σ",
-            "SRI Guard AUROC", "SRI Guard TPR"]
+            "SRI Guard AUROC [95% CI]", "SRI Guard TPR"]
     caption = ("Internal recovery on the real model, per attack (the study's Definition 1 with λ_c = 0.5: among "
                "responses compliance-aligned at some step before the last, the share that end below λ_r). Prompts: "
                "159 HarmBench and 120 AdvBench prompts disjoint from the anchors. SRI Guard columns: that family's "
                "successful jailbreaks against the held-out harmless generations, at the benign 99% threshold.")
+    return md(head, rows), caption
+
+
+def _with_ci(x: float | None, ci: list | None) -> str:
+    return f(x, "f2") + ("" if not ci else f" [{ci[0]:.2f}, {ci[1]:.2f}]")
+
+
+CHECKS = {"main": "as reported (harmless rows refused or not; pooled state held after the end)",
+          "answered_harmless_only": "harmless rows the model answered only",
+          "literal_end_padding": "the study's literal end padding (anchors, signals and guard recomputed)"}
+
+
+def real_sri_checks(s: Sources) -> tuple[str, str]:
+    """SRI Guard as reported and under the two checks: AUROCs with intervals, false positives, share flagged."""
+    rep = s.get("real_sri.json")
+    rows = []
+    for k, name in CHECKS.items():
+        c = rep["sri_guard_checks"][k]
+        rows.append([name, c["n_train"], c["n_neg"], _with_ci(c["auroc_unseen"], c["auroc_unseen_ci95"]),
+                     _with_ci(c["auroc_all"], c["auroc_all_ci95"]), f(c["fpr_benign"], "f3"),
+                     f(c["flagged_share"], "pct1")])
+    head = ["SRI Guard", "harmless rows trained on", "harmless rows evaluated", "AUROC, unseen family [95% CI]",
+            "AUROC, every success [95% CI]", "benign FPR", "successes flagged"]
+    caption = (f"SRI Guard on {rep['checkpoint']} as reported and under two checks computed from the same stored "
+               "states: training, threshold and evaluation on the harmless prompts the model answered, and the "
+               "study's own padding after the end token. Intervals: stratified bootstrap over rows. Flagged: share "
+               "of all successful jailbreaks above the 99% benign threshold.")
     return md(head, rows), caption
 
 
@@ -100,4 +129,4 @@ FIGURES_SRI_REAL = {
                               "responses from what each detector has seen by step t."),
 }
 TABLES_SRI_REAL = {"real_sri_detectors": real_sri_detectors, "real_sri_irr": real_sri_irr,
-                   "real_sri_by_step": real_sri_by_step}
+                   "real_sri_by_step": real_sri_by_step, "real_sri_checks": real_sri_checks}
