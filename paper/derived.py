@@ -146,7 +146,8 @@ def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw", rule: st
 
 
 SAMPLER_NAMES = {"ar_order": "AR order", "random_T48": "random order", "mdlm_T48": "MDLM ancestral sampling",
-                 "remdm_cap_T96": "ReMDM", "entropy_T48": "entropy ordering", "low_confidence_T48": "global low confidence",
+                 "remdm_cap_T96": "ReMDM", "entropy_T48": "entropy ordering",
+                 "low_confidence_T48": "global low confidence",
                  "low_confidence_B8_T48": "eight-token blocks", "low_confidence_B32_T48": "thirty-two-token blocks"}
 
 

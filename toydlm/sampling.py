@@ -154,8 +154,8 @@ def outcome_rates(trace: Trace, grammar=None) -> dict:
     vr, vr_se = _rate(valid)
     length = trace["length"].astype(np.float64)
     n_first = int(trace.meta.get("n_first_commits", final.shape[-1] // 2))
-    share, expected, most, least = eos_first_terms(trace["committed"], trace["canvas"], int(trace.meta.get("eos_id", 0)),
-                                            n_first)
+    eos_id = int(trace.meta.get("eos_id", 0))
+    share, expected, most, least = eos_first_terms(trace["committed"], trace["canvas"], eos_id, n_first)
     out = {
         "n": trace.n, "asr": asr, "asr_se": asr_se, "refusal_rate": rr, "refusal_rate_se": rr_se,
         "valid_rate": vr, "valid_rate_se": vr_se,
