@@ -8,9 +8,15 @@ from paper.sources import Sources
 MODEL_NAMES = {"mdlm": "learned MDLM", "ar": "AR model", "oracle": "oracle"}
 
 
+def _tolerance(s: Sources, se: float) -> float:
+    """The calibration rule's tolerance for a cell with standard error `se`: max(floor, k SE) from goals.json."""
+    g = s.get("goals")
+    return max(g["calibration_tolerance_floor"]["value"], g["calibration_tolerance_se"]["value"] * se)
+
+
 def _misses(s: Sources) -> list[dict]:
     held = s.get("exp3_theory_calibration.json")["heldout_cells"]
-    return [r for r in held if abs(r["pred_asr"] - r["asr"]) > max(0.02, 2 * r["asr_se"])]
+    return [r for r in held if abs(r["pred_asr"] - r["asr"]) > _tolerance(s, r["asr_se"])]
 
 
 def _worst_forced_learned(s: Sources) -> dict:
@@ -97,7 +103,7 @@ def _grid_within(s: Sources, model: str) -> float:
     if s.has("exp5_recovery_curves.json"):
         d5 = s.get("exp5_recovery_curves.json")
         rows += [*d5["prefill"], *d5["inject"]]
-    ok = [abs(r["pred_asr"] - r["asr"]) <= max(0.02, 2 * r["asr_se"]) for r in rows if r["model"] == model]
+    ok = [abs(r["pred_asr"] - r["asr"]) <= _tolerance(s, r["asr_se"]) for r in rows if r["model"] == model]
     return sum(ok) / len(ok)
 
 
@@ -148,7 +154,7 @@ def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw", rule: st
 SAMPLER_NAMES = {"ar_order": "AR order", "random_T48": "random order", "mdlm_T48": "MDLM ancestral sampling",
                  "remdm_cap_T96": "ReMDM", "entropy_T48": "entropy ordering",
                  "low_confidence_T48": "global low confidence",
-                 "low_confidence_B8_T48": "eight-token blocks", "low_confidence_B32_T48": "thirty-two-token blocks"}
+                 "low_confidence_B8_T48": "8-token blocks", "low_confidence_B32_T48": "32-token blocks"}
 
 
 def _names(xs: list[str]) -> str:
@@ -173,16 +179,29 @@ def _twins_rule_lists(s: Sources, rule: str = "dist") -> str:
     return ", ".join(parts[:1]) + (", but " + " and ".join(parts[1:]) if parts[1:] else "")
 
 
+def _twins_near_teacher(s: Sources) -> str:
+    """Where eight-token blocks and the forced-full-length control land against the teacher's refusal rate on
+    raw prompts (two standard errors of the cell)."""
+    teacher = s.get("twins.json")["fidelity"]["mdlm"]["teacher_refusal_rate"]
+    near = [abs(c["refusal_rate"] - teacher) <= 2 * c["refusal_rate_se"] for c in
+            (_twins_cell(s, "mdlm", x, "raw") for x in ("low_confidence_B8_T48", "low_confidence_eosinf_T48"))]
+    if all(near):
+        return f"both lie within two standard errors of the teacher's own rate ({teacher:.2f})"
+    return f"{_count(sum(near), len(near))} lie within two standard errors of the teacher's own rate ({teacher:.2f})"
+
+
 def _twins_value_blind(s: Sources) -> str:
     """How many value-blind samplers refuse within two combined SEs of AR order on raw prompts."""
     blind = ("random_T48", "mdlm_T48", "remdm_cap_T96")
     n = sum(_twins_direction(s, b).startswith("leaves unchanged") for b in blind)
-    return "all three" if n == 3 else f"{n} of the three"
+    return _count(n, len(blind))
 
 
 def _twins_fidelity_goal(s: Sources, arch: str) -> str:
-    """`meets` or `misses` the 0.05 fidelity goal (raw harmful holdout prompts, natural sampler)."""
-    return "meets" if abs(s.get("twins.json")["fidelity"][arch]["refusal_gap"]) <= 0.05 else "misses"
+    """`meets` or `misses` the fidelity goal (`twins_fidelity_gap` in goals.json; raw harmful holdout prompts,
+    natural sampler)."""
+    goal = s.get("goals")["twins_fidelity_gap"]["value"]
+    return "meets" if abs(s.get("twins.json")["fidelity"][arch]["refusal_gap"]) <= goal else "misses"
 
 
 def _twins_verdict(s: Sources) -> str:
@@ -243,6 +262,7 @@ DERIVED = {
     "twins_attack_asr": lambda s: _twins_direction(s, "low_confidence_T48", attack="prefix_injection", key="asr"),
     "twins_verdict": _twins_verdict,
     "twins_value_blind": _twins_value_blind,
+    "twins_near_teacher": _twins_near_teacher,
     "twins_global_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48"),
     "twins_global_vs_mean_rule": lambda s: _twins_vs_prediction(s, "low_confidence_T48", rule="mean"),
     "twins_rule_lists_dist": lambda s: _twins_rule_lists(s, "dist"),

@@ -52,6 +52,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "twins.json": ("results/twins.json", ".venv/bin/python experiments/real_text_twins.py report (after its corpus, "
                    "train, swap and judge stages; docs/real-text-twins.md)"),
     "real_sri.json": ("results/real_sri.json", _SRI),
+    "twins_reading.json": ("results/twins_reading.json", "a reading of twins answers by the project's engineer, "
+                           "picked by `experiments/twins_reading.py select` and checked by its `check`"),
     "real_sri_signal.json": ("results/real_sri_signal.json", _SRI),
 }
 

@@ -161,7 +161,7 @@ def test_the_digit_lint_catches_a_planted_number():
 def test_the_word_lint_catches_planted_number_words():
     planted = "the guard is a few-fold cheaper and twice as fast on three wrapper families"
     assert hand_typed_words(planted) == ["few-fold", "twice", "three"]
-    assert hand_typed_words("Three seeds; ninety-five percent; thirty-two-token blocks; a hundredfold gain; "
+    assert hand_typed_words("Three seeds; ninety-five percent; thirty-two-token steps; a hundredfold gain; "
                             "half the runs; the model three times the size; an n-fold ratio") == [
         "Three", "ninety-five", "thirty-two-token", "hundredfold", "half", "three times", "n-fold"]
     # definitions on the allowlist, placeholders, and `one`/`zero` pass
@@ -293,6 +293,21 @@ def _twins_value_blind() -> list[int]:
     return [len(blind)] if n == len(blind) else [n, len(blind)]
 
 
+def _twins_value_blind_count() -> int:
+    a = _twins_cell("ar_order")
+    return sum(abs(b["refusal_rate"] - a["refusal_rate"]) <= 2 * math.hypot(a["refusal_rate_se"], b["refusal_rate_se"])
+               for b in map(_twins_cell, ("random_T48", "mdlm_T48", "remdm_cap_T96")))
+
+
+def _twins_near_teacher() -> list[float]:
+    """The count of block / forced-full-length cells within 2 SE of the teacher (printed unless both), and the
+    teacher's raw refusal rate."""
+    teacher = _j("twins.json")["fidelity"]["mdlm"]["teacher_refusal_rate"]
+    near = sum(abs(c["refusal_rate"] - teacher) <= 2 * c["refusal_rate_se"]
+               for c in map(_twins_cell, ("low_confidence_B8_T48", "low_confidence_eosinf_T48")))
+    return ([] if near == 2 else _cnt(near, 2)) + [teacher]
+
+
 def _twins_rule_lists(flag: str, key: str) -> list[int]:
     """The block lengths (`thirty-two-token blocks`) named in the matched, less and more lists, in that order."""
     rows = [p for p in _j("twins.json")["prediction"]
@@ -387,7 +402,8 @@ STRING_CALC_CHECKS: dict[str, Callable[[], list[float]]] = {
     "seed_runs_verdict": _seed_runs,
     "twins_agreement_mean_rule": lambda: _twins_agreement("agrees_within_2se"),
     "twins_agreement_length_dist": lambda: _twins_agreement("length_dist_agrees_within_2se"),
-    "twins_value_blind": _twins_value_blind,
+    "twins_value_blind": lambda: _cnt(_twins_value_blind_count(), 3),
+    "twins_near_teacher": _twins_near_teacher,
     "twins_rule_lists_dist": lambda: _twins_rule_lists("length_dist_agrees_within_2se",
                                                        "predicted_refusal_rate_length_dist"),
     "twins_rule_lists_mean": lambda: _twins_rule_lists("agrees_within_2se", "predicted_refusal_rate"),
