@@ -94,7 +94,8 @@ def main() -> None:
     args = grid_args("exp5_recovery_curves")
     rows, summary = run_grid(cells(), args)
     keep = ("grammar", "model", "sampler", "attack", "asr", "asr_se", "refusal_rate", "refusal_rate_se", "hrr", "frr",
-            "mean_length", "eos_first_share", "pred_asr", "pred_asr_oracle_sim", "pred_hrr", "model_offset")
+            "mean_length", "eos_first_share", "eos_first_excess", "pred_asr", "pred_asr_oracle_sim", "pred_hrr",
+            "model_offset")
     out = {"prefill": [], "inject": []}
     for r in rows:
         panel, x = _x(r["attack"])

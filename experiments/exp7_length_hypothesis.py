@@ -6,7 +6,7 @@ from _common import load_run, write
 from _figures import length_panels
 
 COLUMNS = ("grammar", "model", "sampler", "attack", "asr", "asr_se", "refusal_rate", "mean_length", "eos_first_share",
-           "valid_rate", "exact_harmful_rate", "asr_seed_sd")
+           "eos_first_excess", "valid_rate", "exact_harmful_rate", "asr_seed_sd")
 ATTACKS = ("none", "wrapper:hypothetical", "wrapper:prefix", "benign")
 
 

@@ -135,7 +135,7 @@ def sampler_swap(s: Sources) -> tuple[str, str]:
 
 
 def length(s: Sources) -> tuple[str, str]:
-    """Response length and EOS-first share per sampler: the length/EOS confound."""
+    """Response length, EOS-first share and its excess over a random order per sampler: the length/EOS confound."""
     rows = s.get("exp7_length_hypothesis.json")["rows"]
     out = []
     for smp in SAMPLERS:
@@ -143,13 +143,17 @@ def length(s: Sources) -> tuple[str, str]:
         for g, m, a in (("default", "mdlm", "benign"), ("default", "mdlm", "none"), ("length_matched", "oracle",
                                                                                      "none")):
             r = one(rows, grammar=g, model=m, sampler=smp, attack=a)
-            line += ["–", "–"] if r is None else [f(r["mean_length"], "f2"), f(r["eos_first_share"], "f2")]
+            line += ["–"] * 3 if r is None else [f(r["mean_length"], "f2"), f(r["eos_first_share"], "f2"),
+                                                 f(r.get("eos_first_excess"), "+f2")]
         out.append(line)
-    cap = ("Mean response length (tokens before the first EOS) and the share of EOS among the first half of the "
-           "commits, per sampler, on benign and on plain harmful prompts. A share near one means the sampler "
-           "fills the end-of-sequence tail before any content.")
-    head = ["sampler", "MDLM benign: length", "EOS-first", "MDLM harmful: length", "EOS-first",
-            "oracle, length-matched harmful: length", "EOS-first"]
+    cap = ("Mean response length (tokens before the first EOS), the share of EOS among the first half of the "
+           "commits, and that share's excess over a uniformly random commit order on the same final canvases "
+           "(`eos_first_excess`: 0 = no preference, whatever the length; +1 = every end token committed before any "
+           "content; −1 = every content token first; docs/algorithms.md), per sampler, on benign and on plain "
+           "harmful prompts. The share alone mostly restates the length: short answers leave mostly end tokens "
+           "to commit in any order.")
+    head = ["sampler", "MDLM benign: length", "EOS-first share", "excess", "MDLM harmful: length", "EOS-first share",
+            "excess", "oracle, length-matched harmful: length", "EOS-first share", "excess"]
     return md(head, out), cap
 
 
