@@ -220,14 +220,6 @@ def _twins_verdict(s: Sources) -> str:
             "were seen")
 
 
-def _study_ar_removed(s: Sources) -> list[float]:
-    """Per AR model of the seed paper's defence table: the share of its undefended jailbreak ASR that SRI Guard
-    removed, 1 - ASR(SRI Guard) / ASR(undefended) (the operating point beside our share flagged)."""
-    n = s.get("seed")["numbers"]
-    return [1 - n[f"guard_ar_sri_guard_asr_{m}"]["value"] / n[f"guard_ar_undefended_asr_{m}"]["value"]
-            for m in ("qwen", "llama", "gemma")]
-
-
 DERIVED = {
     "grid_within_oracle": lambda s: _grid_within(s, "oracle"),
     "grid_within_mdlm": lambda s: _grid_within(s, "mdlm"),
@@ -239,8 +231,6 @@ DERIVED = {
     "prefill_trivial_k": _trivial_prefill_k,
     "control_outliers": _control_outliers,
     "mdlm_order_controls": _mdlm_order_controls,
-    "study_ar_removed_min": lambda s: min(_study_ar_removed(s)),
-    "study_ar_removed_max": lambda s: max(_study_ar_removed(s)),
     "run_minutes": lambda s: s.get("default-s1/summary.json")["timings"]["total_s"] / 60,
     "n_cells": lambda s: len(s.get("default-s1/summary.json")["cells"]),
     "heldout_misses": lambda s: len(_misses(s)),

@@ -20,16 +20,33 @@ def _ci_vs(lo: float, hi: float, x: float) -> str:
     return "above" if lo >= x else "below" if hi < x else "straddling"
 
 
+def _study_removed(s: Sources) -> list[float]:
+    """Per AR model of the seed paper's defence table, the share of its undefended jailbreak ASR that SRI Guard
+    removed: 1 - ASR(SRI Guard) / ASR(undefended)."""
+    n = s.get("seed")["numbers"]
+    return [1 - n[f"guard_ar_sri_guard_asr_{m}"]["value"] / n[f"guard_ar_undefended_asr_{m}"]["value"]
+            for m in ("qwen", "llama", "gemma")]
+
+
 def sri_detects_verdict(s: Sources) -> str:
-    """The comparison row: does SRI Guard reach the study's detection on the unseen family of a real model?"""
+    """The comparison row: does SRI Guard reach the goal on the unseen family of a real model, and how does the
+    share of successes it flags compare with the operating point the seed paper's own AR rows imply?"""
     g = s.get(SRC)["sri_guard"]
     lo, hi = g["auroc_unseen_ci95"]
     auroc_goal = goal(s, "sri_guard_auroc_unseen")
     where = _ci_vs(lo, hi, auroc_goal)
     if where == "above" and g["fpr_benign"] <= goal(s, "sri_guard_fpr_benign"):
-        return "**agree**: the unseen-family AUROC reaches the goal at a low false-positive rate"
-    word = "**disagree**" if where == "below" else "**cannot say**"
-    return f"{word}: the unseen-family 95% interval lies {where} {auroc_goal:.2f}"
+        head = "**agree**: the unseen-family AUROC reaches the goal at a low false-positive rate"
+    else:
+        word = "**disagree**" if where == "below" else "**cannot say**"
+        head = f"{word} on the held-out family: its 95% interval lies {where} {auroc_goal:.2f}"
+    if g.get("flagged_share") is None:
+        return head
+    r = _study_removed(s)
+    rel = "below" if g["flagged_share"] < min(r) else "above" if g["flagged_share"] > max(r) else "within"
+    return (f"{head}; it flags {100 * g['flagged_share']:.1f}% of all successes, {rel} the "
+            f"{100 * min(r):.0f}–{100 * max(r):.0f}% of successful jailbreaks that the seed paper's own AR rows imply "
+            "its SRI Guard removed")
 
 
 def sri_beats(s: Sources, baseline: str) -> str:
@@ -131,13 +148,39 @@ def abstract_sentence(s: Sources) -> str:
     lo, hi = g["auroc_unseen_ci95"]
     auroc_goal = goal(s, "sri_guard_auroc_unseen")
     verb = ("detects" if lo >= auroc_goal else "does not detect" if hi < auroc_goal else "may or may not detect")
+    every = ("" if g.get("auroc_all_ci95") is None else
+             f"; over every success {g['auroc_all']:.2f}, interval {g['auroc_all_ci95'][0]:.2f} to "
+             f"{g['auroc_all_ci95'][1]:.2f}, flagging {100 * g['flagged_share']:.1f}% of them")
     return (f" On that model the seed paper's SRI Guard {verb} the held-out jailbreak family (AUROC "
-            f"{g['auroc_unseen']:.2f}, bootstrap interval {lo:.2f} to {hi:.2f}), though it costs "
+            f"{g['auroc_unseen']:.2f}, bootstrap interval {lo:.2f} to {hi:.2f}{every}), though it costs "
             f"{g['overhead_pct']:.3f}% of generation time, {g['overhead_ratio_vs_guard_model']:.0f} times less than "
             f"a guard model, {GUARD_MODEL}.")
 
 
+def checks_verdict(s: Sources) -> str:
+    """What the two checks of SRI Guard (answered harmless rows only; literal end padding) do to the unseen-family
+    AUROC, against the goal and against the main result's interval."""
+    rep = s.get(SRC)
+    checks, main = rep["sri_guard_checks"], rep["sri_guard"]
+    auroc_goal = goal(s, "sri_guard_auroc_unseen")
+    names = {"answered_harmless_only": "answered harmless rows only", "literal_end_padding": "the literal end padding"}
+    parts = []
+    for k, name in names.items():
+        c = checks[k]
+        lo, hi = c["auroc_unseen_ci95"]
+        moved = ("within the main result's interval" if main["auroc_unseen_ci95"][0] <= c["auroc_unseen"]
+                 <= main["auroc_unseen_ci95"][1] else "outside the main result's interval")
+        parts.append(f"with {name} the unseen-family AUROC is {c['auroc_unseen']:.2f}, {moved}, and its interval "
+                     f"lies {_ci_vs(lo, hi, auroc_goal)} the goal of {auroc_goal:.2f}")
+    return "; ".join(parts)
+
+
 DERIVED_SRI = {
+    "sri_checks_verdict": checks_verdict,
+    "sri_family_auroc_min": lambda s: min(v["auroc"] for v in s.get(SRC)["sri_guard"]["by_family"].values()),
+    "sri_family_auroc_max": lambda s: max(v["auroc"] for v in s.get(SRC)["sri_guard"]["by_family"].values()),
+    "study_ar_removed_min": lambda s: min(_study_removed(s)),
+    "study_ar_removed_max": lambda s: max(_study_removed(s)),
     "sri_abstract": abstract_sentence,
     "sri_other_checkpoints": other_checkpoints,
     "sri_self_examine_note": self_examine_note,

@@ -349,11 +349,27 @@ def _sri_irr_verdict() -> list[float]:
     return [bound, above, len(_sri_irr())] if above else [bound]
 
 
+def _study_removed() -> list[float]:
+    n = _j("seed")["numbers"]
+    return [1 - n[f"guard_ar_sri_guard_asr_{m}"]["value"] / n[f"guard_ar_undefended_asr_{m}"]["value"]
+            for m in ("qwen", "llama", "gemma")]
+
+
 def _sri_detects() -> list[float]:
     g, goals = _j("real_sri.json")["sri_guard"], _j("goals")
     lo = g["auroc_unseen_ci95"][0]
     ok = lo >= goals["sri_guard_auroc_unseen"]["value"] and g["fpr_benign"] <= goals["sri_guard_fpr_benign"]["value"]
-    return [] if ok else [95, goals["sri_guard_auroc_unseen"]["value"]]  # 95: the interval's level (`_ci95`)
+    head = [] if ok else [95, goals["sri_guard_auroc_unseen"]["value"]]  # 95: the interval's level (`_ci95`)
+    if g.get("flagged_share") is None:
+        return head
+    r = _study_removed()
+    return head + [100 * g["flagged_share"], round(100 * min(r)), round(100 * max(r))]
+
+
+def _sri_checks() -> list[float]:
+    rep, goal = _j("real_sri.json"), _j("goals")["sri_guard_auroc_unseen"]["value"]
+    return [x for k in ("answered_harmless_only", "literal_end_padding")
+            for x in (rep["sri_guard_checks"][k]["auroc_unseen"], goal)]
 
 
 def _sri_cheap() -> list[float]:
@@ -364,7 +380,8 @@ def _sri_cheap() -> list[float]:
 
 def _sri_abstract() -> list[float]:
     g = _j("real_sri.json")["sri_guard"]
-    return [g["auroc_unseen"], *g["auroc_unseen_ci95"], g["overhead_pct"], g["overhead_ratio_vs_guard_model"]]
+    every = [] if g.get("auroc_all_ci95") is None else [g["auroc_all"], *g["auroc_all_ci95"], 100 * g["flagged_share"]]
+    return [g["auroc_unseen"], *g["auroc_unseen_ci95"], *every, g["overhead_pct"], g["overhead_ratio_vs_guard_model"]]
 
 
 def _sri_others() -> list[float]:
@@ -414,6 +431,7 @@ STRING_CALC_CHECKS: dict[str, Callable[[], list[float]]] = {
     "sri_min_successes": _sri_min_successes,
     "sri_step_goal": _sri_step_goal,
     "sri_detects_verdict": _sri_detects,
+    "sri_checks_verdict": _sri_checks,
     "sri_cheap_verdict": _sri_cheap,
     "sri_first_sigma": lambda: _sri_first("sri_sigma_t"),
     "sri_first_guard": lambda: _sri_first("sri_guard"),
