@@ -109,10 +109,11 @@ def main() -> None:
                         "task_b": b, "seconds": time.perf_counter() - t}
             print(key, f"{res[key]['seconds']:.0f}s", "first step AUROC>=0.9:", b["first_step_auroc_ge_0.9"])
     out = Path(args.out)
+    prov = provenance(seed=args.seed, config={**vars(args), "out": repo_relative(args.out)})  # before any output
     fig = figure(res, out / "exp8_sri_guard.png")
     atomic_write_json(out / "exp8_sri_guard.json", {
         "experiment": "exp8_sri_guard", "figure": fig.name, "runtime_s": time.perf_counter() - t_start,
-        **provenance(seed=args.seed, config={**vars(args), "out": repo_relative(args.out)}), "results": res})
+        **prov, "results": res})
     print(f"wrote {out / 'exp8_sri_guard.json'} in {time.perf_counter() - t_start:.0f}s")
 
 
