@@ -199,3 +199,44 @@ def test_write_report_writes_the_contract_from_a_stored_run(tmp_path, monkeypatc
     side = report.write_report("bigger", work, out)  # another checkpoint: its own suffixed files, no contract
     assert side["suffix"] == "-bigger" and (out / "real_sri_signal-bigger.json").exists()
     assert all(f.endswith("-bigger.png") and (out / f).exists() for f in side["figures"])
+
+
+def test_refresh_reproduces_the_stored_guard_and_adds_intervals_and_checks(tmp_path, monkeypatch):
+    import json
+
+    import toydlm.bridge.loading as loading
+    import toydlm.realsri.refresh as refresh
+    import toydlm.realsri.report as report
+    from toydlm.errors import UserError
+
+    rng = np.random.default_rng(0)
+    run = _synthetic_run(rng)
+    T = run.states["raw"].shape[1]
+    monkeypatch.setattr(report, "load_run", lambda model, work: run)
+    monkeypatch.setattr(refresh, "load_run", lambda model, work: run)
+    monkeypatch.setattr(refresh, "lengths", lambda run, g: np.full(len(run.states[g]), T))
+    anchors = {"benign": (run.states["guard_train"], np.full(60, T), np.zeros(60, bool)),
+               "harmful": (run.states["raw"], np.full(20, T), np.r_[np.zeros(12, bool), np.ones(8, bool)])}
+    monkeypatch.setattr(refresh, "_anchor_states", lambda run, work: anchors)
+    monkeypatch.setattr(loading, "require_local", lambda m: m)
+    monkeypatch.setattr(loading, "load_tokenizer", lambda p: type("Tok", (), {"decode": lambda s, ids, **k: ""})())
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    out.mkdir()
+    report.write_report(report.MAIN, work, out)
+    got = refresh.refresh(report.MAIN, work, out)
+    assert got["differences"] == []
+    c = json.loads((out / "real_sri.json").read_text())
+    g = c["sri_guard"]
+    assert set(g["by_family"]) == {"raw", "prefix_injection"} and g["reproduced_stored_report"]
+    assert all(v["auroc_ci95"][0] <= v["auroc"] <= v["auroc_ci95"][1] for v in g["by_family"].values())
+    assert g["auroc_all_ci95"][0] <= g["auroc_all"] <= g["auroc_all_ci95"][1]
+    assert 0.0 <= g["flagged_share"] <= 1.0
+    assert set(c["sri_guard_checks"]) == {"main", "answered_harmless_only", "literal_end_padding"}
+    assert c["sri_guard_checks"]["main"]["auroc_unseen"] == g["auroc_unseen"]
+    stored = json.loads((out / "real_sri_signal.json").read_text())
+    stored["sri_guard"]["auroc"] += 0.01  # a stored number the cells do not reproduce
+    (out / "real_sri_signal.json").write_text(json.dumps(stored))
+    with pytest.raises(UserError, match="auroc: "):
+        refresh.refresh(report.MAIN, work, out)
+    assert refresh.refresh(report.MAIN, work, out, accept_changes=True)["differences"]

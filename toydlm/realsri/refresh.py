@@ -1,6 +1,7 @@
 """Refresh SRI Guard's section of the stored real-SRI report from a run's stored cells, without the detector
 stages: the bootstrap intervals per attack family and over all successes, the share flagged, and the two
-checks of `toydlm.realsri.guard_checks`.
+checks of `toydlm.realsri.guard_checks`; when the work folder holds a cost run (`real_sri.py detectors` writes it
+first), every overhead is taken from it instead of the stored report.
 
 The section is recomputed from the cells and must reproduce what the report file already says (threshold,
 false-positive rate and every AUROC); a difference stops the refresh with the list of fields unless it is
@@ -22,6 +23,7 @@ from toydlm.realsri.guard_checks import SPLITS, answered_only, evaluate_guard, l
 from toydlm.realsri.guard_eval import UNSEEN, guard_section
 from toydlm.realsri.load import Loaded, load_run, refusals
 from toydlm.realsri.plan import EVAL_ATTACKS, STEPS, anchor_cells
+from toydlm.realsri.report import COST_FILE, add_costs
 from toydlm.sri.guard import fit_guard
 
 REPRODUCED = ("threshold", "n_neg", "n_pos", "fpr_benign", "auroc", "auroc_unseen", "auroc_unseen_ci95", "n_params")
@@ -90,10 +92,18 @@ def refresh(model: str, work: Path, out: Path, accept_changes: bool = False) -> 
                         + "; ".join(diff) + "); rerun with --accept-changes to replace them")
     kept = {k: v for k, v in old["sri_guard"].items() if k not in section}  # the cost run's fields
     guard = section | kept | {"provenance": provenance(seed=0), "reproduced_stored_report": not diff}
+    cost = read_json_or_none(work / COST_FILE, "cost run") if (work / COST_FILE).exists() else None
+    baselines = {k: dict(v) for k, v in old["baselines"].items()}
+    if cost is not None:  # a cost run in this work folder replaces the stored one (and every overhead from it)
+        add_costs(guard, baselines, cost)
     for path in (details, contract):
         rep = read_json_or_none(path, "real-SRI report")
         rep["sri_guard"] = guard
         rep["sri_guard_checks"] = checks
+        if cost is not None:
+            rep["baselines"] = baselines
+            if "cost" in rep:
+                rep["cost"] = cost
         atomic_write_json(path, rep)
     print(f"refreshed SRI Guard in {contract} and {details} ({'reproduced' if not diff else 'CHANGED: ' + str(diff)})",
           flush=True)
