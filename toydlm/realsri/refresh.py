@@ -91,7 +91,8 @@ def refresh(model: str, work: Path, out: Path, accept_changes: bool = False) -> 
         raise UserError("the stored cells do not reproduce the report's SRI Guard numbers ("
                         + "; ".join(diff) + "); rerun with --accept-changes to replace them")
     kept = {k: v for k, v in old["sri_guard"].items() if k not in section}  # the cost run's fields
-    guard = section | kept | {"provenance": provenance(seed=0), "reproduced_stored_report": not diff}
+    guard = section | kept | {"provenance": provenance(seed=0), "reproduced_stored_report": not diff,
+                              "differences_from_stored_report": diff}
     cost = read_json_or_none(work / COST_FILE, "cost run") if (work / COST_FILE).exists() else None
     baselines = {k: dict(v) for k, v in old["baselines"].items()}
     if cost is not None:  # a cost run in this work folder replaces the stored one (and every overhead from it)
