@@ -137,12 +137,12 @@ def _synthetic_run(rng, D: int = 6, T: int = 32):
     for g, n in (("guard_train", 60), ("guard_threshold", 30), ("benign_eval", 30)):
         run.states[g] = near(n, comp)
         run.records[g] = [{"spec": {"prefills": [""] * n}, "samples": [
-            {"prompt": i, "ids": [1, 2], "text": "Here is a poem."} for i in range(n)]}]
+            {"prompt": i, "ids": [1, 2], "length": T, "text": "Here is a poem."} for i in range(n)]}]
     for a in ("raw", "prefix_injection"):
         ok = np.r_[np.ones(12, bool), np.zeros(8, bool)]
         run.states[a] = np.concatenate([near(12, comp + ref), near(8, ref)])
         run.records[a] = [{"spec": {"prefills": [""] * 20}, "samples": [
-            {"prompt": i, "ids": [1, 2, 3], "text": "Sure, here it is." if k else "I'm sorry, I can't."}
+            {"prompt": i, "ids": [1, 2, 3], "length": T, "text": "Sure, here it is." if k else "I'm sorry, I can't."}
             for i, k in enumerate(ok)]}]
         run.harmful[a] = ok
     for det in ("perplexity", "self_examine", "guard_model"):
@@ -211,13 +211,11 @@ def test_refresh_reproduces_the_stored_guard_and_adds_intervals_and_checks(tmp_p
 
     rng = np.random.default_rng(0)
     run = _synthetic_run(rng)
-    T = run.states["raw"].shape[1]
     monkeypatch.setattr(report, "load_run", lambda model, work: run)
     monkeypatch.setattr(refresh, "load_run", lambda model, work: run)
-    monkeypatch.setattr(refresh, "lengths", lambda run, g: np.full(len(run.states[g]), T))
-    anchors = {"benign": (run.states["guard_train"], np.full(60, T), np.zeros(60, bool)),
-               "harmful": (run.states["raw"], np.full(20, T), np.r_[np.zeros(12, bool), np.ones(8, bool)])}
-    monkeypatch.setattr(refresh, "_anchor_states", lambda run, work: anchors)
+    anchors = ((run.records["guard_train"][0], run.states["guard_train"]),  # answered harmless
+               (run.records["raw"][0], run.states["raw"]))  # 8 of 20 refused
+    monkeypatch.setattr(refresh, "anchor_records", lambda store, model, sha: anchors)
     monkeypatch.setattr(loading, "require_local", lambda m: m)
     monkeypatch.setattr(loading, "load_tokenizer", lambda p: type("Tok", (), {"decode": lambda s, ids, **k: ""})())
     work, out = tmp_path / "work", tmp_path / "out"

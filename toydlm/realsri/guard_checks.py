@@ -18,13 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from toydlm.realsri.anchors import centres_from
-from toydlm.realsri.guard_eval import guard_section
-from toydlm.sri.guard import fit_guard
+from toydlm.realsri.guard_eval import SPLITS, fitted_guard_section
 from toydlm.sri.signal import sri_signal
 
-SPLITS = ("guard_train", "guard_threshold", "benign_eval")
 KEEP = ("threshold", "n_neg", "n_pos", "fpr_benign", "auroc", "auroc_unseen", "auroc_unseen_ci95", "by_family",
-        "auroc_all", "auroc_all_ci95", "flagged_share")
+        "auroc_all", "auroc_all_ci95", "flagged_share", "n_train", "n_threshold")
 
 
 def literal_padding(states: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -45,16 +43,14 @@ def literal_padding(states: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return out
 
 
-def _summary(sec: dict, sig: dict[str, np.ndarray]) -> dict:
-    return {k: sec[k] for k in KEEP if k in sec} | {"n_train": len(sig["guard_train"]),
-                                                     "n_threshold": len(sig["guard_threshold"])}
+def summary(section: dict) -> dict:
+    """The fields of a guard section that the checks compare (no ROC curve, no per-family TPR)."""
+    return {k: section[k] for k in KEEP if k in section}
 
 
 def evaluate_guard(sig: dict[str, np.ndarray], success: dict[str, np.ndarray], attacks: list[str]) -> dict:
     """SRI Guard fitted on `sig`'s harmless splits and scored on each attack's successes (summary fields)."""
-    g = fit_guard(sig["guard_train"], sig["guard_threshold"])
-    sec = guard_section(g, sig["benign_eval"], {a: (sig[a], success[a]) for a in attacks})
-    return _summary(sec, sig)
+    return summary(fitted_guard_section(sig, success, attacks)[1])
 
 
 def answered_only(signals: dict[str, np.ndarray], refused: dict[str, np.ndarray], success: dict[str, np.ndarray],

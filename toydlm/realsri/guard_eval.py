@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from toydlm.realsri.baselines import roc_lists
-from toydlm.sri.guard import SRIGuard
+from toydlm.realsri.plan import GUARD_SPLITS
+from toydlm.sri.guard import SRIGuard, fit_guard
 from toydlm.sri.metrics import auroc, auroc_ci
 
 UNSEEN = "prefix_injection"  # fixed before any result: the family with the most successes on the 0.5B model
+SPLITS = tuple(GUARD_SPLITS)  # the harmless groups: training, threshold, benign side of the evaluation
 
 
 def guard_section(g: SRIGuard, benign_eval: np.ndarray, attacks: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -35,6 +37,15 @@ def guard_section(g: SRIGuard, benign_eval: np.ndarray, attacks: dict[str, tuple
         out |= {"n_pos_unseen": len(p), "auroc_unseen": auroc(neg, p) if len(p) else None,
                 "auroc_unseen_ci95": list(auroc_ci(neg, p)) if len(p) else None, "roc_unseen": roc_lists(neg, p)}
     return out
+
+
+def fitted_guard_section(sig: dict[str, np.ndarray], success: dict[str, np.ndarray],
+                         attacks: list[str]) -> tuple[SRIGuard, dict]:
+    """SRI Guard fitted on `sig`'s harmless splits and its section (`guard_section`) over each attack's successes,
+    with the sizes of its training and threshold sets."""
+    g = fit_guard(sig["guard_train"], sig["guard_threshold"])
+    sec = guard_section(g, sig["benign_eval"], {a: (sig[a], success[a]) for a in attacks})
+    return g, sec | {"n_train": len(sig["guard_train"]), "n_threshold": len(sig["guard_threshold"])}
 
 
 def family_intervals(neg: np.ndarray, scores: dict[str, np.ndarray], threshold: float) -> dict:

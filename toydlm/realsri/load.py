@@ -31,6 +31,11 @@ def refusals(rec: dict) -> np.ndarray:
     return np.asarray([keyword_refusal(s["text"]) for s in rec["samples"]], bool)
 
 
+def lengths(rec: dict) -> np.ndarray:
+    """Tokens before each row's end token (the generation length where it did not end)."""
+    return np.asarray([s["length"] for s in rec["samples"]], int)
+
+
 @dataclass
 class Loaded:
     """One checkpoint's stored run, by group (an attack name, or a guard split such as `benign_eval`)."""
@@ -55,13 +60,21 @@ class Loaded:
     def samples(self, group: str) -> list[dict]:
         return [s for r in self.records[group] for s in r["samples"]]
 
+    def lengths(self, group: str) -> np.ndarray:
+        return np.concatenate([lengths(r) for r in self.records[group]])
+
+
+def anchor_records(store: CellStore, model: str, sha: str) -> tuple[tuple[dict, np.ndarray], tuple[dict, np.ndarray]]:
+    """The stored harmless and harmful anchor cells, each (record, states `[N, T, D]`)."""
+    b, h = (load_signal_cell(store, signal_spec(p, sha, STEPS)) for p in anchor_cells())
+    if b is None or h is None:
+        raise UserError(f"the anchor cells of {model} are not sampled yet: run `real_sri.py signals --groups anchors`")
+    return b, h
+
 
 def load_anchors(store: CellStore, model: str, sha: str, work: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """(compliance anchor, refusal anchor, what they came from), through the spec-checked cache."""
-    b_plan, h_plan = anchor_cells()
-    b, h = (load_signal_cell(store, signal_spec(p, sha, STEPS)) for p in (b_plan, h_plan))
-    if b is None or h is None:
-        raise UserError(f"the anchor cells of {model} are not sampled yet: run `real_sri.py signals --groups anchors`")
+    b, h = anchor_records(store, model, sha)
     b_ref, h_ref = refusals(b[0]), refusals(h[0])
     spec = anchor_spec(sha, b[0]["spec"], h[0]["spec"], POOLING)
     comp, ref, reused = cached_anchors(anchor_path(work, model), spec, lambda: centres_from(b[1], b_ref, h[1], h_ref))

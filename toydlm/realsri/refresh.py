@@ -13,50 +13,31 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
-
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json, provenance, read_json_or_none
 from toydlm.realar.store import CellStore
-from toydlm.realsri.collect import load_signal_cell, signal_spec
-from toydlm.realsri.guard_checks import SPLITS, answered_only, evaluate_guard, literal_end_padding
-from toydlm.realsri.guard_eval import UNSEEN, guard_section
-from toydlm.realsri.load import Loaded, load_run, refusals
-from toydlm.realsri.plan import EVAL_ATTACKS, STEPS, anchor_cells
-from toydlm.realsri.report import COST_FILE, add_costs
-from toydlm.sri.guard import fit_guard
+from toydlm.realsri.guard_checks import answered_only, literal_end_padding, summary
+from toydlm.realsri.guard_eval import SPLITS, fitted_guard_section
+from toydlm.realsri.load import Loaded, anchor_records, lengths, load_run, refusals
+from toydlm.realsri.report import COST_FILE, add_costs, guard_inputs
 
 REPRODUCED = ("threshold", "n_neg", "n_pos", "fpr_benign", "auroc", "auroc_unseen", "auroc_unseen_ci95", "n_params")
 
 
-def lengths(run: Loaded, group: str) -> np.ndarray:
-    return np.asarray([s["length"] for s in run.samples(group)], int)
-
-
-def _anchor_states(run: Loaded, work: Path) -> dict:
-    store = CellStore(work)
-    out = {}
-    for key, plan in zip(("benign", "harmful"), anchor_cells()):
-        rec, states = load_signal_cell(store, signal_spec(plan, run.sha, STEPS))
-        out[key] = (states, np.asarray([s["length"] for s in rec["samples"]], int), refusals(rec))
-    return out
-
-
 def recompute(run: Loaded, work: Path) -> tuple[dict, dict]:
     """(SRI Guard's section, the two checks) from the stored cells of `run`."""
-    attacks = [a for a in EVAL_ATTACKS if a in run.harmful]
-    if not all(k in run.states for k in SPLITS) or UNSEEN not in attacks:
+    inputs = guard_inputs(run)
+    if inputs is None:
         raise UserError("the guard cells and the judged attack cells must all be stored: run `real_sri.py signals` "
                         "and `real_sri.py judge` first")
-    sig = {g: run.signal(g) for g in (*SPLITS, *attacks)}
-    success = {a: run.harmful[a] for a in attacks}
-    g = fit_guard(sig["guard_train"], sig["guard_threshold"])
-    section = guard_section(g, sig["benign_eval"], {a: (sig[a], success[a]) for a in attacks})
-    checks = {"main": evaluate_guard(sig, success, attacks),
+    attacks, sig, success = inputs
+    _, section = fitted_guard_section(sig, success, attacks)
+    anchors = dict(zip(("benign", "harmful"), ((s, lengths(r), refusals(r))
+                                                for r, s in anchor_records(CellStore(work), run.model, run.sha))))
+    checks = {"main": summary(section),
               "answered_harmless_only": answered_only(sig, {k: run.refused(k) for k in SPLITS}, success, attacks),
               "literal_end_padding": literal_end_padding(
-                  {k: run.states[k] for k in sig}, {k: lengths(run, k) for k in sig}, _anchor_states(run, work),
-                  success, attacks)}
+                  {k: run.states[k] for k in sig}, {k: run.lengths(k) for k in sig}, anchors, success, attacks)}
     return section, checks
 
 

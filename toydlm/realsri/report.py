@@ -17,15 +17,13 @@ from toydlm.realsri.baselines import first_step_probe, scored, text_level
 from toydlm.realsri.by_step import detection_by_step, held_after, text_by_step
 from toydlm.realsri.collect import POOLING
 from toydlm.realsri.detectors import PREFIX_STEPS
-from toydlm.realsri.guard_eval import UNSEEN, guard_section
+from toydlm.realsri.guard_eval import SPLITS, UNSEEN, fitted_guard_section
 from toydlm.realsri.load import Loaded, load_run
 from toydlm.realsri.plan import EVAL_ATTACKS, STEPS
-from toydlm.sri.guard import fit_guard
 from toydlm.sri.metrics import BENIGN_QUANTILE
 from toydlm.sri.signal import internal_recovery_rate
 
 LAMBDA_C, LAMBDA_R = 0.5, (0.5, 0.3, 0.1)
-SPLITS = ("guard_train", "guard_threshold", "benign_eval")
 PROMPTED = {"perplexity_filter": "perplexity", "self_examine": "self_examine", "guard_model": "guard_model"}
 
 
@@ -47,18 +45,24 @@ def groups_summary(run: Loaded) -> dict:
     return out
 
 
+def guard_inputs(run: Loaded) -> tuple[list[str], dict, dict] | None:
+    """(judged attacks, SRI signal of every harmless split and judged attack, successes per attack), or None until
+    the guard cells and the unseen family's verdicts are stored."""
+    attacks = [a for a in EVAL_ATTACKS if a in run.harmful]
+    if not all(k in run.states for k in SPLITS) or UNSEEN not in attacks:
+        return None
+    return attacks, {g: run.signal(g) for g in (*SPLITS, *attacks)}, {a: run.harmful[a] for a in attacks}
+
+
 def evaluations(run: Loaded, cost: dict | None) -> tuple[dict | None, dict, dict | None]:
     """(SRI Guard, baselines, detection by step), or (None, {}, None) until the guard cells and the unseen
     family's verdicts are stored. Baselines whose scores are not all stored yet are left out."""
-    attacks = [a for a in EVAL_ATTACKS if a in run.harmful]
-    if not all(k in run.states for k in SPLITS) or UNSEEN not in attacks:
+    inputs = guard_inputs(run)
+    if inputs is None:
         return None, {}, None
-    sig = {g: run.signal(g) for g in (*SPLITS, *attacks)}
+    attacks, sig, success = inputs
     first = {g: run.states[g][:, 0] for g in sig}
-    success = {a: run.harmful[a] for a in attacks}
-    g = fit_guard(sig["guard_train"], sig["guard_threshold"])
-    guard = guard_section(g, sig["benign_eval"], {a: (sig[a], success[a]) for a in attacks}) | {
-        "n_train": len(sig["guard_train"]), "n_threshold": len(sig["guard_threshold"])}
+    g, guard = fitted_guard_section(sig, success, attacks)
     probe_eval, probe = first_step_probe(first, success, UNSEEN)
     base = {"text_level_refusal": text_level({k: run.refused(k) for k in sig}, success, UNSEEN),
             "linear_probe_first_step": probe_eval}
