@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from paper.render import fmt_value
+from paper.render import fmt_value, number_word
 from paper.sources import Sources
 
 MODEL_NAMES = {"mdlm": "learned MDLM", "ar": "AR model", "oracle": "oracle"}
@@ -33,12 +33,9 @@ def _control_outliers(s: Sources) -> str:
                      for r in rows) or "none"
 
 
-WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-
-
 def _count(k: int, n: int) -> str:
     """`all four`, `three of four`, `none of four`: a count of n in words (digits past ten)."""
-    w = lambda x: WORDS[x] if x < len(WORDS) else str(x)  # noqa: E731
+    w = lambda x: number_word(x) if x <= 10 else str(x)  # noqa: E731
     return f"all {w(n)}" if k == n and n > 1 else f"none of {w(n)}" if k == 0 else f"{w(k)} of {w(n)}"
 
 
