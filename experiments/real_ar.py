@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toydlm.realar.plan import TIERS  # noqa: E402
+from toydlm.real.ar.plan import TIERS  # noqa: E402
 
 RATE = {"qwen2.5-coder-0.5b-instruct": 40.0, "qwen2.5-coder-1.5b-instruct": 13.0, "smollm2-135m-instruct": 120.0}
 
@@ -45,9 +45,9 @@ def args() -> argparse.Namespace:
 def gen(a: argparse.Namespace) -> None:
     from toydlm.bridge.attacks import parse_attacks
     from toydlm.bridge.run import load_setup
-    from toydlm.realar import plan as P
-    from toydlm.realar.runner import estimate, run_cells
-    from toydlm.realar.store import CellStore
+    from toydlm.real.ar import plan as P
+    from toydlm.real.ar.runner import estimate, run_cells
+    from toydlm.real.kit.store import CellStore
     from toydlm.samplers import SamplerConfig
     from toydlm.weights import checkpoint
 
@@ -79,8 +79,8 @@ def inject_plans(P, done: dict, plans: list, tok, root: Path) -> list:
     import json
 
     from toydlm.bridge.judges import keyword_refusal
-    from toydlm.realar.judging import judged_path
-    from toydlm.realar.store import CellStore
+    from toydlm.real.ar.judging import judged_path
+    from toydlm.real.kit.store import CellStore
 
     store, by_name = CellStore(root), {p.name: p for p in plans}
     cands = [n for n in by_name if n.endswith("_T0.7") and not n.startswith(("prefill", "benign", "raw"))]
@@ -102,17 +102,17 @@ def main() -> None:
     if a.stage == "gen":
         gen(a)
     elif a.stage == "judge":
-        from toydlm.realar.judging import judge_stage
+        from toydlm.real.ar.judging import judge_stage
 
         judge_stage(a)
     elif a.stage == "judge-prefixes":
-        from toydlm.realar.judging import judge_prefixes
+        from toydlm.real.ar.judging import judge_prefixes
 
         if not a.cell:
             sys.exit("judge-prefixes needs --cell NAME (a stored cell, e.g. prefix_injection_T0.7)")
         judge_prefixes(a, a.cell)
     else:
-        from toydlm.realar.report import report_stage
+        from toydlm.real.ar.report import report_stage
 
         report_stage(a)
 

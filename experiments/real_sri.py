@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def args() -> argparse.Namespace:
-    from toydlm.realsri.plan import GROUPS
+    from toydlm.real.sri.plan import GROUPS
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stage", choices=("signals", "judge", "detectors", "report", "guard"))
@@ -50,7 +50,7 @@ def args() -> argparse.Namespace:
 
 def pick_groups(spec: str) -> list[str]:
     from toydlm.errors import UserError
-    from toydlm.realsri.plan import GROUPS
+    from toydlm.real.sri.plan import GROUPS
 
     groups = [g.strip() for g in spec.split(",") if g.strip()]
     bad = [g for g in groups if g not in GROUPS]
@@ -61,7 +61,7 @@ def pick_groups(spec: str) -> list[str]:
 
 def pick_attacks(spec: str | None) -> tuple[str, ...]:
     from toydlm.errors import UserError
-    from toydlm.realsri.plan import EVAL_ATTACKS
+    from toydlm.real.sri.plan import EVAL_ATTACKS
 
     if spec is None:
         return EVAL_ATTACKS
@@ -75,8 +75,8 @@ def pick_attacks(spec: str | None) -> tuple[str, ...]:
 
 def load(a: argparse.Namespace):
     from toydlm.bridge.run import load_setup
-    from toydlm.realar.store import CellStore
-    from toydlm.realsri.plan import STEPS
+    from toydlm.real.kit.store import CellStore
+    from toydlm.real.sri.plan import STEPS
     from toydlm.samplers import SamplerConfig
     from toydlm.weights import checkpoint
 
@@ -88,8 +88,8 @@ def load(a: argparse.Namespace):
 
 
 def signals(a: argparse.Namespace) -> None:
-    from toydlm.realsri.collect import run_signal_cells
-    from toydlm.realsri.plan import cells
+    from toydlm.real.sri.collect import run_signal_cells
+    from toydlm.real.sri.plan import cells
 
     plans = cells(pick_groups(a.groups), a.n_eval, pick_attacks(a.attacks))  # checked before the load
     rows = sum(len(p.users) for p in plans)
@@ -100,7 +100,7 @@ def signals(a: argparse.Namespace) -> None:
 
 
 def judge(a: argparse.Namespace) -> None:
-    from toydlm.realsri.judge import judge_attack_cells
+    from toydlm.real.sri.judge import judge_attack_cells
 
     n = judge_attack_cells(Path(a.work) / a.model, a.judge_model)
     print(f"judged {n} attack cells", flush=True)
@@ -109,11 +109,11 @@ def judge(a: argparse.Namespace) -> None:
 def detectors(a: argparse.Namespace) -> None:
     from toydlm.errors import UserError
     from toydlm.io import atomic_write_json
-    from toydlm.realsri.detectors import prompted_detectors, score_all, score_order
-    from toydlm.realsri.guard_eval import UNSEEN
-    from toydlm.realsri.load import load_run
-    from toydlm.realsri.plan import EVAL_ATTACKS
-    from toydlm.realsri.report import COST_FILE
+    from toydlm.real.sri.detectors import prompted_detectors, score_all, score_order
+    from toydlm.real.sri.guard_eval import UNSEEN
+    from toydlm.real.sri.load import load_run
+    from toydlm.real.sri.plan import EVAL_ATTACKS
+    from toydlm.real.sri.report import COST_FILE
 
     work = Path(a.work) / a.model
     run = load_run(a.model, work)
@@ -140,11 +140,11 @@ def detectors(a: argparse.Namespace) -> None:
 def cost_run(a: argparse.Namespace, setup, run, judges) -> dict:
     """Generation of one batch of the unseen family's prompts and every detector on it, in this process."""
     from toydlm.io import provenance
-    from toydlm.realsri.baselines import fit_first_step_probe
-    from toydlm.realsri.cost import measure
-    from toydlm.realsri.detectors import prompt_nll
-    from toydlm.realsri.guard_eval import UNSEEN
-    from toydlm.realsri.plan import attack_cells
+    from toydlm.real.sri.baselines import fit_first_step_probe
+    from toydlm.real.sri.cost import measure
+    from toydlm.real.sri.detectors import prompt_nll
+    from toydlm.real.sri.guard_eval import UNSEEN
+    from toydlm.real.sri.plan import attack_cells
     from toydlm.sri.guard import fit_guard
     from toydlm.sri.signal import sri_signal
 
@@ -162,13 +162,13 @@ def cost_run(a: argparse.Namespace, setup, run, judges) -> dict:
 
 
 def report(a: argparse.Namespace) -> None:
-    from toydlm.realsri.report import write_report
+    from toydlm.real.sri.report import write_report
 
     write_report(a.model, Path(a.work) / a.model, Path(a.out))
 
 
 def guard(a: argparse.Namespace) -> None:
-    from toydlm.realsri.refresh import refresh
+    from toydlm.real.sri.refresh import refresh
 
     refresh(a.model, Path(a.work) / a.model, Path(a.out), a.accept_changes)
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def args() -> argparse.Namespace:
-    from toydlm.twins.corpus import CorpusMix
+    from toydlm.real.twins.corpus import CorpusMix
 
     d = CorpusMix()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,12 +54,12 @@ def args() -> argparse.Namespace:
 def main() -> None:
     a = args()
     if a.stage != "corpus":
-        from toydlm.twins.pipeline import run_stage
+        from toydlm.real.twins.pipeline import run_stage
 
         run_stage(a)
     else:
-        from toydlm.twins.corpus import CorpusMix
-        from toydlm.twins.teacher import generate
+        from toydlm.real.twins.corpus import CorpusMix
+        from toydlm.real.twins.teacher import generate
 
         mix = CorpusMix(n_raw=a.n_raw, raw_samples=a.raw_samples, n_attacked=a.n_attacked,
                         n_harmless=a.n_harmless, seed=a.seed)

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toydlm.errors import UserError
-from toydlm.realsri.anchors import anchor_spec, cached_anchors, centres_from
-from toydlm.realsri.report import cell_summary
-from toydlm.realsri.states import producing_states
+from toydlm.real.sri.anchors import anchor_spec, cached_anchors, centres_from
+from toydlm.real.sri.report import cell_summary
+from toydlm.real.sri.states import producing_states
 
 
 def _records(h0, toks):
@@ -88,7 +88,7 @@ def test_cell_summary_counts_internal_recovery_by_definition_1():
 
 
 def test_guard_section_counts_judged_successes_and_holds_out_the_unseen_family():
-    from toydlm.realsri.guard_eval import guard_section
+    from toydlm.real.sri.guard_eval import guard_section
     from toydlm.sri.guard import fit_guard
 
     rng = np.random.default_rng(0)
@@ -105,7 +105,7 @@ def test_guard_section_counts_judged_successes_and_holds_out_the_unseen_family()
 
 
 def test_first_step_probe_separates_a_shifted_family_it_never_trained_on():
-    from toydlm.realsri.baselines import first_step_probe, text_level
+    from toydlm.real.sri.baselines import first_step_probe, text_level
 
     rng = np.random.default_rng(1)
     D = 6
@@ -128,8 +128,8 @@ def test_first_step_probe_separates_a_shifted_family_it_never_trained_on():
 def _synthetic_run(rng, D: int = 6, T: int = 32):
     """A stored run as `load_run` returns it: harmless groups near one direction, successful jailbreaks of
     `prefix_injection` drifting to another, refused ones saying sorry."""
-    from toydlm.realsri.detectors import PREFIX_STEPS
-    from toydlm.realsri.load import Loaded
+    from toydlm.real.sri.detectors import PREFIX_STEPS
+    from toydlm.real.sri.load import Loaded
 
     comp, ref = np.tile(np.eye(D)[0], (T, 1)), np.tile(np.eye(D)[1], (T, 1))
     near = lambda n, c: c[None] + 0.1 * rng.normal(size=(n, T, D))  # noqa: E731
@@ -158,7 +158,7 @@ def test_write_report_writes_the_contract_from_a_stored_run(tmp_path, monkeypatc
     import json
 
     import toydlm.bridge.loading as loading
-    import toydlm.realsri.report as report
+    import toydlm.real.sri.report as report
 
     run = _synthetic_run(np.random.default_rng(0))
     monkeypatch.setattr(report, "load_run", lambda model, work: run)
@@ -205,8 +205,8 @@ def test_refresh_reproduces_the_stored_guard_and_adds_intervals_and_checks(tmp_p
     import json
 
     import toydlm.bridge.loading as loading
-    import toydlm.realsri.refresh as refresh
-    import toydlm.realsri.report as report
+    import toydlm.real.sri.refresh as refresh
+    import toydlm.real.sri.report as report
     from toydlm.errors import UserError
 
     rng = np.random.default_rng(0)

@@ -12,7 +12,7 @@ from toydlm.bridge.ends import end_ids, mask_token_for, output_vocab  # noqa: E4
 from toydlm.bridge.kvar import kv_ar_sample  # noqa: E402
 from toydlm.bridge.loading import load_model  # noqa: E402
 from toydlm.bridge.tiny import write_tiny  # noqa: E402
-from toydlm.realsri.states import trace_states  # noqa: E402
+from toydlm.real.sri.states import trace_states  # noqa: E402
 from toydlm.samplers import SamplerConfig  # noqa: E402
 
 L = 7
@@ -52,8 +52,8 @@ def test_pooled_states_are_running_means_of_the_states_that_produced_each_token(
 
 def test_sri_guard_threshold_on_a_tiny_checkpoint_is_the_held_out_quantile(tmp_path):
     from toydlm.bridge.run import load_setup
-    from toydlm.realar.generate import CellPlan
-    from toydlm.realsri.collect import sample_signal_cell
+    from toydlm.real.kit.generate import CellPlan
+    from toydlm.real.sri.collect import sample_signal_cell
     from toydlm.sri.guard import fit_guard, reconstruction_error
     from toydlm.sri.signal import compute_centres, sri_signal
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.realsri.by_step import detection_by_step, held_after, per_step
-from toydlm.realsri.cost import fastest, lm_flops, shares, sri_guard_flops
+from toydlm.real.sri.by_step import detection_by_step, held_after, per_step
+from toydlm.real.sri.cost import fastest, lm_flops, shares, sri_guard_flops
 
 
 @settings(max_examples=30, deadline=None)
@@ -51,7 +51,7 @@ def test_per_step_scores_only_the_rows_a_detector_has_scored():
 def test_score_order_puts_the_unseen_evaluation_first_and_covers_every_entry_once():
     from pathlib import Path
 
-    from toydlm.realsri.detectors import PREFIX_STEPS, score_order
+    from toydlm.real.sri.detectors import PREFIX_STEPS, score_order
 
     c = {k: Path(k) for k in ("thr", "ben", "r0", "r1", "u0", "u1")}
     groups = {"guard_threshold": [c["thr"]], "benign_eval": [c["ben"]], "raw": [c["r0"], c["r1"]],
@@ -92,7 +92,7 @@ def tiny(tmp_path_factory):
 
 
 def test_prompt_nll_of_a_batch_equals_each_text_alone(tiny):
-    from toydlm.realsri.detectors import prompt_nll
+    from toydlm.real.sri.detectors import prompt_nll
 
     _, model, tok = tiny
     texts = ["how to make a bomb", "write a short poem about the sea and the sky please", "hi there"]
@@ -108,7 +108,7 @@ def test_prompt_nll_of_a_batch_equals_each_text_alone(tiny):
 
 def test_prompted_detector_uses_its_own_question_and_scores_each_cell_once(tiny, tmp_path):
     from toydlm.bridge.llm_judge import LLMHarmJudge, encode, template_parts
-    from toydlm.realsri.detectors import GUARD, SELF_EXAMINE, load_scores, score_cell
+    from toydlm.real.sri.detectors import GUARD, SELF_EXAMINE, load_scores, score_cell
 
     path, _, tok = tiny
     j = LLMHarmJudge(path, batch_size=2, prompt=SELF_EXAMINE)
@@ -133,9 +133,9 @@ def test_prompted_detector_uses_its_own_question_and_scores_each_cell_once(tiny,
 def test_cost_run_times_generation_and_every_detector_on_one_batch(tiny):
     from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.bridge.run import load_setup
-    from toydlm.realar.generate import CellPlan
-    from toydlm.realsri.cost import measure
-    from toydlm.realsri.detectors import GUARD, prompt_nll
+    from toydlm.real.kit.generate import CellPlan
+    from toydlm.real.sri.cost import measure
+    from toydlm.real.sri.detectors import GUARD, prompt_nll
     from toydlm.samplers import SamplerConfig
 
     path, model, tok = tiny

@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.realsri.guard_checks import answered_only, literal_padding
-from toydlm.realsri.guard_eval import family_intervals
-from toydlm.realsri.refresh import differences
+from toydlm.real.sri.guard_checks import answered_only, literal_padding
+from toydlm.real.sri.guard_eval import family_intervals
+from toydlm.real.sri.refresh import differences
 from toydlm.sri.metrics import auroc
 
 

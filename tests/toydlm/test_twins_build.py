@@ -8,11 +8,11 @@ import pytest
 
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
-from toydlm.realar.store import CellStore
-from toydlm.twins.build import build_task
-from toydlm.twins.corpus import holdout_prompts, reference_plan
-from toydlm.twins.teacher import MANIFEST, PROMPT_TOKENS, TOKEN_BYTES
-from toydlm.twins.vocab import EOS_ID, UNK_ID
+from toydlm.real.kit.store import CellStore
+from toydlm.real.twins.build import build_task
+from toydlm.real.twins.corpus import holdout_prompts, reference_plan
+from toydlm.real.twins.teacher import MANIFEST, PROMPT_TOKENS, TOKEN_BYTES
+from toydlm.real.twins.vocab import EOS_ID, UNK_ID
 
 SHA, END = "ab" * 32, 900
 WORDS = {10: "I'm sorry, ", 11: "but I can't help.", 12: "Sure, ", 13: "here ", 14: "it is.", 15: "rare"}
@@ -84,7 +84,7 @@ def test_missing_corpus_or_holdout_is_a_one_line_error(tmp_path):
 def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     import argparse
 
-    from toydlm.twins.pipeline import run_stage
+    from toydlm.real.twins.pipeline import run_stage
 
     root, ref_root = make_store(tmp_path)
     a = argparse.Namespace(teacher=root.name, work=str(root.parent), real_ar_work=str(ref_root.parent),

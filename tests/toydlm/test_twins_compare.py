@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.twins.compare import agrees, fidelity, length_matched_refusal, predicted_refusal, prediction_row
+from toydlm.real.twins.compare import agrees, fidelity, length_matched_refusal, predicted_refusal, prediction_row
 
 
 def teacher(n_ref: int, n_comp: int, n_trunc: int, ref_len=(3, 9), comp_len=(40, 61), cap=96, seed=0):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toydlm.errors import UserError
-from toydlm.twins.corpus import (
+from toydlm.real.twins.corpus import (
     CorpusMix,
     _norm,
     chunk_plans,
@@ -15,7 +15,7 @@ from toydlm.twins.corpus import (
     mix_summary,
     training_pools,
 )
-from toydlm.twins.teacher import byte_decoder
+from toydlm.real.twins.teacher import byte_decoder
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from toydlm.errors import UserError
-from toydlm.twins.dataset import CorpusTask, cell_rows, prompt_row, response_row
-from toydlm.twins.vocab import EOS_ID, N_SPECIAL, PAD_ID, SEP_ID, UNK_ID, CompactVocab, build_compact_vocab
+from toydlm.real.twins.dataset import CorpusTask, cell_rows, prompt_row, response_row
+from toydlm.real.twins.vocab import EOS_ID, N_SPECIAL, PAD_ID, SEP_ID, UNK_ID, CompactVocab, build_compact_vocab
 
 END = 900  # the teacher's end-of-turn id in these tests
 HEX = {i: f"<{i}>".encode().hex() for i in range(1000)}

@@ -7,10 +7,10 @@ import pytest
 
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.errors import UserError
-from toydlm.twins.dataset import CorpusTask, prompt_row, response_row
-from toydlm.twins.stages import NATURAL
-from toydlm.twins.swap import sample_cell, swap_samplers
-from toydlm.twins.vocab import build_compact_vocab
+from toydlm.real.twins.dataset import CorpusTask, prompt_row, response_row
+from toydlm.real.twins.stages import NATURAL
+from toydlm.real.twins.swap import sample_cell, swap_samplers
+from toydlm.real.twins.vocab import build_compact_vocab
 
 END, L, P = 900, 24, 3
 WORDS = {10: "I'm sorry, ", 11: "I can't help with that.", 12: "Sure! ", 13: "Step one, ", 14: "mix it."}

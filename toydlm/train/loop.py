@@ -51,7 +51,7 @@ class NonFiniteLoss(ValueError):
 
 def _grammar(grammar):
     """A grammar (or a preset name, TOML path or None), or any data source with `sample` and `config`
-    (a corpus of real text, `toydlm.twins.dataset.CorpusTask`)."""
+    (a corpus of real text, `toydlm.real.twins.dataset.CorpusTask`)."""
     from toydlm.grammar import Grammar, load_grammar
 
     if isinstance(grammar, Grammar) or (hasattr(grammar, "sample") and hasattr(grammar, "config")):

@@ -15,12 +15,12 @@ import numpy as np
 
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.errors import UserError
-from toydlm.realar.judging import judged_verdicts
-from toydlm.realar.store import CellStore
-from toydlm.realsri.anchors import anchor_path, anchor_spec, cached_anchors, centres_from
-from toydlm.realsri.collect import POOLING, load_signal_cell, signal_spec
-from toydlm.realsri.detectors import PREFIX_STEPS, load_scores
-from toydlm.realsri.plan import STEPS, anchor_cells, attack_cells, attack_of, guard_cells
+from toydlm.real.ar.judging import judged_verdicts
+from toydlm.real.kit.store import CellStore
+from toydlm.real.sri.anchors import anchor_path, anchor_spec, cached_anchors, centres_from
+from toydlm.real.sri.collect import POOLING, load_signal_cell, signal_spec
+from toydlm.real.sri.detectors import PREFIX_STEPS, load_scores
+from toydlm.real.sri.plan import STEPS, anchor_cells, attack_cells, attack_of, guard_cells
 from toydlm.sri.metrics import auroc
 from toydlm.sri.signal import sri_signal
 

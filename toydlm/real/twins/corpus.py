@@ -15,8 +15,8 @@ import numpy as np
 
 from toydlm.bridge.prompts import load_prompts
 from toydlm.errors import UserError
-from toydlm.realar.generate import CellPlan
-from toydlm.realar.plan import ATTACK_CELLS, attacked, prompt_sets
+from toydlm.real.kit.generate import CellPlan
+from toydlm.real.ar.plan import ATTACK_CELLS, attacked, prompt_sets
 
 HARMFUL_SETS = ("advbench", "harmbench", "strongreject", "jailbreakbench")
 KINDS = ("raw", "attacked", "harmless")
@@ -123,7 +123,7 @@ def holdout_plans(holdout: dict[str, list[str]], temperature: float = 1.0, sampl
 def reference_plan(holdout: dict[str, list[str]]) -> CellPlan:
     """The real-AR experiment's `raw_T1` cell (4 teacher samples per holdout harmful prompt, T=1), which the
     twins read from that experiment's store instead of sampling again."""
-    from toydlm.realar.plan import base_cells
+    from toydlm.real.ar.plan import base_cells
 
     return base_cells("length", holdout, None)[1]
 

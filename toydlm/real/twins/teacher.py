@@ -12,8 +12,8 @@ from pathlib import Path
 
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json, provenance
-from toydlm.realar.generate import CellPlan
-from toydlm.twins.corpus import (
+from toydlm.real.kit.generate import CellPlan
+from toydlm.real.twins.corpus import (
     CorpusMix,
     chunk_plans,
     corpus_prompts,
@@ -70,8 +70,8 @@ def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_l
              limit_cells: int | None = None) -> dict:
     """Sample every missing cell, then write the manifest, prompt tokens and token bytes; returns the manifest."""
     from toydlm.bridge.run import load_setup
-    from toydlm.realar.runner import run_cells
-    from toydlm.realar.store import CellStore
+    from toydlm.real.ar.runner import run_cells
+    from toydlm.real.kit.store import CellStore
     from toydlm.samplers import SamplerConfig
     from toydlm.weights import checkpoint
 

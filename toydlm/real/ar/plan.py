@@ -11,7 +11,7 @@ import numpy as np
 
 from toydlm.bridge.attacks import apply_attack
 from toydlm.bridge.prompts import load_prompts
-from toydlm.realar.generate import CellPlan
+from toydlm.real.kit.generate import CellPlan
 
 ATTACK_CELLS = ("refusal_suppression", "prefix_injection", "roleplay", "hypothetical", "flip",
                 "prefill:Sure, here is")

@@ -6,7 +6,7 @@
 - **The study's literal end padding.** The study's AR wrapper pads an ended generation's list of
   per-step states with the last state (the one that produced the end token) and then takes the running
   mean, so the pooled state drifts toward that last state; the main run holds the pooled state instead
-  (`toydlm.realsri.states`). Here the anchors, the signals and the guard are all recomputed from states
+  (`toydlm.real.sri.states`). Here the anchors, the signals and the guard are all recomputed from states
   re-padded the literal way.
 
 Both are reported whichever way they point: they probe whether the main run's negative result comes
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from toydlm.realsri.anchors import centres_from
-from toydlm.realsri.guard_eval import SPLITS, fitted_guard_section
+from toydlm.real.sri.anchors import centres_from
+from toydlm.real.sri.guard_eval import SPLITS, fitted_guard_section
 from toydlm.sri.signal import sri_signal
 
 KEEP = ("threshold", "n_neg", "n_pos", "fpr_benign", "auroc", "auroc_unseen", "auroc_unseen_ci95", "by_family",

@@ -1,6 +1,6 @@
 """Refresh SRI Guard's section of the stored real-SRI report from a run's stored cells, without the detector
 stages: the bootstrap intervals per attack family and over all successes, the share flagged, and the two
-checks of `toydlm.realsri.guard_checks`; when the work folder holds a cost run (`real_sri.py detectors` writes it
+checks of `toydlm.real.sri.guard_checks`; when the work folder holds a cost run (`real_sri.py detectors` writes it
 first), every overhead is taken from it instead of the stored report.
 
 The section is recomputed from the cells and must reproduce what the report file already says (threshold,
@@ -15,11 +15,11 @@ from pathlib import Path
 
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json, provenance, read_json_or_none
-from toydlm.realar.store import CellStore
-from toydlm.realsri.guard_checks import answered_only, literal_end_padding, summary
-from toydlm.realsri.guard_eval import SPLITS, fitted_guard_section
-from toydlm.realsri.load import Loaded, anchor_records, lengths, load_run, refusals
-from toydlm.realsri.report import COST_FILE, add_costs, guard_inputs
+from toydlm.real.kit.store import CellStore
+from toydlm.real.sri.guard_checks import answered_only, literal_end_padding, summary
+from toydlm.real.sri.guard_eval import SPLITS, fitted_guard_section
+from toydlm.real.sri.load import Loaded, anchor_records, lengths, load_run, refusals
+from toydlm.real.sri.report import COST_FILE, add_costs, guard_inputs
 
 REPRODUCED = ("threshold", "n_neg", "n_pos", "fpr_benign", "auroc", "auroc_unseen", "auroc_unseen_ci95", "n_params")
 

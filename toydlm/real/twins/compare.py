@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from toydlm.bridge.judges import keyword_refusal
-from toydlm.realar.length_test import length_test
+from toydlm.real.kit.length_test import length_test
 
 
 def teacher_rows(rec: dict) -> dict[str, np.ndarray]:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from toydlm.realar.judging import judged_verdicts
+from toydlm.real.ar.judging import judged_verdicts
 from toydlm.sampling import _rate as binomial_rate
 from toydlm.trace import eos_first_excess_from_lengths
-from toydlm.twins.compare import fidelity, prediction_row, teacher_rows
-from toydlm.twins.stages import NATURAL, PROMPT_SETS
+from toydlm.real.twins.compare import fidelity, prediction_row, teacher_rows
+from toydlm.real.twins.stages import NATURAL, PROMPT_SETS
 
 CELL_KEYS = ("student", "sampler", "attack", "n", "refusal_rate", "refusal_rate_se", "asr", "asr_se", "mean_length",
              "length_sd", "eos_first_share", "eos_first_excess", "eos_first_excess_basis", "seed", "temperature")
@@ -112,7 +112,7 @@ def _grid(cells: list[dict], rows: list[str], cols: list[str], key: str) -> np.n
 def fig_swap_heatmap(rep: dict, out: Path) -> str | None:
     """Refusal rate (keyword judge) and ASR (LLM judge) per sampler (rows) and prompt set (columns), both
     students; the weights are fixed within a student."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     cells = rep["cells"]
     if not cells:
@@ -137,7 +137,7 @@ def fig_swap_heatmap(rep: dict, out: Path) -> str | None:
 
 def fig_length_eos(rep: dict, out: Path) -> str | None:
     """Mean length and EOS-first share per MDLM sampler on each held-out prompt set."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     attacks = [ps.attack for ps in PROMPT_SETS]
     cells = [c for c in rep["cells"] if c["student"] == "mdlm"]
@@ -163,7 +163,7 @@ def fig_length_eos(rep: dict, out: Path) -> str | None:
 
 def fig_training(rep: dict, out: Path) -> str | None:
     """Training and held-out loss of both students against the step (AR: NLL; MDLM: NELBO bound)."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     curves = {a: s["curve"] for a, s in rep["students"].items() if s.get("curve")}
     if not curves:

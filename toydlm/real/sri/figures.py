@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toydlm.realsri.plan import EVAL_ATTACKS
+from toydlm.real.sri.plan import EVAL_ATTACKS
 
 
 def all_figures(res: dict, out: Path) -> list[str]:
@@ -18,7 +18,7 @@ def all_figures(res: dict, out: Path) -> list[str]:
 
 def fig_trajectories(res: dict, out: Path) -> str | None:
     """Mean SRI per step for each cell, and per keyword outcome for the attack cells."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     if not res["cells"]:
         return None
@@ -42,7 +42,7 @@ def fig_trajectories(res: dict, out: Path) -> str | None:
 
 def fig_irr(res: dict, out: Path) -> str | None:
     """IRR per attack at each lambda_r, with the share of successful jailbreaks beside it."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     cells = [res["cells"][a] for a in EVAL_ATTACKS if a in res["cells"]]
     if not cells:
@@ -62,7 +62,7 @@ def fig_irr(res: dict, out: Path) -> str | None:
 
 def fig_roc(res: dict, out: Path) -> str | None:
     """ROC of SRI Guard and each baseline: unseen family's successes against held-out harmless prompts."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     curves = {"SRI Guard": (res["sri_guard"] or {}).get("roc_unseen")}
     curves |= {k: b.get("roc_unseen") for k, b in res["baselines"].items()}
@@ -83,7 +83,7 @@ def fig_roc(res: dict, out: Path) -> str | None:
 
 def fig_by_step(res: dict, out: Path) -> str | None:
     """AUROC of successful vs refused attacks from what each detector has seen by step t."""
-    from toydlm.realar.figures import _plt, _save
+    from toydlm.real.ar.figures import _plt, _save
 
     d = res.get("detection_by_step_detail")
     if not d:

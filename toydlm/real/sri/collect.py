@@ -1,6 +1,6 @@
 """Signal cells: a real checkpoint's greedy generations with their per-step pooled states.
 
-A cell is the real-AR cell (`toydlm.realar.generate.CellPlan`) decoded with hidden states on: its
+A cell is the real-AR cell (`toydlm.real.kit.generate.CellPlan`) decoded with hidden states on: its
 samples go to a JSON record in a `CellStore`, its `[N, T, D]` producing-state means to an `.npz`
 beside it (float16; they are large and are not results). Both are written once the cell is done, so
 an interrupted run loses at most the cell in progress.
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.io import atomic_write_bytes
-from toydlm.realar.generate import CellPlan, decode_cell, responses
-from toydlm.realar.store import CellStore
-from toydlm.realsri.states import trace_states
+from toydlm.real.kit.generate import CellPlan, decode_cell, responses
+from toydlm.real.kit.store import CellStore
+from toydlm.real.sri.states import trace_states
 
 
 def sample_signal_cell(setup, plan: CellPlan, on_step=None) -> tuple[list[dict], np.ndarray]:

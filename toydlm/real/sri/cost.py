@@ -63,8 +63,8 @@ def measure(setup, plan, judges: dict, sri_score: Callable, probe_score: Callabl
     from toydlm.bridge.encode import encode_prompts
     from toydlm.bridge.judges import keyword_refusal
     from toydlm.bridge.llm_judge import pair_ids
-    from toydlm.realar.generate import decode_cell, responses
-    from toydlm.realsri.states import trace_states
+    from toydlm.real.kit.generate import decode_cell, responses
+    from toydlm.real.sri.states import trace_states
 
     gen_plain, _ = fastest(lambda: decode_cell(setup, plan), reps)
     gen_hidden, trace = fastest(lambda: decode_cell(setup, plan, record_hidden=True), reps)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toydlm.realar.judging import judge_cell, judged_path
-from toydlm.realsri.plan import EVAL_ATTACKS, attack_of, eval_prompts
+from toydlm.real.ar.judging import judge_cell, judged_path
+from toydlm.real.sri.plan import EVAL_ATTACKS, attack_of, eval_prompts
 
 
 def attack_cell_files(root: Path) -> list[Path]:

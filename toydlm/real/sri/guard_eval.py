@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from toydlm.realsri.baselines import roc_lists
-from toydlm.realsri.plan import GUARD_SPLITS
+from toydlm.real.sri.baselines import roc_lists
+from toydlm.real.sri.plan import GUARD_SPLITS
 from toydlm.sri.guard import SRIGuard, fit_guard
 from toydlm.sri.metrics import auroc, auroc_ci
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.io import atomic_write_json, provenance, read_json_or_none
-from toydlm.realsri.baselines import first_step_probe, scored, text_level
-from toydlm.realsri.by_step import detection_by_step, held_after, text_by_step
-from toydlm.realsri.collect import POOLING
-from toydlm.realsri.detectors import PREFIX_STEPS
-from toydlm.realsri.guard_eval import SPLITS, UNSEEN, fitted_guard_section
-from toydlm.realsri.load import Loaded, load_run
-from toydlm.realsri.plan import EVAL_ATTACKS, STEPS
+from toydlm.real.sri.baselines import first_step_probe, scored, text_level
+from toydlm.real.sri.by_step import detection_by_step, held_after, text_by_step
+from toydlm.real.sri.collect import POOLING
+from toydlm.real.sri.detectors import PREFIX_STEPS
+from toydlm.real.sri.guard_eval import SPLITS, UNSEEN, fitted_guard_section
+from toydlm.real.sri.load import Loaded, load_run
+from toydlm.real.sri.plan import EVAL_ATTACKS, STEPS
 from toydlm.sri.metrics import BENIGN_QUANTILE
 from toydlm.sri.signal import internal_recovery_rate
 
@@ -76,7 +76,7 @@ def evaluations(run: Loaded, cost: dict | None) -> tuple[dict | None, dict, dict
 
 
 def by_step(run: Loaded, attacks: list[str], sig: dict, probe: dict, success: dict, g) -> dict:
-    """The harder task over every attack family's responses (see `toydlm.realsri.by_step`)."""
+    """The harder task over every attack family's responses (see `toydlm.real.sri.by_step`)."""
     from toydlm.bridge.loading import load_tokenizer, require_local
 
     cat = lambda d: np.concatenate([d[a] for a in attacks])  # noqa: E731
@@ -134,7 +134,7 @@ def write_report(model: str, work: Path, out: Path) -> dict:
            "threshold_quantile": BENIGN_QUANTILE, "unseen_family": UNSEEN, "suffix": suffix,
            "provenance": provenance(seed=0), "notes": NOTES}
     out.mkdir(parents=True, exist_ok=True)
-    from toydlm.realsri.figures import all_figures
+    from toydlm.real.sri.figures import all_figures
 
     res["figures"] = all_figures(res, out)
     atomic_write_json(out / f"real_sri_signal{suffix}.json", res)

@@ -15,11 +15,11 @@ import numpy as np
 
 from toydlm.errors import UserError
 from toydlm.experiment.presets import SamplerVariant
-from toydlm.realar.store import CellStore
-from toydlm.twins.corpus import HOLDOUT_ATTACK, holdout_prompts
-from toydlm.twins.dataset import prompt_row
-from toydlm.twins.swap import sample_cell, swap_samplers
-from toydlm.twins.teacher import PROMPT_TOKENS
+from toydlm.real.kit.store import CellStore
+from toydlm.real.twins.corpus import HOLDOUT_ATTACK, holdout_prompts
+from toydlm.real.twins.dataset import prompt_row
+from toydlm.real.twins.swap import sample_cell, swap_samplers
+from toydlm.real.twins.teacher import PROMPT_TOKENS
 
 ARCHS = ("ar", "mdlm")
 NATURAL = {"ar": SamplerVariant("ar", "ar"), "mdlm": SamplerVariant("ar_order", "ar_order")}
@@ -114,7 +114,7 @@ def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only
     real-AR experiment (no holdout set has a prefill)."""
     from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.io import atomic_write_json
-    from toydlm.realar.judging import judged_path
+    from toydlm.real.ar.judging import judged_path
 
     instructions = holdout_prompts()["harmful"]
     judge = None

@@ -14,7 +14,7 @@ import numpy as np
 
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
-from toydlm.realar.plan import prompt_sets
+from toydlm.real.ar.plan import prompt_sets
 
 
 def visible_response(spec: dict, sample: dict) -> str:

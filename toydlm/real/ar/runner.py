@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from toydlm.realar.generate import CellPlan, sample_cell
-from toydlm.realar.store import CellStore
+from toydlm.real.kit.generate import CellPlan, sample_cell
+from toydlm.real.kit.store import CellStore
 
 
 def estimate(plans: list[CellPlan], gen_length: int, tokens_per_s: float, mean_len: float) -> dict:

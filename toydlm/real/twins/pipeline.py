@@ -27,12 +27,12 @@ def paths(a) -> dict[str, Path]:
 
 def run_stage(a) -> dict | None:
     """Run one stage (`a.stage`); the report stage returns the record it wrote."""
-    from toydlm.twins.build import build_task
+    from toydlm.real.twins.build import build_task
 
     p = paths(a)
     only = [x for x in a.samplers.split(",") if x] if a.samplers else None
     if a.stage == "judge":
-        from toydlm.twins.stages import ARCHS, judge_swap, pick_samplers, swap_plan
+        from toydlm.real.twins.stages import ARCHS, judge_swap, pick_samplers, swap_plan
 
         pick_samplers(swap_plan(ARCHS, a.response_len), only)  # an unknown label is an error, as in the swap stage
         judge_swap(p["swap"], a.judge_model, only=only)
@@ -42,8 +42,8 @@ def run_stage(a) -> dict | None:
           f"vocabulary {info['vocab_size']} (unknown share {info['unk_share_holdout']:.4f} on the holdout)", flush=True)
     students = _students(a, task, p)
     if a.stage == "swap":
-        from toydlm.twins.report import portable_students
-        from toydlm.twins.stages import run_swap, student_dir
+        from toydlm.real.twins.report import portable_students
+        from toydlm.real.twins.stages import run_swap, student_dir
 
         dirs = {arch: student_dir(p["runs"], task, arch, a.preset, a.steps, a.seed) for arch in students}
         weights = run_swap(task, dirs, p["corpus"], p["swap"], samples=a.samples, seed=a.seed, only=only)
@@ -70,14 +70,14 @@ def _students(a, task, p: dict[str, Path]) -> dict:
     if a.stage == "report":
         f = p["corpus"] / STUDENTS
         return json.loads(f.read_text()) if f.exists() else {}
-    from toydlm.twins.stages import train_students
+    from toydlm.real.twins.stages import train_students
 
     return train_students(task, p["runs"], a.preset, train_config(a.steps, a.train_batch), a.seed)
 
 
 def _report(a, task, info: dict, p: dict[str, Path], students: dict) -> dict:
-    from toydlm.twins.build import teacher_cells
-    from toydlm.twins.report import (
+    from toydlm.real.twins.build import teacher_cells
+    from toydlm.real.twins.report import (
         build_report,
         fig_length_eos,
         fig_swap_heatmap,
@@ -85,7 +85,7 @@ def _report(a, task, info: dict, p: dict[str, Path], students: dict) -> dict:
         load_swap,
         portable_students,
     )
-    from toydlm.twins.teacher import read_manifest
+    from toydlm.real.twins.teacher import read_manifest
 
     _, hold = teacher_cells(p["corpus"], p["real_ar"])
     m = read_manifest(p["corpus"])

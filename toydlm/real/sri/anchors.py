@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.io import atomic_write_bytes
-from toydlm.realar.store import safe_name
+from toydlm.real.kit.store import safe_name
 from toydlm.sri.signal import compute_centres
 
 

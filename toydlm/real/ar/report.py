@@ -16,9 +16,9 @@ import numpy as np
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.bridge.llm_judge import portable_meta
 from toydlm.measure import binomial_se
-from toydlm.realar.judging import PREFIX, judged_path
-from toydlm.realar.length_test import length_premise, length_test
-from toydlm.realar.stepwise import ar_states, late_refusal_share, prefix_refusals, refusal_by_step
+from toydlm.real.ar.judging import PREFIX, judged_path
+from toydlm.real.kit.length_test import length_premise, length_test
+from toydlm.real.ar.stepwise import ar_states, late_refusal_share, prefix_refusals, refusal_by_step
 
 T_LABEL = "_T0.7"
 RECOVERY_CELL = re.compile(r"(prefill|inject)\d")  # prefill<k>_..., inject<t>_... (not the prefill:<text> attack)
@@ -264,7 +264,7 @@ def checkpoint_report(root: Path, checkpoint: str, hand: list[dict]) -> dict:
 
 def report_stage(a) -> None:
     from toydlm.io import atomic_write_json, provenance
-    from toydlm.realar.figures import write_figures
+    from toydlm.real.ar.figures import write_figures
     from toydlm.weights import checkpoint
 
     work, out = Path(a.work), Path(a.out)
@@ -279,7 +279,7 @@ def report_stage(a) -> None:
         per[root.name]["toy_matched"] = toy_matched(per[root.name], toy)
     cfg = {"work": str(work), "n_harmful": a.n_harmful, "n_harmless": a.n_harmless, "gen_length": a.gen_length,
            "samples_per_prompt_length_cells": a.samples, "prompt_seed": 0,
-           "prompts": "half HarmBench (test), half AdvBench; harmless: Alpaca-derived (toydlm/realar/plan.py)"}
+           "prompts": "half HarmBench (test), half AdvBench; harmless: Alpaca-derived (toydlm/real/ar/plan.py)"}
     res = {"experiment": "real_ar", **provenance(seed=0, config=cfg),
            "checkpoints": {n: {"sha256": checkpoint(n).sha256} for n in per},
            "cells": [c for p in per.values() for c in p["cells"]],

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from toydlm.twins.vocab import EOS_ID, MASK_ID, PAD_ID, SEP_ID, CompactVocab
+from toydlm.real.twins.vocab import EOS_ID, MASK_ID, PAD_ID, SEP_ID, CompactVocab
 
 
 def prompt_row(user: list[int], prefill: list[int], vocab: CompactVocab, prompt_len: int) -> np.ndarray:

@@ -14,11 +14,11 @@ import numpy as np
 
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.errors import UserError
-from toydlm.realar.store import CellStore
-from toydlm.twins.corpus import holdout_prompts, reference_plan
-from toydlm.twins.dataset import CorpusTask, cell_rows
-from toydlm.twins.teacher import PROMPT_TOKENS, TOKEN_BYTES, read_manifest
-from toydlm.twins.vocab import EOS_ID, UNK_ID, build_compact_vocab
+from toydlm.real.kit.store import CellStore
+from toydlm.real.twins.corpus import holdout_prompts, reference_plan
+from toydlm.real.twins.dataset import CorpusTask, cell_rows
+from toydlm.real.twins.teacher import PROMPT_TOKENS, TOKEN_BYTES, read_manifest
+from toydlm.real.twins.vocab import EOS_ID, UNK_ID, build_compact_vocab
 
 PROMPT_LEN, RESPONSE_LEN = 64, 96
 MAX_VOCAB, MIN_COUNT = 16384, 2  # 10.6k ids pass MIN_COUNT on the 0.5B corpus: every one is kept

@@ -15,7 +15,7 @@ from toydlm.experiment.presets import SamplerVariant
 from toydlm.samplers import SamplerConfig
 from toydlm.sampling import _rate as binomial_rate
 from toydlm.trace import eos_first_excess
-from toydlm.twins.vocab import MASK_ID
+from toydlm.real.twins.vocab import MASK_ID
 
 
 def swap_samplers(response_len: int) -> tuple[SamplerVariant, ...]:
