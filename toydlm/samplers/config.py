@@ -81,6 +81,8 @@ class SamplerConfig:
     top_p: float = 1.0
     eos_inf: bool = False
     eos_id: int = 0
+    eos_last: bool = False
+    end_ids: tuple[int, ...] = ()  # further end tokens (end-of-turn) that eos_last treats as EOS
     remdm_schedule: str = "cap"
     eta: float | None = None  # None: the ReMDM script default of the schedule
     t_on: float = 0.55
@@ -98,6 +100,8 @@ class SamplerConfig:
         if unknown:
             raise UserError(f"unknown sampler config field {unknown[0]!r} "
                             f"(valid: {', '.join(sorted(known))})")
+        if "end_ids" in d:  # JSON stores the tuple as a list; the config must stay hashable
+            d = {**d, "end_ids": tuple(int(i) for i in d["end_ids"])}
         return cls(**d)
 
     def replace(self, **kw) -> SamplerConfig:
@@ -131,6 +135,12 @@ def validate(c: SamplerConfig, response_len: int) -> None:
     if c.block_length is not None:
         _validate_blocks(c, L)
     _validate_remdm(c)
+    if c.eos_last and c.name not in selection_names():
+        raise UserError(f"eos_last (end tokens selected last) applies to the selection samplers "
+                        f"({', '.join(selection_names())}), not {c.name!r}")
+    if c.eos_last and c.eos_inf:
+        raise UserError("eos_last and eos_inf exclude each other: an end token that is never proposed "
+                        "cannot be selected last")
     if not 0 <= c.anneal_a0 <= 1:
         raise UserError(f"anneal_a0 must be in [0, 1], got {c.anneal_a0}")
 

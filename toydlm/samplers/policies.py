@@ -29,7 +29,14 @@ def _leftmost(masked_L: jax.Array) -> jax.Array:
     return masked_L & (jnp.cumsum(masked_L) == 1)
 
 
-def _selection(cfg: SamplerConfig, L: int, i, masked, block_n, p_sample, p_LV, u_sel, u_tie):
+def _end_proposals(cfg: SamplerConfig, x_smp: jax.Array) -> jax.Array | None:
+    """Where the drawn proposal is an end token, for the EOS-last control (None when it is off)."""
+    if not cfg.eos_last:
+        return None
+    return jnp.isin(x_smp, jnp.asarray((cfg.eos_id, *cfg.end_ids), jnp.int32))
+
+
+def _selection(cfg: SamplerConfig, L: int, i, masked, block_n, p_sample, p_LV, u_sel, u_tie, last=None):
     """LLaDA/Dream selection: the top-k_i eligible positions of the current block by the rule's score."""
     nb = n_blocks(cfg, L)
     spb = cfg.steps // nb
@@ -41,7 +48,7 @@ def _selection(cfg: SamplerConfig, L: int, i, masked, block_n, p_sample, p_LV, u
     inputs = ScoreInputs(position=np.arange(L, dtype=np.int32), confidence=p_sample, probs=p_LV,
                          uniform=u_sel, step_in_block=j, steps_per_block=spb, cfg=cfg)
     score = selection_rule(cfg.name)(inputs)
-    return top_k_mask(score, eligible, k, u_tie), n_b
+    return top_k_mask(score, eligible, k, u_tie, last), n_b
 
 
 def _ancestral(cfg: SamplerConfig, i, masked, pinned, psi, u_un, u_re):
@@ -77,7 +84,8 @@ def row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, logits_NV: j
     if cfg.name in LEFT_TO_RIGHT:
         commit, remask = _leftmost(masked), jnp.zeros(L, bool)
     elif cfg.name in selection_names():
-        commit, block_n = _selection(cfg, L, i, masked, block_n, p_sample, p_LV, u_sel, u_tie)
+        commit, block_n = _selection(cfg, L, i, masked, block_n, p_sample, p_LV, u_sel, u_tie,
+                                     _end_proposals(cfg, x_smp))
         remask = jnp.zeros(L, bool)
     else:
         commit, remask = _ancestral(cfg, i, masked, state.pinned, state.commit_conf, u_un, u_re)

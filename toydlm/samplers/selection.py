@@ -75,14 +75,19 @@ BUILTIN_RULES: dict[str, ScoreFn] = {
 }
 
 
-def top_k_mask(score_L: jax.Array, eligible_L: jax.Array, k, tie_L: jax.Array) -> jax.Array:
+def top_k_mask(score_L: jax.Array, eligible_L: jax.Array, k, tie_L: jax.Array,
+               last_L: jax.Array | None = None) -> jax.Array:
     """The k highest-scoring eligible positions; exact ties broken by keyed uniforms `tie_L`.
 
     Never by position: an argsort that resolves ties to the left-most index silently turns
-    confidence decoding into left-to-right decoding (Dream#72).
+    confidence decoding into left-to-right decoding (Dream#72). Positions flagged in `last_L`
+    (the EOS-last control) rank below every other eligible one, by score among themselves.
     """
     L = score_L.shape[0]
     primary = jnp.where(eligible_L, -score_L, jnp.inf)  # ascending sort = descending score
-    order = jnp.lexsort((tie_L, primary))
+    keys = (tie_L, primary)
+    if last_L is not None:
+        keys = (*keys, jnp.where(eligible_L, last_L.astype(jnp.int32), 2))
+    order = jnp.lexsort(keys)
     rank = jnp.zeros(L, jnp.int32).at[order].set(jnp.arange(L, dtype=jnp.int32))
     return eligible_L & (rank < k)

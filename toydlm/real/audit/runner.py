@@ -1,0 +1,214 @@
+"""`toydlm audit`: check everything, print the plan, decode every cell batch by batch (resumable),
+judge, analyse, and write audit.json, report.md and report.html."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from toydlm.errors import UserError
+from toydlm.io import atomic_write_json, provenance
+from toydlm.real.audit import analyse
+from toydlm.real.audit.checkpoint import check_kind, end_tokens, logits_shift_for, weights_sha256
+from toydlm.real.audit.judge import Judge, check_judge
+from toydlm.real.audit.plan import AuditCell, base_cells, injection_cells, plan_summary, prompt_lists
+from toydlm.real.audit.sample import decode_batch
+from toydlm.real.audit.spec import AuditConfig, check_config
+from toydlm.real.audit.store import AuditStore
+
+
+@dataclass
+class Clock:
+    """Sampling time of this run, the rate measured on its first decoded batch, and the budget."""
+
+    budget_s: float | None
+    start: float = field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+    rows: int = 0
+    tokens: int = 0
+    work_rate: float | None = None  # work units per second, from the first batch
+    estimated_seconds: float | None = None
+    overhead_s: float = 0.0  # per-cell start-up (a diffusion cell compiles its policy), from the first batch
+    n_cells: int = 1
+    stopped: bool = False
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def work_units(cell: AuditCell, rows: int, tokens_per_row: float) -> float:
+    """Cost model: an AR row costs its tokens; a diffusion row costs steps × canvas positions."""
+    if cell.sampler.cfg.name == "ar":
+        return rows * min(tokens_per_row, cell.gen_length)
+    return rows * cell.sampler.cfg.resolved(cell.gen_length).steps * cell.gen_length
+
+
+def open_model(cfg: AuditConfig, out: Path) -> tuple[dict, object]:
+    """(model description, loaded bridge Setup), every kind check made before the weights load."""
+    from toydlm.bridge.loading import check_device_map, load_tokenizer, require_local
+    from toydlm.bridge.run import load_setup
+    from toydlm.samplers import SamplerConfig
+
+    check_device_map(cfg.device_map)
+    p = require_local(cfg.model)
+    tok = load_tokenizer(p, cfg.trust_remote_code)
+    check_kind(p, cfg.kind, tok, cfg.mask_id)
+    shift = logits_shift_for(p, cfg.logits_shift) if cfg.kind == "dlm" else False
+    sha = weights_sha256(p, out / "weights-sha256.json")
+    sampler = SamplerConfig("ar" if cfg.kind == "ar" else "low_confidence")
+    st, mem = load_setup(str(p), cfg.kind, sampler, cfg.device, cfg.dtype, cfg.trust_remote_code, cfg.mask_id,
+                         device_map=cfg.device_map, tok=tok, gen_length=max(cfg.gen_lengths),
+                         batch_size=cfg.batch_size, seed=cfg.seed, logits_shift=shift)
+    model = {"name": Path(cfg.model).name if Path(cfg.model).exists() else cfg.model,
+             "path": str(cfg.model), "sha256": sha, "kind": cfg.kind, "mask_id": st.mask_id,
+             "end_tokens": end_tokens(tok, st.end_ids), "logits_shift": shift, "memory": mem}
+    return model, st
+
+
+def cell_key_model(model: dict, cfg: AuditConfig) -> dict:
+    """The part of every cell's key that comes from the checkpoint and the run's numerics."""
+    return {"sha256": model["sha256"], "kind": model["kind"], "dtype": cfg.dtype, "device": cfg.device,
+            "device_map": cfg.device_map, "batch_size": cfg.batch_size, "chat": cfg.chat,
+            "mask_id": model["mask_id"], "end_ids": [e["id"] for e in model["end_tokens"]],
+            "logits_shift": model["logits_shift"]}
+
+
+def run_cell(st, cell: AuditCell, spec: dict, store: AuditStore, cfg: AuditConfig, clock: Clock,
+             plan_work: float, log) -> dict | None:
+    """A cell's stored record, decoding its missing batches; None when the budget stopped it."""
+    from tqdm import tqdm
+
+    rec = store.cell(spec)
+    if rec is not None:
+        return rec
+    done = store.batches(spec)
+    bar = tqdm(total=cell.rows, desc=cell.name, disable=not cfg.progress, leave=False)
+    bar.update(sum(len(v["samples"]) for v in done.values()))
+    for a in range(0, cell.rows, cfg.batch_size):
+        if a in done:
+            continue
+        b = min(a + cfg.batch_size, cell.rows)
+        if _over_budget(clock, cell, b - a):
+            bar.close()
+            clock.stopped = True
+            return None
+        stamps = [time.perf_counter()]
+        rows = decode_batch(st, cell, a, b, cfg.chat, on_step=lambda i, s=stamps: s.append(time.perf_counter()))
+        dt = time.perf_counter() - stamps[0]
+        store.put_batch(spec, a, rows, dt)
+        done[a] = {"samples": rows, "seconds": dt}
+        _account(clock, cell, rows, stamps, dt, plan_work, log)
+        bar.update(len(rows))
+    bar.close()
+    samples = [r for a in sorted(done) for r in done[a]["samples"]]
+    return store.finish(spec, samples, {"seconds": sum(v["seconds"] for v in done.values())})
+
+
+def _over_budget(clock: Clock, cell: AuditCell, rows: int) -> bool:
+    if clock.budget_s is None or clock.work_rate is None:
+        return False
+    need = work_units(cell, rows, clock.tokens / max(clock.rows, 1)) / clock.work_rate + clock.overhead_s
+    return clock.elapsed() + need > clock.budget_s
+
+
+def _account(clock: Clock, cell: AuditCell, rows: list[dict], stamps: list[float], dt: float, plan_work,
+             log) -> None:
+    """Count a decoded batch; after the first one, print the expected sampling time."""
+    toks = sum(r["length"] + int(r["ended"]) for r in rows)
+    first = clock.work_rate is None
+    clock.seconds += dt
+    clock.rows += len(rows)
+    clock.tokens += toks
+    if not first:
+        return
+    per_row = toks / len(rows)
+    work, overhead = work_units(cell, len(rows), per_row), 0.0
+    if cell.sampler.cfg.name != "ar" and len(stamps) > 2:  # diffusion: the first step compiles the policy
+        steady = (stamps[-1] - stamps[1]) / (len(stamps) - 2)
+        overhead = max(stamps[1] - stamps[0] - steady, 0.0)
+        clock.work_rate = work * (len(stamps) - 2) / (len(stamps) - 1) / max(stamps[-1] - stamps[1], 1e-9)
+    else:
+        clock.work_rate = work / dt
+    clock.overhead_s = overhead
+    clock.estimated_seconds = dt + max(plan_work(per_row) - work, 0.0) / clock.work_rate + \
+        overhead * (clock.n_cells - 1)
+    log(f"first batch: {len(rows)} rows in {dt:.1f} s ({toks / dt:.1f} tokens/s); expected sampling time "
+        f"{clock.estimated_seconds / 60:.1f} min")
+    if clock.budget_s is not None and dt > clock.budget_s:
+        raise UserError(f"--max-minutes {clock.budget_s / 60:g} is too small for one batch, which took "
+                        f"{dt / 60:.2f} min (the batch is kept): raise --max-minutes or lower --batch-size")
+
+
+def run_audit(cfg: AuditConfig, log=print) -> dict:
+    """Run (or resume) an audit; returns the audit.json record."""
+    check_config(cfg)
+    harmful, harmless = prompt_lists(cfg)
+    check_judge(cfg.judge)
+    out = Path(cfg.out)
+    model, st = open_model(cfg, out)
+    key_model = cell_key_model(model, cfg)
+    cells = base_cells(cfg, harmful, harmless, st.tok)
+    n_inj = 6 * min(50, len(harmful)) * len(cfg.temperatures) * len(cfg.gen_lengths) \
+        if "injection" in cfg.attacks else 0
+    summary = plan_summary(cells, 0)
+    log(f"plan: {summary['cells'] + (6 * len(cfg.temperatures) * len(cfg.gen_lengths) if n_inj else 0)} cells, "
+        f"{summary['rows'] + n_inj} rows, at most {summary['tokens_worst']} tokens before injection cells "
+        f"({model['name']}, {cfg.kind}, {cfg.device}, {cfg.dtype}); the expected time follows the first batch")
+    store, clock = AuditStore(out), Clock(None if cfg.max_minutes is None else cfg.max_minutes * 60)
+    clock.n_cells = sum(store.cell(c.spec(key_model)) is None for c in cells)
+
+    def plan_work(per_row: float) -> float:
+        return sum(work_units(c, c.rows, per_row) for c in cells) + n_inj * per_row
+
+    records = _sample_all(st, cells, cfg, key_model, store, clock, plan_work, log)
+    if not clock.stopped:
+        for raw in [c for c in cells if c.attack == "raw" and "injection" in cfg.attacks]:
+            rec = records[raw.name]
+            refused = analyse.verdict_arrays(rec["samples"], None)["refusal"]
+            inj = injection_cells(raw, rec["samples"], refused, st.tok)
+            cells += inj
+            records.update(_sample_all(st, inj, cfg, key_model, store, clock, plan_work, log))
+    from toydlm.real.audit.assemble import assemble
+
+    judge = Judge(cfg.judge, device=cfg.device, cache_root=out / "judged")
+    result = assemble(cfg, model, cells, records, judge, key_model, clock)
+    result["timing_history"] = _log_timing(out, result["timing"], result["complete"])
+    result.update(provenance(seed=cfg.seed, config=_settings(cfg)))
+    atomic_write_json(out / "audit.json", result)
+    from toydlm.real.audit.report import write_reports
+
+    write_reports(result, out)
+    return result
+
+
+def _sample_all(st, cells, cfg, key_model, store, clock, plan_work, log) -> dict[str, dict]:
+    recs = {}
+    for c in cells:
+        rec = run_cell(st, c, c.spec(key_model), store, cfg, clock, plan_work, log)
+        if rec is None:
+            log(f"stopped before {c.name}: --max-minutes {cfg.max_minutes:g} reached; rerun the same command to "
+                "resume")
+            break
+        recs[c.name] = rec
+    return recs
+
+
+def _log_timing(out: Path, timing: dict, complete: bool) -> list[dict]:
+    """Every invocation's timing in this folder, this one appended (a resumed audit keeps its history)."""
+    import json
+
+    from toydlm.io import atomic_write_text
+
+    path = out / "timing_history.json"
+    hist = json.loads(path.read_text()) if path.exists() else []
+    hist.append({**{k: v for k, v in timing.items() if k != "note"}, "complete": complete,
+                 "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    atomic_write_text(path, json.dumps(hist, indent=1) + "\n")
+    return hist
+
+
+def _settings(cfg: AuditConfig) -> dict:
+    d = asdict(cfg)
+    d.pop("progress")
+    return d

@@ -1,0 +1,91 @@
+"""Decode one batch of an audit cell on a loaded checkpoint and reduce it to per-row records.
+
+A record is `{prompt, sample, ids, length, ended, text}`; a diffusion row adds its EOS-first terms
+(`eos`: the share s and its random-order value E, maximum M and minimum m) and two step strings,
+`cr` (committed text is a refusal) and `dc` (the argmax draft complies), one character per step, from
+which the analysis derives the C/P/H/R trajectories once the harm judge has ruled. An AR row has
+neither: an AR decoder commits in order and never holds an uncommitted draft.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toydlm.real.audit.plan import AuditCell
+from toydlm.trace import eos_first_terms
+
+
+def batch_inputs(st, cell: AuditCell, a: int, b: int, chat: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Chat-templated ids of rows a..b of the cell, left-padded (the prefill belongs to the prompt)."""
+    from toydlm.bridge.encode import encode_prompts
+
+    users = [cell.users[r // cell.samples] for r in range(a, b)]
+    prefills = [cell.prefills[r // cell.samples] for r in range(a, b)]
+    return encode_prompts(st.tok, users, prefills, chat)
+
+
+def cell_config(st, cell: AuditCell):
+    """The cell's sampler config on this checkpoint: its end ids, steps resolved at the cell's length."""
+    cfg = cell.sampler.cfg.replace(eos_id=st.eos_id, end_ids=tuple(st.end_ids[1:]))
+    return cfg.resolved(cell.gen_length)
+
+
+def decode_batch(st, cell: AuditCell, a: int, b: int, chat: bool = True, on_step=None) -> list[dict]:
+    """Rows a..b of the cell (keys by row index, so batching never changes a row's draw)."""
+    ids, att = batch_inputs(st, cell, a, b, chat)
+    cfg = cell_config(st, cell)
+    forbid = tuple(st.end_ids[1:]) if cfg.eos_inf else ()
+    if st.kind == "ar":
+        from toydlm.bridge.kvar import kv_ar_sample
+
+        trace = kv_ar_sample(st.hf, ids, att, cell.gen_length, cfg, cell.seed, st.mask_id, st.eos_id, st.vocab,
+                             b - a, end_ids=st.end_ids, forbid=forbid, record_hidden=False, on_step=on_step,
+                             stop_at_end=True, draw="icdf", row_offset=a)
+        return rows_of(st, trace, cell, a, diffusion=False)
+    trace = _diffusion_trace(st, cell, cfg, ids, att, a, forbid, on_step)
+    return rows_of(st, trace, cell, a, diffusion=True)
+
+
+def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, a: int, forbid, on_step):
+    import torch
+
+    from toydlm.bridge.adapters import HFDenoiser
+    from toydlm.bridge.sampling import loop_sample
+
+    den = HFDenoiser(st.hf, "dlm", mask_id=st.mask_id, pad_id=st.pad_id, vocab_size=st.vocab,
+                     prompt_len=ids.shape[1], response_len=cell.gen_length, name=st.name,
+                     logits_shift=st.logits_shift, forbid=forbid)
+    den.attention_mask = torch.as_tensor(np.concatenate([att, np.ones((len(ids), cell.gen_length), bool)], 1))
+    try:
+        return loop_sample(den, ids, cell.gen_length, cfg, cell.seed, st.mask_id, st.eos_id, len(ids),
+                           row_offset=a, on_step=on_step, end_ids=st.end_ids)
+    finally:
+        den.close()
+
+
+def rows_of(st, trace, cell: AuditCell, a: int, diffusion: bool) -> list[dict]:
+    """Per-row records of a decoded batch whose first row is row `a` of the cell."""
+    final = np.asarray(trace.final_response)
+    out = []
+    for i, row in enumerate(final):
+        r = a + i
+        hit = np.flatnonzero(row == st.eos_id)
+        n = int(hit[0]) if len(hit) else len(row)
+        ids = [int(t) for t in row[:n] if t != st.mask_id]
+        out.append({"prompt": r // cell.samples, "sample": r % cell.samples, "ids": ids, "length": n,
+                    "ended": bool(len(hit)), "text": st.tok.decode(ids, skip_special_tokens=True)})
+    if diffusion:
+        _add_steps(st, trace, out)
+    return out
+
+
+def _add_steps(st, trace, out: list[dict]) -> None:
+    from toydlm.bridge.cells import text_verdicts
+
+    canvas = np.asarray(trace["canvas"])
+    terms = eos_first_terms(np.asarray(trace["committed"]), canvas, st.eos_id, trace.meta["n_first_commits"])
+    v = text_verdicts(st.tok, trace, st.mask_id, st.eos_id)
+    for i, rec in enumerate(out):
+        rec["eos"] = [None if not np.isfinite(x[i]) else float(x[i]) for x in terms]
+        rec["cr"] = "".join("1" if x else "0" for x in v["committed_refusal"][i])
+        rec["dc"] = "".join("1" if x else "0" for x in v["draft_comply"][i])
