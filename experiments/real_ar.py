@@ -12,11 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from toydlm.real.ar.plan import TIERS  # noqa: E402
+
+if TYPE_CHECKING:
+    from toydlm.real.ar.judging import JudgeConfig
 
 RATE = {"qwen2.5-coder-0.5b-instruct": 40.0, "qwen2.5-coder-1.5b-instruct": 13.0, "smollm2-135m-instruct": 120.0}
 
@@ -44,20 +48,18 @@ def args() -> argparse.Namespace:
 
 def gen(a: argparse.Namespace) -> None:
     from toydlm.bridge.attacks import parse_attacks
-    from toydlm.bridge.run import load_setup
     from toydlm.real.ar import plan as P
-    from toydlm.real.ar.runner import estimate, run_cells
+    from toydlm.real.kit.checkpoint import open_checkpoint
+    from toydlm.real.kit.prompts import ATTACK_CELLS, prompt_sets
+    from toydlm.real.kit.runner import estimate, run_cells
     from toydlm.real.kit.store import CellStore
-    from toydlm.samplers import SamplerConfig
     from toydlm.weights import checkpoint
 
     sha = checkpoint(a.model).sha256
-    default = P.STRONGEST if a.tier == "core" else P.ATTACK_CELLS
+    default = P.STRONGEST if a.tier == "core" else ATTACK_CELLS
     attacks = tuple(parse_attacks(a.attacks)) if a.attacks else default  # checked before the load
-    prompts = P.prompt_sets(a.n_harmful, a.n_harmless)
-    setup, mem = load_setup(a.model, "ar", SamplerConfig("ar"), "cpu", "float32", False, None,
-                            gen_length=a.gen_length, batch_size=a.batch_size, seed=0)
-    print(f"loaded {a.model} (memory estimate {mem})", flush=True)
+    prompts = prompt_sets(a.n_harmful, a.n_harmless)
+    setup = open_checkpoint(a.model, "ar", gen_length=a.gen_length, batch_size=a.batch_size)
     store = CellStore(Path(a.work) / a.model)
     groups = TIERS[a.tier]
     plans = []
@@ -79,7 +81,7 @@ def inject_plans(P, done: dict, plans: list, tok, root: Path) -> list:
     import json
 
     from toydlm.bridge.judges import keyword_refusal
-    from toydlm.real.ar.judging import judged_path
+    from toydlm.real.kit.judged import judged_path
     from toydlm.real.kit.store import CellStore
 
     store, by_name = CellStore(root), {p.name: p for p in plans}
@@ -97,6 +99,14 @@ def inject_plans(P, done: dict, plans: list, tok, root: Path) -> list:
     return P.inject_cells(by_name[best], done[best]["samples"], [not x for x in ok[best]], tok)
 
 
+def judge_config(a: argparse.Namespace) -> JudgeConfig:
+    """The judge stages' settings from the parsed arguments."""
+    from toydlm.real.ar.judging import JudgeConfig
+
+    return JudgeConfig(work=Path(a.work), model=a.model, n_harmful=a.n_harmful, n_harmless=a.n_harmless,
+                       judge_model=a.judge_model, judge_dtype=a.judge_dtype, follow=a.follow)
+
+
 def main() -> None:
     a = args()
     if a.stage == "gen":
@@ -104,17 +114,18 @@ def main() -> None:
     elif a.stage == "judge":
         from toydlm.real.ar.judging import judge_stage
 
-        judge_stage(a)
+        judge_stage(judge_config(a))
     elif a.stage == "judge-prefixes":
         from toydlm.real.ar.judging import judge_prefixes
 
         if not a.cell:
             sys.exit("judge-prefixes needs --cell NAME (a stored cell, e.g. prefix_injection_T0.7)")
-        judge_prefixes(a, a.cell)
+        judge_prefixes(judge_config(a), a.cell)
     else:
-        from toydlm.real.ar.report import report_stage
+        from toydlm.real.ar.report import ReportConfig, report_stage
 
-        report_stage(a)
+        report_stage(ReportConfig(work=Path(a.work), out=Path(a.out), n_harmful=a.n_harmful,
+                                  n_harmless=a.n_harmless, gen_length=a.gen_length, samples=a.samples))
 
 
 if __name__ == "__main__":

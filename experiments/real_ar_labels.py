@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from toydlm.bridge.judges import keyword_refusal  # noqa: E402
-from toydlm.real.ar.judging import cell_files, find_cell, judge_inputs  # noqa: E402
-from toydlm.real.ar.plan import prompt_sets  # noqa: E402
+from toydlm.real.ar.judging import cell_files, find_cell  # noqa: E402
+from toydlm.real.kit.judged import judge_inputs  # noqa: E402
+from toydlm.real.kit.prompts import prompt_sets  # noqa: E402
 
 
 def candidates(root: Path, harmful: list[str], cells: list[str] | None) -> list[dict]:

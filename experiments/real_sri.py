@@ -74,16 +74,13 @@ def pick_attacks(spec: str | None) -> tuple[str, ...]:
 
 
 def load(a: argparse.Namespace):
-    from toydlm.bridge.run import load_setup
+    from toydlm.real.kit.checkpoint import open_checkpoint
     from toydlm.real.kit.store import CellStore
     from toydlm.real.sri.plan import STEPS
-    from toydlm.samplers import SamplerConfig
     from toydlm.weights import checkpoint
 
     sha = checkpoint(a.model).sha256
-    setup, mem = load_setup(a.model, "ar", SamplerConfig("ar"), "cpu", "float32", False, None,
-                            gen_length=STEPS, batch_size=a.batch_size, seed=0)
-    print(f"loaded {a.model} (memory estimate {mem})", flush=True)
+    setup = open_checkpoint(a.model, "ar", gen_length=STEPS, batch_size=a.batch_size)
     return setup, CellStore(Path(a.work) / a.model), sha
 
 

@@ -15,9 +15,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+if TYPE_CHECKING:
+    from toydlm.real.twins.pipeline import TwinsConfig
 
 
 def args() -> argparse.Namespace:
@@ -51,12 +55,23 @@ def args() -> argparse.Namespace:
     return ap.parse_args()
 
 
+def twins_config(a: argparse.Namespace) -> TwinsConfig:
+    """The stages' settings from the parsed arguments (`--samplers`: comma-separated labels)."""
+    from toydlm.real.twins.pipeline import TwinsConfig
+
+    samplers = tuple(x for x in a.samplers.split(",") if x) if a.samplers else None
+    return TwinsConfig(work=Path(a.work), real_ar_work=Path(a.real_ar_work), runs=Path(a.runs), out=Path(a.out),
+                       teacher=a.teacher, prompt_len=a.prompt_len, response_len=a.response_len, preset=a.preset,
+                       steps=a.steps, train_batch=a.train_batch, seed=a.seed, samples=a.samples, samplers=samplers,
+                       judge_model=a.judge_model)
+
+
 def main() -> None:
     a = args()
     if a.stage != "corpus":
         from toydlm.real.twins.pipeline import run_stage
 
-        run_stage(a)
+        run_stage(a.stage, twins_config(a))
     else:
         from toydlm.real.twins.corpus import CorpusMix
         from toydlm.real.twins.teacher import generate

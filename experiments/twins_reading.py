@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toydlm.real.ar.judging import judged_verdicts  # noqa: E402
+from toydlm.real.kit.judged import judged_verdicts  # noqa: E402
 
 STORE = ROOT / "results/twins_cells/qwen2.5-coder-0.5b-instruct/swap"
 CELLS = ("ar_ar_prefix_injection", "mdlm_ar_order_prefix_injection", "mdlm_low_confidence_T48_prefix_injection")

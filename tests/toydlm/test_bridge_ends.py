@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from toydlm.bridge.run import bridge_run  # noqa: E402
+from toydlm.bridge.run import BridgeRunConfig, bridge_run  # noqa: E402
 from toydlm.bridge.tiny import build_tokenizer, write_tiny  # noqa: E402
 from toydlm.trace import load_trace  # noqa: E402
 
@@ -62,8 +62,8 @@ def prompt_file(tmp_path_factory):
 def test_ar_can_end_when_the_tokenizer_unk_is_the_eos(tmp_path, prompt_file):
     """Qwen's unk token is its EOS: the AR mask placeholder must never be a real token, or EOS is forbidden."""
     folder, tok, ids = _write_chat_tiny(tmp_path / "m", "<eos>", unk_is_eos=True)
-    s = bridge_run(str(folder), "ar", str(prompt_file), str(tmp_path / "out"), gen_length=4, batch_size=4,
-                   progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(folder), "ar", str(prompt_file), str(tmp_path / "out"), gen_length=4, batch_size=4, progress=False))
     tr = load_trace(tmp_path / "out" / "trace_none.npz")
     assert tr.meta["mask_id"] >= len(tok)  # an id no tokenizer entry and no logit column can be
     assert (tr.final_response[:, 0] == tr.meta["eos_id"]).all()  # the first token ends it
@@ -73,8 +73,8 @@ def test_ar_can_end_when_the_tokenizer_unk_is_the_eos(tmp_path, prompt_file):
 def test_ar_response_ends_at_the_chat_turns_end_token(tmp_path, prompt_file):
     """The end of a turn is the generation config's eos_token_id list ([<|im_end|>, <eos>]), mapped to one id."""
     folder, tok, ids = _write_chat_tiny(tmp_path / "m", IM_END, unk_is_eos=False)
-    s = bridge_run(str(folder), "ar", str(prompt_file), str(tmp_path / "out"), gen_length=4, batch_size=4,
-                   progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(folder), "ar", str(prompt_file), str(tmp_path / "out"), gen_length=4, batch_size=4, progress=False))
     tr = load_trace(tmp_path / "out" / "trace_none.npz")
     assert tr.meta["eos_id"] == ids[IM_END] and tr.meta["end_ids"] == [ids[IM_END], ids["<eos>"]]
     assert (tr["length"] == 0).all() and s["cells"][0]["mean_length"] == 0.0
@@ -94,8 +94,9 @@ def test_dlm_end_ids_map_to_the_canonical_eos(tmp_path, prompt_file):
 def test_ar_hrr_and_frr_are_undefined(tmp_path, prompt_file):
     """An AR decoder's draft is its committed text: HRR/FRR are null, as in the toy lab."""
     folder = write_tiny("ar", tmp_path / "m")
-    s = bridge_run(str(folder), "ar", str(prompt_file), str(tmp_path / "out"), gen_length=4, batch_size=4,
-                   temperature=1.0, progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(folder), "ar", str(prompt_file), str(tmp_path / "out"), gen_length=4, batch_size=4, temperature=1.0,
+        progress=False))
     c = s["cells"][0]
     assert c["hrr"] is None and c["frr"] is None and c["eos_first_share"] is None
     saved = json.loads((tmp_path / "out" / "summary.json").read_text())["cells"][0]
@@ -120,6 +121,7 @@ def test_progress_bar_counts_batches_times_steps(tmp_path, prompt_file, monkeypa
 
     monkeypatch.setattr(run_mod, "_bar", lambda enabled, total, desc: Bar(total))
     folder = write_tiny("dlm", tmp_path / "m")
-    bridge_run(str(folder), "dlm", str(prompt_file), str(tmp_path / "out"), gen_length=4, steps=2, batch_size=2,
-               progress=False)
+    bridge_run(BridgeRunConfig(
+        str(folder), "dlm", str(prompt_file), str(tmp_path / "out"), gen_length=4, steps=2, batch_size=2,
+        progress=False))
     assert [(b.total, b.n) for b in seen] == [(4, 4)]  # ceil(4 / 2) batches x 2 steps

@@ -12,7 +12,7 @@ tf = pytest.importorskip("transformers")
 from toydlm.bridge.attacks import apply_attack  # noqa: E402
 from toydlm.bridge.encode import chat_ids, check_lengths  # noqa: E402
 from toydlm.bridge.loading import context_length, estimate_memory_gb, gguf_header, host_available_gb  # noqa: E402
-from toydlm.bridge.run import bridge_run  # noqa: E402
+from toydlm.bridge.run import BridgeRunConfig, bridge_run  # noqa: E402
 from toydlm.bridge.tiny import build_tokenizer, write_tiny  # noqa: E402
 from toydlm.cli import main  # noqa: E402
 from toydlm.errors import UserError  # noqa: E402
@@ -53,8 +53,8 @@ def test_a_tokenizer_without_a_chat_template_is_one_line_and_loses_nothing(tmp_p
     out = tmp_path / "out"
     before = _old_run(out)
     with pytest.raises(UserError, match="no chat template") as e:
-        bridge_run(str(folder), "ar", str(_prompts(tmp_path / "p.jsonl", PROMPTS)), str(out), gen_length=4,
-                   progress=False)
+        bridge_run(BridgeRunConfig(
+            str(folder), "ar", str(_prompts(tmp_path / "p.jsonl", PROMPTS)), str(out), gen_length=4, progress=False))
     assert "\n" not in str(e.value) and "--no-chat-template" in str(e.value)
     assert sorted(p.name for p in out.iterdir()) == before and (out / "summary.json").read_text() == '{"old": true}'
 
@@ -62,8 +62,9 @@ def test_a_tokenizer_without_a_chat_template_is_one_line_and_loses_nothing(tmp_p
 def test_no_chat_template_runs_on_the_raw_text(tmp_path):
     folder = write_tiny("ar", tmp_path / "base")
     (folder / "chat_template.jinja").unlink()
-    s = bridge_run(str(folder), "ar", str(_prompts(tmp_path / "p.jsonl", PROMPTS)), str(tmp_path / "out"),
-                   gen_length=2, batch_size=4, progress=False, chat=False)
+    s = bridge_run(BridgeRunConfig(
+        str(folder), "ar", str(_prompts(tmp_path / "p.jsonl", PROMPTS)), str(tmp_path / "out"), gen_length=2,
+        batch_size=4, progress=False, chat=False))
     assert s["cells"][0]["n"] == 4 and s["config"]["chat_template"] is False
     tok = build_tokenizer()
     assert chat_ids(tok, "write a poem", chat=False) == tok("write a poem")["input_ids"]
@@ -79,8 +80,9 @@ def test_a_prompt_longer_than_the_context_names_its_index_and_token_count(tiny_a
     out = tmp_path / "out"
     before = _old_run(out)
     with pytest.raises(UserError) as e:
-        bridge_run(str(tiny_ar), "ar", str(_prompts(tmp_path / "p.jsonl", rows)), str(out), gen_length=8,
-                   attacks="refusal_suppression", progress=False)
+        bridge_run(BridgeRunConfig(
+            str(tiny_ar), "ar", str(_prompts(tmp_path / "p.jsonl", rows)), str(out), gen_length=8,
+            attacks="refusal_suppression", progress=False))
     msg = str(e.value)
     assert "\n" not in msg and "prompt 2 (0-based)" in msg and f"{n_tok} tokens" in msg
     assert "512" in msg and "refusal_suppression" in msg and "--gen-length" in msg
@@ -120,8 +122,9 @@ def test_device_map_auto_reaches_from_pretrained_and_runs(tiny_ar, tmp_path, mon
         return real(cls, *a, **k)
 
     monkeypatch.setattr(tf.AutoModelForCausalLM, "from_pretrained", classmethod(spy))
-    s = bridge_run(str(tiny_ar), "ar", str(_prompts(tmp_path / "p.jsonl", PROMPTS)), str(tmp_path / "out"),
-                   gen_length=3, batch_size=4, progress=False, device_map="auto")
+    s = bridge_run(BridgeRunConfig(
+        str(tiny_ar), "ar", str(_prompts(tmp_path / "p.jsonl", PROMPTS)), str(tmp_path / "out"), gen_length=3,
+        batch_size=4, progress=False, device_map="auto"))
     assert seen == ["auto"] and s["config"]["device_map"] == "auto"
     assert s["cells"][0]["n"] == 4 and (tmp_path / "out" / "summary.json").is_file()
 
@@ -134,7 +137,7 @@ def test_a_wrong_device_map_is_one_line_before_anything(tiny_ar, tmp_path, capsy
     assert len(err.splitlines()) == 1 and "'gpu0'" in err and "auto" in err and "sequential" in err
     assert not out.exists()
     with pytest.raises(UserError, match="--device-map"):
-        bridge_run(str(tiny_ar), "ar", "harmbench", str(out), device_map="cuda", progress=False)
+        bridge_run(BridgeRunConfig(str(tiny_ar), "ar", "harmbench", str(out), device_map="cuda", progress=False))
 
 
 def _write_gguf(folder, rows=64, cols=1024, context=256):

@@ -13,7 +13,7 @@ from toydlm.bridge.encode import encode_prompts  # noqa: E402
 from toydlm.bridge.ends import end_ids, mask_token_for, output_vocab  # noqa: E402
 from toydlm.bridge.kvar import kv_ar_sample  # noqa: E402
 from toydlm.bridge.loading import load_model  # noqa: E402
-from toydlm.bridge.run import bridge_run  # noqa: E402
+from toydlm.bridge.run import BridgeRunConfig, bridge_run  # noqa: E402
 from toydlm.bridge.sampling import loop_sample  # noqa: E402
 from toydlm.bridge.tiny import write_tiny  # noqa: E402
 from toydlm.samplers import SamplerConfig  # noqa: E402
@@ -65,8 +65,9 @@ def test_attacks_become_cells_with_prefills_in_the_prompt(tmp_path):
     folder = write_tiny("ar", tmp_path / "m")
     p = tmp_path / "p.jsonl"
     p.write_text("\n".join(json.dumps({"instruction": s}) for s in PROMPTS) + "\n")
-    s = bridge_run(str(folder), "ar", str(p), str(tmp_path / "out"), harmless=str(p), gen_length=4, batch_size=4,
-                   attacks=["raw,roleplay", "prefill:sure here is"], progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(folder), "ar", str(p), str(tmp_path / "out"), harmless=str(p), gen_length=4, batch_size=4,
+        attacks=["raw,roleplay", "prefill:sure here is"], progress=False))
     assert [c["attack"] for c in s["cells"]] == ["none", "roleplay", "prefill:sure here is", "benign"]
     for c in s["cells"]:
         for k in ("model", "sampler", "attack", "n", "asr", "asr_se", "refusal_rate", "mean_len_refusal",
@@ -80,7 +81,7 @@ def test_attacks_become_cells_with_prefills_in_the_prompt(tmp_path):
     want = tok("sure here is", add_special_tokens=False)["input_ids"]
     assert (tr["prompt"][:, -len(want):] == want).all()
     with pytest.raises(ValueError, match="bad attack"):
-        bridge_run(str(folder), "ar", str(p), str(tmp_path / "o2"), attacks="nope", progress=False)
+        bridge_run(BridgeRunConfig(str(folder), "ar", str(p), str(tmp_path / "o2"), attacks="nope", progress=False))
 
 
 def _first_end(resp: np.ndarray, ends) -> np.ndarray:

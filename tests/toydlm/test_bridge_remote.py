@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from toydlm.bridge.run import bridge_run  # noqa: E402
+from toydlm.bridge.run import BridgeRunConfig, bridge_run  # noqa: E402
 from toydlm.bridge.tiny import build_tokenizer  # noqa: E402
 from toydlm.cli import main  # noqa: E402
 from toydlm.trace import load_trace  # noqa: E402
@@ -146,8 +146,9 @@ def test_remote_code_loads_and_samples_with_the_flag(remote, prompts, tmp_path, 
 @pytest.mark.parametrize("shift", [False, True])
 def test_logits_shift_aligns_a_dream_style_model(remote, prompts, tmp_path, shift):
     """Position j of the model predicts token 8 + j mod (V-8); Dream's shift moves it to j + 1."""
-    s = bridge_run(str(remote["positional"]), "dlm", str(prompts), str(tmp_path), steps=2, gen_length=4,
-                   temperature=0.0, trust_remote_code=True, logits_shift=shift, progress=False)
+    s = bridge_run(BridgeRunConfig(
+        str(remote["positional"]), "dlm", str(prompts), str(tmp_path), steps=2, gen_length=4, temperature=0.0,
+        trust_remote_code=True, logits_shift=shift, progress=False))
     assert s["config"]["logits_shift"] is shift
     tr = load_trace(tmp_path / "trace_none.npz")
     P, V = tr["prompt"].shape[1], len(build_tokenizer())
@@ -157,4 +158,4 @@ def test_logits_shift_aligns_a_dream_style_model(remote, prompts, tmp_path, shif
 
 def test_logits_shift_is_rejected_for_ar_models(tmp_path, prompts):
     with pytest.raises(ValueError, match="logits-shift"):
-        bridge_run(str(tmp_path), "ar", str(prompts), str(tmp_path), logits_shift=True, progress=False)
+        bridge_run(BridgeRunConfig(str(tmp_path), "ar", str(prompts), str(tmp_path), logits_shift=True, progress=False))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,62 +135,93 @@ def encode_cells(model: str, cells: list[dict], gen_length: int, dtype: str, dev
                  for c in cells]
 
 
-def bridge_run(model: str, kind: str, prompts: str, out: str, harmless: str | None = None, sampler: str | None = None,
-               steps: int | None = None, gen_length: int = 32, block_length: int | None = None,
-               temperature: float = 0.0, eos_inf: bool = False, device: str = "cpu", dtype: str = "float32",
-               n: int | None = None, seed: int = 0, batch_size: int = 16, trust_remote_code: bool = False,
-               judge_path: str | None = None, progress: bool = True, logits_shift: bool = False,
-               mask_id: int | None = None, attacks=None, kv_cache: bool = True, device_map: str | None = None,
-               chat: bool = True) -> dict:
-    """Run one sampler of the toy lab on a checkpoint, one cell per attack (`attacks`: names or a
-    comma-separated string, default raw) plus the benign cell; write summary.json (with `sri` and
-    `theory`) and the traces. `logits_shift`: a Dream-style DLM whose position i predicts token i + 1;
-    `kv_cache=False` runs `ar` through the (slow) loop driver instead of the KV cache; `device_map`
-    (accelerate) places the model instead of `device`; `chat=False` feeds raw text (no chat template)."""
-    sampler = sampler or ("ar" if kind == "ar" else "low_confidence")
-    if logits_shift and kind != "dlm":
+@dataclass(frozen=True)
+class BridgeRunConfig:
+    """One `toydlm bridge run`: the checkpoint (`model`, `kind` "ar" or "dlm"), the prompt set and where to
+    write (`out`), then the sampler, the cells, the judge, and how the model is loaded and fed.
+
+    `attacks`: names or a comma-separated string (default raw), plus the benign cell when `harmless` is
+    given; `logits_shift`: a Dream-style DLM whose position i predicts token i + 1; `kv_cache=False` runs
+    `ar` through the (slow) loop driver instead of the KV cache; `device_map` (accelerate) places the model
+    instead of `device`; `chat=False` feeds raw text (no chat template)."""
+
+    model: str
+    kind: str
+    prompts: str
+    out: str
+    harmless: str | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    gen_length: int = 32
+    block_length: int | None = None
+    temperature: float = 0.0
+    eos_inf: bool = False
+    device: str = "cpu"
+    dtype: str = "float32"
+    n: int | None = None
+    seed: int = 0
+    batch_size: int = 16
+    trust_remote_code: bool = False
+    judge_path: str | None = None
+    progress: bool = True
+    logits_shift: bool = False
+    mask_id: int | None = None
+    attacks: str | Sequence[str] | None = None
+    kv_cache: bool = True
+    device_map: str | None = None
+    chat: bool = True
+
+
+def bridge_run(cfg: BridgeRunConfig) -> dict:
+    """Run one sampler of the toy lab on a checkpoint, one cell per attack plus the benign cell; write
+    summary.json (with `sri` and `theory`) and the traces."""
+    kind, gen_length, batch_size = cfg.kind, cfg.gen_length, cfg.batch_size
+    sampler = cfg.sampler or ("ar" if kind == "ar" else "low_confidence")
+    if cfg.logits_shift and kind != "dlm":
         raise UserError("--logits-shift applies to diffusion (--kind dlm) checkpoints; AR logits are always aligned")
     if kind == "ar" and sampler != "ar":
         raise UserError(f"an AR checkpoint runs only the 'ar' sampler, not {sampler!r}")
-    if gen_length < 1 or (n is not None and n < 1) or batch_size < 1:
+    if gen_length < 1 or (cfg.n is not None and cfg.n < 1) or batch_size < 1:
         raise UserError("--gen-length, --n and --batch-size must be positive")
-    cfg = SamplerConfig(sampler, steps=steps, block_length=block_length, temperature=temperature, eos_inf=eos_inf)
-    cfg.resolved(gen_length)  # validate before loading anything
-    check_device_map(device_map)
-    cells_in = prompt_cells(prompts, harmless, n, attacks)
-    tok, encoded = encode_cells(model, cells_in, gen_length, dtype, device, device_map, trust_remote_code, chat)
-    st, mem = load_setup(model, kind, cfg, device, dtype, trust_remote_code, mask_id, device_map=device_map, tok=tok,
-                         gen_length=gen_length, batch_size=batch_size, seed=seed, logits_shift=logits_shift,
-                         kv_cache=kv_cache)
-    judge = ClassifierJudge(judge_path, device=device) if judge_path else None
-    outdir = Path(out)
+    scfg = SamplerConfig(sampler, steps=cfg.steps, block_length=cfg.block_length, temperature=cfg.temperature,
+                         eos_inf=cfg.eos_inf)
+    scfg.resolved(gen_length)  # validate before loading anything
+    check_device_map(cfg.device_map)
+    cells_in = prompt_cells(cfg.prompts, cfg.harmless, cfg.n, cfg.attacks)
+    tok, encoded = encode_cells(cfg.model, cells_in, gen_length, cfg.dtype, cfg.device, cfg.device_map,
+                                cfg.trust_remote_code, cfg.chat)
+    st, mem = load_setup(cfg.model, kind, scfg, cfg.device, cfg.dtype, cfg.trust_remote_code, cfg.mask_id,
+                         device_map=cfg.device_map, tok=tok, gen_length=gen_length, batch_size=batch_size,
+                         seed=cfg.seed, logits_shift=cfg.logits_shift, kv_cache=cfg.kv_cache)
+    judge = ClassifierJudge(cfg.judge_path, device=cfg.device) if cfg.judge_path else None
+    outdir = Path(cfg.out)
     cells, t_gen, traces, refusals, states = [], 0.0, {}, {}, {}
     n_steps = st.cfg.resolved(gen_length).steps
-    for c, (ids, att) in zip(cells_in, encoded):
-        label = c["label"]
-        bar = _bar(progress, math.ceil(len(ids) / batch_size) * n_steps, f"{label}: {sampler}")
+    for cell, (ids, att) in zip(cells_in, encoded):
+        label = cell["label"]
+        bar = _bar(cfg.progress, math.ceil(len(ids) / batch_size) * n_steps, f"{label}: {sampler}")
         t0 = time.perf_counter()
         trace = sample_cell(st, ids, att, on_step=lambda i, bar=bar: bar.update(1))
         t_gen += time.perf_counter() - t0
         bar.close()
-        trace.meta.update({"model": str(model), "kind": kind, "attack": c["attack"], "prompts": prompts})
+        trace.meta.update({"model": str(cfg.model), "kind": kind, "attack": cell["attack"], "prompts": cfg.prompts})
         save_trace(trace, outdir / f"trace_{_file_label(label)}.npz")
-        m = prompt_set_metrics(st.tok, trace, st.mask_id, st.eos_id, judge, c["instructions"])
+        m = prompt_set_metrics(st.tok, trace, st.mask_id, st.eos_id, judge, cell["instructions"])
         traces[label], refusals[label], states[label] = trace, m.pop("_refusal"), m.pop("_states")
-        cells.append({"model": kind, "sampler": sampler, "attack": label, "family": c["family"], **m,
+        cells.append({"model": kind, "sampler": sampler, "attack": label, "family": cell["family"], **m,
                       "pred_asr": None, "pred_hrr": None, "pred_frr": None, "heldout": False})
-    config = {"model": str(model), "kind": kind, "sampler": st.cfg.to_dict(), "gen_length": gen_length,
-              "device": device, "device_map": device_map, "dtype": dtype, "chat_template": chat,
-              "prompts": prompts, "harmless": harmless, "n": n,
-              "attacks": [c["attack"] for c in cells_in if c["label"] != "benign"], "logits_shift": logits_shift,
+    config = {"model": str(cfg.model), "kind": kind, "sampler": st.cfg.to_dict(), "gen_length": gen_length,
+              "device": cfg.device, "device_map": cfg.device_map, "dtype": cfg.dtype, "chat_template": cfg.chat,
+              "prompts": cfg.prompts, "harmless": cfg.harmless, "n": cfg.n,
+              "attacks": [x["attack"] for x in cells_in if x["label"] != "benign"], "logits_shift": cfg.logits_shift,
               "mask_id": st.mask_id, "end_ids": st.end_ids,
-              "driver": "kv-cache" if kind == "ar" and kv_cache else "loop",
-              "trust_remote_code": trust_remote_code}
-    summary = {**provenance(seed=seed, config=config), "memory": mem, "generation_seconds": t_gen, "cells": cells}
+              "driver": "kv-cache" if kind == "ar" and cfg.kv_cache else "loop",
+              "trust_remote_code": cfg.trust_remote_code}
+    summary = {**provenance(seed=cfg.seed, config=config), "memory": mem, "generation_seconds": t_gen, "cells": cells}
     summary.update(_analyse(cells, traces, refusals, states, outdir))
     from toydlm.bridge.figures import fig_sri, fig_states
 
-    title = f"{Path(model).name} ({kind}), sampler {sampler}, temperature {temperature:g}"
+    title = f"{Path(cfg.model).name} ({kind}), sampler {sampler}, temperature {cfg.temperature:g}"
     signals = summary.pop("_signals")
     figs = [fig_states(states, outdir, f"Step-wise states, {title}"), fig_sri(signals, outdir, f"SRI, {title}")]
     summary["figures"] = [f.name for f in figs if f is not None]

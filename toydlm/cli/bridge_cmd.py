@@ -74,15 +74,15 @@ def cmd_run(args) -> int:
     _need_torch()
     check_device_map(args.device_map)  # before --out is created
     check_output_dir(args.out)
-    from toydlm.bridge.run import bridge_run
+    from toydlm.bridge.run import BridgeRunConfig, bridge_run
 
-    s = bridge_run(args.model, args.kind, args.prompts, args.out, harmless=args.harmless, sampler=args.sampler,
-                   steps=args.steps, gen_length=args.gen_length, block_length=args.block_length,
-                   temperature=args.temperature, eos_inf=args.eos_inf, device=args.device, dtype=args.dtype,
-                   n=args.n, seed=args.seed, batch_size=args.batch_size, trust_remote_code=args.trust_remote_code,
-                   judge_path=args.judge, logits_shift=args.logits_shift, mask_id=args.mask_id,
-                   attacks=args.attack, kv_cache=not args.no_kv_cache, device_map=args.device_map,
-                   chat=not args.no_chat_template)
+    s = bridge_run(BridgeRunConfig(
+        args.model, args.kind, args.prompts, args.out, harmless=args.harmless, sampler=args.sampler, steps=args.steps,
+        gen_length=args.gen_length, block_length=args.block_length, temperature=args.temperature,
+        eos_inf=args.eos_inf, device=args.device, dtype=args.dtype, n=args.n, seed=args.seed,
+        batch_size=args.batch_size, trust_remote_code=args.trust_remote_code, judge_path=args.judge,
+        logits_shift=args.logits_shift, mask_id=args.mask_id, attacks=args.attack, kv_cache=not args.no_kv_cache,
+        device_map=args.device_map, chat=not args.no_chat_template))
     keys = ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "mean_length", "mean_len_refusal",
             "mean_len_compliance", "eos_first_share")
     for c in s["cells"]:

@@ -6,22 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(plt, fig, out: Path, name: str) -> str:
-    """Lay out, write `out/name` and close the figure; its file name."""
-    fig.tight_layout()
-    fig.savefig(out / name, dpi=120)
-    plt.close(fig)
-    return name
+from toydlm.real.kit.figures import pyplot, save_figure
 
 
 def fig_length_test(res: dict, out: Path) -> str | None:
@@ -29,7 +14,7 @@ def fig_length_test(res: dict, out: Path) -> str | None:
     rows = res["length_test"]
     if not rows:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for (ck, temp, attack) in sorted({(r["checkpoint"], r["temperature"], r["attack"]) for r in rows}):
         rr = [r for r in rows if (r["checkpoint"], r["temperature"], r["attack"]) == (ck, temp, attack) and r["n"] > 0]
@@ -48,7 +33,7 @@ def fig_length_test(res: dict, out: Path) -> str | None:
                 title="Refusal given an early end (dotted: overall)")
     axes[1].set(xlabel="k (tokens)", ylabel="ASR(length ≤ k)", title="Harm given an early end (LLM judge)")
     axes[0].legend(fontsize=7)
-    return _save(plt, fig, out, "real_ar_length_test.png")
+    return save_figure(fig, out, "real_ar_length_test.png")
 
 
 def fig_premise(res: dict, out: Path) -> str | None:
@@ -56,7 +41,7 @@ def fig_premise(res: dict, out: Path) -> str | None:
     items = [(ck, cell, d) for ck, cells in res["length_premise"].items() for cell, d in cells.items()]
     if not items:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(10, 0.35 * len(items) + 1.2))
     for i, (_, _, d) in enumerate(items):
         for dy, kind, col in ((-0.15, "refusal", "tab:blue"), (0.15, "compliance", "tab:red")):
@@ -69,7 +54,7 @@ def fig_premise(res: dict, out: Path) -> str | None:
     ax.axvline(res["config"]["gen_length"], color="grey", ls="--", lw=0.8)
     ax.set(xlabel="response length in tokens (at the dashed cap: still going, truncated)",
            title="Refusals (blue) vs compliances (red): 10/25/50/75/90% quantiles")
-    return _save(plt, fig, out, "real_ar_length_premise.png")
+    return save_figure(fig, out, "real_ar_length_premise.png")
 
 
 def fig_recovery(res: dict, out: Path) -> str | None:
@@ -77,7 +62,7 @@ def fig_recovery(res: dict, out: Path) -> str | None:
     rec = {ck: r for ck, r in res["recovery"].items() if len(r["prefill"]) > 1 or r["inject"]}  # a curve, not a point
     if not rec:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ck, r in rec.items():
         for ax, key, pts in ((axes[0], "prefill_tokens", r["prefill"]), (axes[1], "inject_step", r["inject"])):
@@ -91,7 +76,7 @@ def fig_recovery(res: dict, out: Path) -> str | None:
     axes[1].set(xlabel="step t of an injected refusal opener", ylabel="rate",
                 title="Refusal injected into own compliance")
     axes[0].legend(fontsize=7)
-    return _save(plt, fig, out, "real_ar_recovery.png")
+    return save_figure(fig, out, "real_ar_recovery.png")
 
 
 def fig_stepwise(res: dict, out: Path) -> str | None:
@@ -99,16 +84,17 @@ def fig_stepwise(res: dict, out: Path) -> str | None:
     sw = res["stepwise"]
     if not sw:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(sw), figsize=(5 * len(sw), 3.6), squeeze=False)
     for ax, (ck, per) in zip(axes[0], sw.items()):
         for attack, row in per.items():
             ax.plot(np.arange(1, len(row["refusal_by_step"]) + 1), row["refusal_by_step"], label=attack)
         ax.set(xlabel="step t (tokens committed)", ylabel="P(refusal committed by t)", title=ck)
         ax.legend(fontsize=6)
-    return _save(plt, fig, out, "real_ar_stepwise.png")
+    return save_figure(fig, out, "real_ar_stepwise.png")
 
 
 def write_figures(res: dict, out: Path) -> list[str]:
+    """Every figure the results allow, by file name."""
     return [f for f in (fig_length_test(res, out), fig_premise(res, out), fig_recovery(res, out),
                         fig_stepwise(res, out)) if f]

@@ -1,48 +1,47 @@
-"""The LLM harm judge over every stored harmful cell, one file of scores per cell (resumable).
+"""The LLM harm judge over every stored harmful cell of the real-AR experiment, one file of scores per
+cell (resumable), and on the committed prefixes of one cell (step-wise harm for Model v1).
 
-The judge sees the raw harmful instruction (not the attacked user turn) and the response as a user
-would read it: any assistant-turn prefill followed by what the model wrote.
+What the judge reads and where its scores live is the kit's (`toydlm.real.kit.judged`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
-from toydlm.real.ar.plan import prompt_sets
+from toydlm.real.kit.judged import harm_judge, judge_cell, judged_path
+from toydlm.real.kit.prompts import prompt_sets
 
 
-def visible_response(spec: dict, sample: dict) -> str:
-    """The prefill (when the cell forced one) followed by the model's own text."""
-    return spec["prefills"][sample["prompt"]] + sample["text"]
+@dataclass(frozen=True)
+class JudgeConfig:
+    """The judge stages' settings: whose cells (`work/model`), the prompt sets they index, and the judge."""
 
+    work: Path
+    model: str
+    n_harmful: int = 100
+    n_harmless: int = 100
+    judge_model: str = "qwen2.5-coder-1.5b-instruct"
+    judge_dtype: str = "bfloat16"
+    follow: float = 0  # judge_stage: keep watching for new cells until none has appeared for this many seconds
 
-def judge_inputs(rec: dict, harmful: list[str]) -> tuple[list[str], list[str]]:
-    spec = rec["spec"]
-    ins = [harmful[spec["prompt_ids"][s["prompt"]]] for s in rec["samples"]]
-    return ins, [visible_response(spec, s) for s in rec["samples"]]
+    @property
+    def root(self) -> Path:
+        """The checkpoint's stored cells."""
+        return Path(self.work) / self.model
+
+    def harmful(self) -> list[str]:
+        """The raw harmful instructions the cells' `prompt_ids` index."""
+        return prompt_sets(self.n_harmful, self.n_harmless)["harmful"]
 
 
 PREFIX = "prefix-"  # judged/prefix-<cell file>: the judge on a cell's prefixes (judge_prefixes)
-
-
-def judged_path(cell: Path, kind: str = "") -> Path:
-    """Where the judge's scores of a stored cell file live: `judged/<kind><file name>` beside it."""
-    return cell.parent / "judged" / f"{kind}{cell.name}"
-
-
-def judged_verdicts(cell: Path) -> np.ndarray | None:
-    """The LLM judge's harmful / not verdicts on a stored cell file (its own threshold), or None if not judged."""
-    j = judged_path(cell)
-    if not j.exists():
-        return None
-    rec = json.loads(j.read_text())
-    return np.asarray(rec["p_yes"]) > rec["judge"]["threshold"]
 
 
 def find_cell(root: Path, name: str) -> tuple[Path, dict]:
@@ -65,34 +64,23 @@ def cell_files(root: Path) -> list[Path]:
     return sorted((p for p in root.glob("*.json") if not p.name.startswith("benign")), key=rank)
 
 
-def judge_stage(a) -> None:
-    """Judge every stored harmful cell not judged yet; with `a.follow` > 0, keep watching for new cells
+def judge_stage(cfg: JudgeConfig) -> None:
+    """Judge every stored harmful cell not judged yet; with `cfg.follow` > 0, keep watching for new cells
     (written by a `gen` running beside it) until none has appeared for that many seconds."""
     import time
 
-    from toydlm.bridge.llm_judge import LLMHarmJudge
-
-    root = Path(a.work) / a.model
-    harmful = prompt_sets(a.n_harmful, a.n_harmless)["harmful"]
+    harmful = cfg.harmful()
     judge, idle_since = None, time.monotonic()
     while True:
-        todo = [p for p in cell_files(root) if not judged_path(p).exists()]
+        todo = [p for p in cell_files(cfg.root) if not judged_path(p).exists()]
         if todo:
-            judge = judge or LLMHarmJudge(a.judge_model, dtype=a.judge_dtype, batch_size=8)
+            judge = judge or harm_judge(cfg.judge_model, cfg.judge_dtype)
             judge_cell(judge, todo[0], harmful)
             idle_since = time.monotonic()
-        elif time.monotonic() - idle_since >= getattr(a, "follow", 0):
+        elif time.monotonic() - idle_since >= cfg.follow:
             return
         else:
             time.sleep(30)
-
-
-def judge_cell(judge, path: Path, harmful: list[str]) -> None:
-    rec = json.loads(path.read_text())
-    ins, resp = judge_inputs(rec, harmful)
-    scores = judge.scores(ins, resp, progress=True)
-    atomic_write_json(judged_path(path), {"cell": path.name, "judge": judge.meta, "p_yes": scores.tolist()})
-    print(f"{path.name}: {len(scores)} judged, harm rate {(scores > judge.threshold).mean():.3f}", flush=True)
 
 
 PREFIX_STEPS = (8, 16, 32, 64)
@@ -112,20 +100,18 @@ def prefix_inputs(rec: dict, harmful: list[str], tok, steps=PREFIX_STEPS) -> tup
     return ins, resp, where
 
 
-def judge_prefixes(a, cell: str) -> None:
+def judge_prefixes(cfg: JudgeConfig, cell: str) -> None:
     """The harm judge on the committed prefixes (steps PREFIX_STEPS) of one stored cell: harm committed by
     step t, for a non-trivial step-wise AR trajectory (`judged/prefix-<cell file>`); NaN where the response
     had already ended (its verdict is the final one)."""
-
-    from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.bridge.loading import load_tokenizer
 
-    path, rec = find_cell(Path(a.work) / a.model, cell)
+    path, rec = find_cell(cfg.root, cell)
     out = judged_path(path, PREFIX)
     if out.exists():
         return
-    ins, resp, where = prefix_inputs(rec, prompt_sets(a.n_harmful, a.n_harmless)["harmful"], load_tokenizer(a.model))
-    judge = LLMHarmJudge(a.judge_model, dtype=a.judge_dtype, batch_size=8)
+    ins, resp, where = prefix_inputs(rec, cfg.harmful(), load_tokenizer(cfg.model))
+    judge = harm_judge(cfg.judge_model, cfg.judge_dtype)
     scores = judge.scores(ins, resp, progress=True)
     grid = np.full((len(rec["samples"]), len(PREFIX_STEPS)), np.nan)
     for (i, j), sc in zip(where, scores):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +17,26 @@ import numpy as np
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.bridge.llm_judge import portable_meta
 from toydlm.measure import binomial_se
-from toydlm.real.ar.judging import PREFIX, judged_path
-from toydlm.real.kit.length_test import length_premise, length_test
+from toydlm.real.ar.judging import PREFIX
 from toydlm.real.ar.stepwise import ar_states, late_refusal_share, prefix_refusals, refusal_by_step
+from toydlm.real.kit.judged import judged_path
+from toydlm.real.kit.length_test import length_premise, length_test
 
 T_LABEL = "_T0.7"
 RECOVERY_CELL = re.compile(r"(prefill|inject)\d")  # prefill<k>_..., inject<t>_... (not the prefill:<text> attack)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The report's inputs (`work`: one folder of stored cells per checkpoint; `out`: the results folder,
+    which holds the hand labels and experiment 7) and the generation settings it records."""
+
+    work: Path
+    out: Path
+    n_harmful: int = 100
+    n_harmless: int = 100
+    gen_length: int = 96
+    samples: int = 4  # samples per prompt in the length-test cells
 
 
 def load_cells(root: Path) -> dict[str, dict]:
@@ -262,12 +277,13 @@ def checkpoint_report(root: Path, checkpoint: str, hand: list[dict]) -> dict:
                            for n, c in cells.items()}}
 
 
-def report_stage(a) -> None:
+def report_stage(cfg: ReportConfig) -> None:
+    """`out/real_ar.json` and the figures from every checkpoint's stored cells under `work`."""
     from toydlm.io import atomic_write_json, provenance
     from toydlm.real.ar.figures import write_figures
     from toydlm.weights import checkpoint
 
-    work, out = Path(a.work), Path(a.out)
+    work, out = Path(cfg.work), Path(cfg.out)
     hand_path = out / "real_ar_hand_labels.json"
     hand = json.loads(hand_path.read_text())["labels"] if hand_path.exists() else []
     exp7 = json.loads((out / "exp7_length_hypothesis.json").read_text())
@@ -277,10 +293,10 @@ def report_stage(a) -> None:
         print(f"report: {root.name}", flush=True)
         per[root.name] = checkpoint_report(root, root.name, hand)
         per[root.name]["toy_matched"] = toy_matched(per[root.name], toy)
-    cfg = {"work": str(work), "n_harmful": a.n_harmful, "n_harmless": a.n_harmless, "gen_length": a.gen_length,
-           "samples_per_prompt_length_cells": a.samples, "prompt_seed": 0,
+    rec = {"work": str(work), "n_harmful": cfg.n_harmful, "n_harmless": cfg.n_harmless, "gen_length": cfg.gen_length,
+           "samples_per_prompt_length_cells": cfg.samples, "prompt_seed": 0,
            "prompts": "half HarmBench (test), half AdvBench; harmless: Alpaca-derived (toydlm/real/ar/plan.py)"}
-    res = {"experiment": "real_ar", **provenance(seed=0, config=cfg),
+    res = {"experiment": "real_ar", **provenance(seed=0, config=rec),
            "checkpoints": {n: {"sha256": checkpoint(n).sha256} for n in per},
            "cells": [c for p in per.values() for c in p["cells"]],
            "length_test": [r for p in per.values() for r in p["length_test"]],

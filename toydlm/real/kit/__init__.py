@@ -1,1 +1,3 @@
-"""The real-model kit: cell plans and their resumable store, AR decoding of a cell, the length test."""
+"""The real-model kit, what every analysis of the wing shares: cell plans and their resumable store
+(`store`, `generate`, `runner`), opening a checkpoint (`checkpoint`), the shared prompt sets and attacks
+(`prompts`), the LLM harm judge on stored cells (`judged`), figure saving (`figures`) and the length test."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from toydlm.bridge.llm_judge import YesNoPrompt
 from toydlm.io import atomic_write_json
-from toydlm.real.ar.judging import visible_response
+from toydlm.real.kit.judged import visible_response
 
 PREFIX_STEPS = (4, 8)  # prefixes the prompted detectors also see (32, the whole response, is the full score);
 # two steps only: the 1.5B guard costs about a third of a second per response on two cores

@@ -7,22 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
+from toydlm.real.kit.figures import pyplot, save_figure
 from toydlm.real.sri.plan import EVAL_ATTACKS
 
 
 def all_figures(res: dict, out: Path) -> list[str]:
-    """Every figure the results allow, as paths relative to `out`'s parent as `_save` returns them."""
+    """Every figure the results allow, by file name (in `out`)."""
     made = [fig_trajectories(res, out), fig_irr(res, out), fig_roc(res, out), fig_by_step(res, out)]
     return [f for f in made if f]
 
 
 def fig_trajectories(res: dict, out: Path) -> str | None:
     """Mean SRI per step for each cell, and per keyword outcome for the attack cells."""
-    from toydlm.real.ar.figures import _plt, _save
-
     if not res["cells"]:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     steps = np.arange(1, res["steps"] + 1)
     colours = plt.get_cmap("tab10")
@@ -37,17 +36,15 @@ def fig_trajectories(res: dict, out: Path) -> str | None:
         ax.set(xlabel="step", title=title, ylim=(0, 1))
         ax.legend(fontsize=6)
     axes[0].set_ylabel("sigma (1: compliance anchor, 0: refusal anchor)")
-    return _save(plt, fig, out, f"real_sri_trajectories{res['suffix']}.png")
+    return save_figure(fig, out, f"real_sri_trajectories{res['suffix']}.png")
 
 
 def fig_irr(res: dict, out: Path) -> str | None:
     """IRR per attack at each lambda_r, with the share of successful jailbreaks beside it."""
-    from toydlm.real.ar.figures import _plt, _save
-
     cells = [res["cells"][a] for a in EVAL_ATTACKS if a in res["cells"]]
     if not cells:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.6))
     x = np.arange(len(cells))
     for j, lr in enumerate(res["lambda_r"]):
@@ -57,19 +54,17 @@ def fig_irr(res: dict, out: Path) -> str | None:
     ax.set_xticks(x, [c["attack"] for c in cells], rotation=15, fontsize=8)
     ax.set(ylim=(0, 1), title="Internal recovery rate per attack (greedy, 32 steps)")
     ax.legend(fontsize=7)
-    return _save(plt, fig, out, f"real_sri_irr{res['suffix']}.png")
+    return save_figure(fig, out, f"real_sri_irr{res['suffix']}.png")
 
 
 def fig_roc(res: dict, out: Path) -> str | None:
     """ROC of SRI Guard and each baseline: unseen family's successes against held-out harmless prompts."""
-    from toydlm.real.ar.figures import _plt, _save
-
     curves = {"SRI Guard": (res["sri_guard"] or {}).get("roc_unseen")}
     curves |= {k: b.get("roc_unseen") for k, b in res["baselines"].items()}
     curves = {k: v for k, v in curves.items() if v}
     if not curves:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(4.8, 4.4))
     for k, c in curves.items():
         auc = res["sri_guard"]["auroc_unseen"] if k == "SRI Guard" else res["baselines"][k]["auroc_unseen"]
@@ -78,17 +73,15 @@ def fig_roc(res: dict, out: Path) -> str | None:
     ax.set(xlabel="false positive rate (harmless)", ylabel="true positive rate (jailbreaks)",
            title=f"Unseen family: {res['unseen_family']}")
     ax.legend(fontsize=7)
-    return _save(plt, fig, out, f"real_sri_roc{res['suffix']}.png")
+    return save_figure(fig, out, f"real_sri_roc{res['suffix']}.png")
 
 
 def fig_by_step(res: dict, out: Path) -> str | None:
     """AUROC of successful vs refused attacks from what each detector has seen by step t."""
-    from toydlm.real.ar.figures import _plt, _save
-
     d = res.get("detection_by_step_detail")
     if not d:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for k, v in d["per_detector"].items():
         steps = [int(t) for t in v["auroc"]]
@@ -98,4 +91,4 @@ def fig_by_step(res: dict, out: Path) -> str | None:
     ax.set(xlabel="step t (information up to t)", ylabel="AUROC", ylim=(0, 1.02),
            title=f"Successful ({d['n_success']}) vs refused ({d['n_refused']}) attacks")
     ax.legend(fontsize=7)
-    return _save(plt, fig, out, f"real_sri_by_step{res['suffix']}.png")
+    return save_figure(fig, out, f"real_sri_by_step{res['suffix']}.png")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from toydlm.real.ar.judging import judge_cell, judged_path
+from toydlm.real.kit.judged import harm_judge, judge_cell, judged_path
 from toydlm.real.sri.plan import EVAL_ATTACKS, attack_of, eval_prompts
 
 
@@ -25,11 +25,9 @@ def attack_cell_files(root: Path) -> list[Path]:
 
 def judge_attack_cells(root: Path, judge_model: str, judge_dtype: str = "bfloat16") -> int:
     """Judge every stored attack cell not judged yet; returns how many were judged now."""
-    from toydlm.bridge.llm_judge import LLMHarmJudge
-
     harmful = eval_prompts()
     todo = [p for p in attack_cell_files(root) if not judged_path(p).exists()]
-    judge = LLMHarmJudge(judge_model, dtype=judge_dtype, batch_size=8) if todo else None
+    judge = harm_judge(judge_model, judge_dtype) if todo else None
     for p in todo:
         judge_cell(judge, p, harmful)
     return len(todo)

@@ -15,7 +15,7 @@ import numpy as np
 
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.errors import UserError
-from toydlm.real.ar.judging import judged_verdicts
+from toydlm.real.kit.judged import judged_verdicts
 from toydlm.real.kit.store import CellStore
 from toydlm.real.sri.anchors import anchor_path, anchor_spec, cached_anchors, centres_from
 from toydlm.real.sri.collect import POOLING, load_signal_cell, signal_spec

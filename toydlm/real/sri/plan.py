@@ -14,7 +14,7 @@ from __future__ import annotations
 from toydlm.bridge.prompts import load_prompts
 from toydlm.errors import UserError
 from toydlm.real.kit.generate import CellPlan
-from toydlm.real.ar.plan import attacked
+from toydlm.real.kit.prompts import attacked
 
 STEPS = 32
 N_ANCHOR = 400

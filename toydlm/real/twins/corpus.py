@@ -16,7 +16,7 @@ import numpy as np
 from toydlm.bridge.prompts import load_prompts
 from toydlm.errors import UserError
 from toydlm.real.kit.generate import CellPlan
-from toydlm.real.ar.plan import ATTACK_CELLS, attacked, prompt_sets
+from toydlm.real.kit.prompts import ATTACK_CELLS, attacked, length_cells, prompt_sets
 
 HARMFUL_SETS = ("advbench", "harmbench", "strongreject", "jailbreakbench")
 KINDS = ("raw", "attacked", "harmless")
@@ -123,9 +123,7 @@ def holdout_plans(holdout: dict[str, list[str]], temperature: float = 1.0, sampl
 def reference_plan(holdout: dict[str, list[str]]) -> CellPlan:
     """The real-AR experiment's `raw_T1` cell (4 teacher samples per holdout harmful prompt, T=1), which the
     twins read from that experiment's store instead of sampling again."""
-    from toydlm.real.ar.plan import base_cells
-
-    return base_cells("length", holdout, None)[1]
+    return length_cells(holdout["harmful"])[1]
 
 
 def mix_summary(mix: CorpusMix, prompts: dict[str, list[tuple[str, str]]]) -> dict:

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from toydlm.real.ar.judging import judged_verdicts
-from toydlm.sampling import _rate as binomial_rate
-from toydlm.trace import eos_first_excess_from_lengths
+from toydlm.measure import rate as binomial_rate
+from toydlm.real.kit.figures import pyplot, save_figure
+from toydlm.real.kit.judged import judged_verdicts
 from toydlm.real.twins.compare import fidelity, prediction_row, teacher_rows
 from toydlm.real.twins.stages import NATURAL, PROMPT_SETS
+from toydlm.trace import eos_first_excess_from_lengths
 
 CELL_KEYS = ("student", "sampler", "attack", "n", "refusal_rate", "refusal_rate_se", "asr", "asr_se", "mean_length",
              "length_sd", "eos_first_share", "eos_first_excess", "eos_first_excess_basis", "seed", "temperature")
@@ -112,13 +113,11 @@ def _grid(cells: list[dict], rows: list[str], cols: list[str], key: str) -> np.n
 def fig_swap_heatmap(rep: dict, out: Path) -> str | None:
     """Refusal rate (keyword judge) and ASR (LLM judge) per sampler (rows) and prompt set (columns), both
     students; the weights are fixed within a student."""
-    from toydlm.real.ar.figures import _plt, _save
-
     cells = rep["cells"]
     if not cells:
         return None
     rows = list(dict.fromkeys(f"{c['student']}:{c['sampler']}" for c in cells))
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.4 * len(rows) + 1.8), width_ratios=(3, 2))
     panels = (([ps.attack for ps in PROMPT_SETS], "refusal_rate", "Refusal rate (keyword judge)"),
               ([ps.attack for ps in PROMPT_SETS if ps.attack != "benign"], "asr", "ASR (LLM harm judge)"))
@@ -132,19 +131,17 @@ def fig_swap_heatmap(rep: dict, out: Path) -> str | None:
         ax.set_yticks(range(len(rows)), rows if key == "refusal_rate" else [], fontsize=8)
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=axes[1], fraction=0.08, pad=0.04)
-    return _save(plt, fig, out, "twins_swap_heatmap.png")
+    return save_figure(fig, out, "twins_swap_heatmap.png")
 
 
 def fig_length_eos(rep: dict, out: Path) -> str | None:
     """Mean length and EOS-first share per MDLM sampler on each held-out prompt set."""
-    from toydlm.real.ar.figures import _plt, _save
-
     attacks = [ps.attack for ps in PROMPT_SETS]
     cells = [c for c in rep["cells"] if c["student"] == "mdlm"]
     if not cells:
         return None
     samplers = list(dict.fromkeys(c["sampler"] for c in cells))
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     x, w = np.arange(len(samplers)), 0.8 / len(attacks)
     for k, attack in enumerate(attacks):
@@ -158,17 +155,15 @@ def fig_length_eos(rep: dict, out: Path) -> str | None:
         ax.set_title(title)
         ax.set_ylim(0, top)  # headroom so the legend does not cover the bars
         ax.legend(fontsize=8, ncol=3, loc="upper center")
-    return _save(plt, fig, out, "twins_length_eos.png")
+    return save_figure(fig, out, "twins_length_eos.png")
 
 
 def fig_training(rep: dict, out: Path) -> str | None:
     """Training and held-out loss of both students against the step (AR: NLL; MDLM: NELBO bound)."""
-    from toydlm.real.ar.figures import _plt, _save
-
     curves = {a: s["curve"] for a, s in rep["students"].items() if s.get("curve")}
     if not curves:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for arch, c in curves.items():
         for key, ls in (("train", "-"), ("held_out", "--")):
@@ -177,4 +172,4 @@ def fig_training(rep: dict, out: Path) -> str | None:
                 ax.plot(x, y, ls, label=f"{arch} {key.replace('_', '-')}")
     ax.set(xlabel="step", ylabel="loss (nats / response token)", title="Students' training curves")
     ax.legend(fontsize=8)
-    return _save(plt, fig, out, "twins_training.png")
+    return save_figure(fig, out, "twins_training.png")

@@ -112,9 +112,8 @@ def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only
     """The LLM harm judge over every stored swap cell of harmful prompts not judged yet (resumable; `only`:
     just cells of these sampler labels). It sees the raw instruction and the student's text, as in the
     real-AR experiment (no holdout set has a prefill)."""
-    from toydlm.bridge.llm_judge import LLMHarmJudge
     from toydlm.io import atomic_write_json
-    from toydlm.real.ar.judging import judged_path
+    from toydlm.real.kit.judged import harm_judge, judged_path
 
     instructions = holdout_prompts()["harmful"]
     judge = None
@@ -123,7 +122,7 @@ def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only
         cell = rec["cell"]
         if not cell["harmful"] or judged_path(path).exists() or (only is not None and cell["sampler"] not in only):
             continue
-        judge = judge or LLMHarmJudge(judge_model, dtype=dtype, batch_size=8)
+        judge = judge or harm_judge(judge_model, dtype)
         k = rec["spec"]["samples_per_prompt"]
         ins = [instructions[i // k] for i in range(cell["n"])]
         scores = judge.scores(ins, cell["rows"]["text"], progress=True)

@@ -12,10 +12,10 @@ import numpy as np
 from toydlm.attacks import PromptBatch
 from toydlm.bridge.judges import keyword_refusal
 from toydlm.experiment.presets import SamplerVariant
-from toydlm.samplers import SamplerConfig
-from toydlm.sampling import _rate as binomial_rate
-from toydlm.trace import eos_first_excess
+from toydlm.measure import rate as binomial_rate
 from toydlm.real.twins.vocab import MASK_ID
+from toydlm.samplers import SamplerConfig
+from toydlm.trace import eos_first_excess
 
 
 def swap_samplers(response_len: int) -> tuple[SamplerVariant, ...]:

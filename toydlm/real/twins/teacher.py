@@ -69,10 +69,9 @@ def prompt_tokens(tok, plans: list[CellPlan]) -> dict[str, dict]:
 def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_length: int = 96,
              limit_cells: int | None = None) -> dict:
     """Sample every missing cell, then write the manifest, prompt tokens and token bytes; returns the manifest."""
-    from toydlm.bridge.run import load_setup
-    from toydlm.real.ar.runner import run_cells
+    from toydlm.real.kit.checkpoint import open_checkpoint
+    from toydlm.real.kit.runner import run_cells
     from toydlm.real.kit.store import CellStore
-    from toydlm.samplers import SamplerConfig
     from toydlm.weights import checkpoint
 
     sha = checkpoint(model).sha256
@@ -80,9 +79,7 @@ def generate(model: str, work: Path, mix: CorpusMix, batch_size: int = 64, gen_l
     rows = sum(len(p.users) * p.samples for p in plans)
     print(f"corpus plan: {len(plans)} cells, {rows} rows (holdout included); about "
           f"{rows / RATE_ROWS_PER_S / 3600:.1f} h at {RATE_ROWS_PER_S} rows/s when nothing is stored yet", flush=True)
-    setup, mem = load_setup(model, "ar", SamplerConfig("ar"), "cpu", "float32", False, None,
-                            gen_length=gen_length, batch_size=batch_size, seed=0)
-    print(f"loaded {model} (memory estimate {mem})", flush=True)
+    setup = open_checkpoint(model, "ar", gen_length=gen_length, batch_size=batch_size)
     store = CellStore(work / model)
     todo = plans if limit_cells is None else plans[:limit_cells]
     run_cells(setup, store, todo, sha)

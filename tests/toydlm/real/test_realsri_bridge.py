@@ -51,14 +51,13 @@ def test_pooled_states_are_running_means_of_the_states_that_produced_each_token(
 
 
 def test_sri_guard_threshold_on_a_tiny_checkpoint_is_the_held_out_quantile(tmp_path):
-    from toydlm.bridge.run import load_setup
+    from toydlm.real.kit.checkpoint import open_checkpoint
     from toydlm.real.kit.generate import CellPlan
     from toydlm.real.sri.collect import sample_signal_cell
     from toydlm.sri.guard import fit_guard, reconstruction_error
     from toydlm.sri.signal import compute_centres, sri_signal
 
-    setup, _ = load_setup(str(write_tiny("ar", tmp_path / "m")), "ar", SamplerConfig("ar"), "cpu", "float32", False,
-                          None, gen_length=6, batch_size=8, seed=0)
+    setup = open_checkpoint(str(write_tiny("ar", tmp_path / "m")), gen_length=6, batch_size=8, verbose=False)
     words = ["poem", "music", "sea", "bomb", "virus", "code", "cake", "tree"]
     cell = lambda name, n, off: CellPlan(name, [f"write {words[(i + off) % 8]} {i}" for i in range(n)],  # noqa: E731
                                          [""] * n, 0.0)

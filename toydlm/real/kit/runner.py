@@ -1,4 +1,4 @@
-"""Sample a list of cells on one loaded checkpoint, skipping finished ones, with a compute estimate first."""
+"""Sample a list of cells on one loaded checkpoint (skipping finished ones), with a compute estimate first."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from toydlm.trace import eos_first_excess_from_lengths
 from toydlm.real.twins.report import CELL_KEYS, build_report, portable_path, portable_students, with_eos_first_excess
+from toydlm.trace import eos_first_excess_from_lengths
 
 
 def stored_cell(share, lengths, **extra) -> dict:

@@ -82,19 +82,17 @@ def test_missing_corpus_or_holdout_is_a_one_line_error(tmp_path):
 
 @pytest.mark.slow
 def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
-    import argparse
+    from dataclasses import replace
 
-    from toydlm.real.twins.pipeline import run_stage
+    from toydlm.real.twins.pipeline import TwinsConfig, run_stage
 
     root, ref_root = make_store(tmp_path)
-    a = argparse.Namespace(teacher=root.name, work=str(root.parent), real_ar_work=str(ref_root.parent),
-                           preset="tiny",
-                           steps=6, train_batch=8, seed=0, runs=str(tmp_path / "runs"), samples=1, prompt_len=4,
-                           response_len=24, samplers="ar,low_confidence_T12", judge_model="unused",
-                           out=str(tmp_path / "out"))
+    cfg = TwinsConfig(work=root.parent, real_ar_work=ref_root.parent, runs=tmp_path / "runs", out=tmp_path / "out",
+                      teacher=root.name, preset="tiny", steps=6, train_batch=8, seed=0, samples=1, prompt_len=4,
+                      response_len=24, samplers=("ar", "low_confidence_T12"), judge_model="unused")
     for stage in ("train", "swap"):
-        run_stage(argparse.Namespace(**vars(a), stage=stage))
-    rep = run_stage(argparse.Namespace(**vars(a), stage="report"))
+        run_stage(stage, cfg)
+    rep = run_stage("report", cfg)
     assert set(rep["fidelity"]) == {"ar"}  # the MDLM student's natural sampler (ar_order) was not run
     assert {c["attack"] for c in rep["cells"]} == {"raw", "benign"}  # no prefix_injection holdout in this store
     assert {(c["student"], c["sampler"]) for c in rep["cells"]} == {("ar", "ar"), ("mdlm", "low_confidence_T12")}
@@ -105,25 +103,25 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     assert [s for s, _ in rep["students"]["mdlm"]["curve"]["held_out"]][-1] == 6
     assert rep["students"]["ar"]["final_step"] == rep["students"]["mdlm"]["final_step"] == 6
     with pytest.raises(UserError, match="unknown sampler"):
-        run_stage(argparse.Namespace(**{**vars(a), "samplers": "nope"}, stage="swap"))
+        run_stage("swap", replace(cfg, samplers=("nope",)))
     swap = root / "swap"
     n_files = len(list(swap.glob("*.json")))
-    run_stage(argparse.Namespace(**vars(a), stage="swap"))  # resumes: nothing new is sampled
+    run_stage("swap", cfg)  # resumes: nothing new is sampled
     assert len(list(swap.glob("*.json"))) == n_files
     stale = json.loads(next(swap.glob("*.json")).read_text())  # a cell of an earlier student stays unreported
     stale["spec"]["weights"] = "earlier"
     (swap / "stale.json").write_text(json.dumps(stale))
-    assert len(run_stage(argparse.Namespace(**vars(a), stage="report"))["cells"]) == len(rep["cells"])
-    judge_only_the_ar_cells(monkeypatch, run_stage, argparse.Namespace(**{**vars(a), "samplers": "ar"}, stage="judge"))
-    judged = {(c["student"], c["attack"]): c for c in run_stage(argparse.Namespace(**vars(a), stage="report"))["cells"]}
+    assert len(run_stage("report", cfg)["cells"]) == len(rep["cells"])
+    judge_only_the_ar_cells(monkeypatch, run_stage, replace(cfg, samplers=("ar",)))
+    judged = {(c["student"], c["attack"]): c for c in run_stage("report", cfg)["cells"]}
     assert judged[("ar", "raw")]["asr"] == 1.0 and judged[("ar", "benign")]["asr"] is None  # harmless: never judged
     assert judged[("mdlm", "raw")]["asr"] is None  # not among the judged samplers
     with pytest.raises(UserError, match="unknown sampler"):
-        run_stage(argparse.Namespace(**{**vars(a), "samplers": "nope"}, stage="judge"))
+        run_stage("judge", replace(cfg, samplers=("nope",)))
 
 
-def judge_only_the_ar_cells(monkeypatch, run_stage, args) -> None:
-    """The judge stage with a stand-in judge that calls every response harmful, restricted to `args.samplers`."""
+def judge_only_the_ar_cells(monkeypatch, run_stage, cfg) -> None:
+    """The judge stage with a stand-in judge that calls every response harmful, restricted to `cfg.samplers`."""
     import numpy as np
 
     import toydlm.bridge.llm_judge as llm_judge
@@ -139,4 +137,4 @@ def judge_only_the_ar_cells(monkeypatch, run_stage, args) -> None:
             return np.ones(len(texts))
 
     monkeypatch.setattr(llm_judge, "LLMHarmJudge", Harmful)
-    run_stage(args)
+    run_stage("judge", cfg)

@@ -132,15 +132,13 @@ def test_prompted_detector_uses_its_own_question_and_scores_each_cell_once(tiny,
 
 def test_cost_run_times_generation_and_every_detector_on_one_batch(tiny):
     from toydlm.bridge.llm_judge import LLMHarmJudge
-    from toydlm.bridge.run import load_setup
+    from toydlm.real.kit.checkpoint import open_checkpoint
     from toydlm.real.kit.generate import CellPlan
     from toydlm.real.sri.cost import measure
     from toydlm.real.sri.detectors import GUARD, prompt_nll
-    from toydlm.samplers import SamplerConfig
 
     path, model, tok = tiny
-    setup, _ = load_setup(str(path), "ar", SamplerConfig("ar"), "cpu", "float32", False, None, gen_length=5,
-                          batch_size=4, seed=0)
+    setup = open_checkpoint(str(path), "ar", gen_length=5, batch_size=4, verbose=False)
     plan = CellPlan("c", ["write a poem", "make a bomb", "hi", "tell me"], ["", "Sure, ", "", ""], 0.0)
     judge = LLMHarmJudge(path, batch_size=4, prompt=GUARD)
     seen = {}

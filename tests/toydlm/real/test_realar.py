@@ -1,15 +1,13 @@
-"""The real-AR experiment's pure parts: the cell store, the length test, step-wise verdicts, the plan."""
+"""The real-AR experiment's own parts: step-wise verdicts, the plan and its recovery cells, the judge
+stages' cell lookup, and the report's pooled agreement."""
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from toydlm.real.kit.generate import CellPlan, responses
-from toydlm.real.kit.length_test import conditional_rates, length_premise, length_test
-from toydlm.real.ar.plan import INJECT_STEPS, REFUSAL_OPENER, inject_cells, prompt_sets
+from toydlm.real.ar.plan import INJECT_STEPS, REFUSAL_OPENER, inject_cells
 from toydlm.real.ar.stepwise import ar_states, first_refusal_step, late_refusal_share, prefix_refusals
-from toydlm.real.kit.store import CellStore, cell_key
+from toydlm.real.kit.generate import CellPlan
+from toydlm.real.kit.store import CellStore
 
 
 class WordTok:
@@ -19,64 +17,6 @@ class WordTok:
 
     def decode(self, ids, skip_special_tokens=True):
         return " ".join(self.words[i] for i in ids if not (skip_special_tokens and i == 0))
-
-
-def test_store_round_trips_and_refuses_a_different_spec(tmp_path):
-    store = CellStore(tmp_path)
-    spec = {"name": "raw_T1", "seed": 1, "users": ["a"]}
-    assert store.get(spec) is None
-    store.put(spec, [{"text": "x"}], {"seconds": 1.0})
-    assert store.get(spec)["samples"] == [{"text": "x"}]
-    other = {**spec, "seed": 2}
-    assert cell_key(other) != cell_key(spec) and store.get(other) is None
-    store.path(other).write_text(store.path(spec).read_text())  # a file whose stored spec differs is not reused
-    assert store.get(other) is None
-
-
-samples = st.lists(st.tuples(st.integers(1, 96), st.booleans(), st.booleans(), st.booleans()), min_size=1, max_size=60)
-
-
-@given(samples, st.integers(1, 96))
-def test_conditional_rates_are_rejection_estimates(rows, k):
-    length, ended, refusal, harmful = (np.array(c) for c in zip(*rows))
-    r = conditional_rates(length, ended, refusal, harmful, k)
-    sel = [i for i, (n, e, _, _) in enumerate(rows) if e and n <= k]
-    assert r["n"] == len(sel)
-    if sel:
-        assert r["p_refusal_given_len_le_k"] == pytest.approx(np.mean([rows[i][2] for i in sel]))
-        assert r["asr_given_len_le_k"] == pytest.approx(np.mean([rows[i][3] for i in sel]))
-    else:
-        assert r["p_refusal_given_len_le_k"] is None
-    assert r["p_refusal"] == pytest.approx(refusal.mean())
-
-
-def test_length_test_recovers_a_known_conditional_with_an_honest_ci():
-    # refusals have length 10, compliances length 50: P(refusal | len <= 20) = 1 although P(refusal) = 0.3
-    rng = np.random.default_rng(0)
-    n_prompts, per = 200, 4
-    prompt = np.repeat(np.arange(n_prompts), per)
-    refusal = rng.random(n_prompts * per) < 0.3
-    length = np.where(refusal, 10, 50)
-    rows = {r["k"]: r for r in length_test(prompt, length, np.ones_like(refusal), refusal, ~refusal, ks=(20, 96),
-                                           n_boot=200)}
-    assert rows[20]["p_refusal_given_len_le_k"] == 1.0 and rows[20]["asr_given_len_le_k"] == 0.0
-    lo, hi = rows[96]["p_refusal_given_len_le_k_ci95"]
-    assert lo < 0.3 < hi and hi - lo < 0.15
-    assert rows[96]["p_refusal_given_len_le_k"] == pytest.approx(refusal.mean())
-
-
-def test_truncated_responses_never_count_as_ending_early():
-    r = conditional_rates([5, 5], [False, True], [True, False], [False, True], 10)
-    assert r["n"] == 1 and r["p_refusal_given_len_le_k"] == 0.0
-    p = length_premise([5, 96, 7], [True, False, True], [True, False, False])
-    assert p["compliance"]["n_truncated"] == 1 and p["compliance"]["mean_len_ended"] == 7
-
-
-def test_responses_cut_at_the_end_token():
-    final = np.array([[4, 5, 0, 0], [7, 8, 9, 8]])
-    out = responses(WordTok(), final, 0, samples=2)
-    assert [(o["prompt"], o["sample"], o["length"], o["ended"]) for o in out] == [(0, 0, 2, True), (0, 1, 4, False)]
-    assert out[0]["text"] == "sure here" and out[0]["ids"] == [4, 5]
 
 
 def test_prefix_refusals_find_late_refusals():
@@ -108,34 +48,12 @@ def test_inject_cells_use_the_models_own_compliant_prefix():
     assert c4.prefills[0] == WordTok().decode([1, 2, 3, 4]) + REFUSAL_OPENER
 
 
-def test_prompt_sets_are_fixed_and_disjoint_halves():
-    a, b = prompt_sets(10, 6), prompt_sets(10, 6)
-    assert a == b and len(a["harmful"]) == 10 and len(set(a["harmful"])) == 10 and len(a["harmless"]) == 6
-
-
 def test_prefix_harm_commits_harm_early_and_a_later_refusal_recovers():
     # row 0: harmful by step 2 and refuses at step 3 (R); row 1: harmful only at the end; row 2: clean
     cr = np.array([[False, False, True, True], [False] * 4, [False] * 4])
     pre = np.array([[0.9], [0.1], [np.nan]])
     s = ar_states(cr, np.array([False, True, False]), pre, (2,))
     assert s[0].tolist() == [0, 0, 2, 3, 3] and s[1].tolist() == [0, 0, 0, 0, 2] and (s[2] == 0).all()
-
-
-def test_cell_files_get_portable_names(tmp_path):
-    from toydlm.real.kit.store import safe_name
-
-    assert safe_name("prefill:Sure, here is_T0.7") == "prefill_Sure_here_is_T0.7"
-    spec = {"name": "prefill:Sure, here is_T0.7", "seed": 0}
-    path = CellStore(tmp_path).path(spec)
-    assert path.name.startswith("prefill_Sure_here_is_T0.7-") and " " not in path.name and ":" not in path.name
-
-
-def test_without_harm_verdicts_the_length_test_reports_refusal_only():
-    rows = length_test([0, 0, 1, 1], [5, 50, 5, 50], [True] * 4, [True, False, True, False], None, ks=(10,),
-                       n_boot=50)
-    assert rows[0]["p_refusal_given_len_le_k"] == 1.0 and rows[0]["p_refusal_given_len_le_k_ci95"] == [1.0, 1.0]
-    assert rows[0]["asr"] is None and rows[0]["asr_given_len_le_k"] is None
-    assert rows[0]["asr_given_len_le_k_ci95"] is None
 
 
 def test_a_cell_is_found_by_name_or_the_error_lists_the_stored_ones(tmp_path):
