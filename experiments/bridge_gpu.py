@@ -7,17 +7,16 @@ Through the bridge (`HFDenoiser` + the toy lab's loop driver, full traces record
 tokens/s, steps/s and peak GPU memory (`torch.cuda.max_memory_allocated`) for `ar` on the Llama
 and `low_confidence` (one block and semi-AR blocks) and `ar_order` on the masked LM, plus the
 throughput ratio vs a plain-torch LLaDA generate.py reference run one prompt at a time.
-Part 2 (optional): `bridge_run` on local checkpoints (`--llada`, `--dream`, `--ar`, `--pair`) with
-the shared prompt sets, for the headline experiment: `ar_order` vs diffusion sampling on the same
-DLM weights, next to an AR model.
-
-Expected runtime on one H100 (estimates, printed at start; no GPU was available to measure them):
-part 1 about 4.5 min; a 7-8B checkpoint about 1 min to load, then about 1 min per diffusion run
-of 32 steps and 2 min per 64-step run (`ar`, `ar_order`) at the defaults (n = 16 prompts per set,
-gen length 64). So run real checkpoints with `--skip-random-init`, one DLM (~5 min) or one pair
-per run. `--max-seconds` (default 540) stops starting new jobs so that one run fits 10 minutes;
-results are written after every job (atomically) to `--out` (default results/bridge_gpu.json).
-Prompts default to the sets shipped in toydlm/data/prompts (HarmBench test, Alpaca harmless).
+Part 2 (optional): the audit preset, one `toydlm audit` per local checkpoint (`--llada`, `--dream`,
+`--ar`, `--pair`) on the shipped prompt sets (HarmBench test, Alpaca harmless): for a diffusion
+checkpoint the sampler swap on fixed weights (`ar_order`, global `low_confidence`, semi-AR blocks,
+EOS-last and EOS-forbidden controls) at every `--ckpt-gen-length`, at temperature 0; for an AR one
+its attack table and length test. Each audit prints its plan and an estimate measured on its first
+batch, stores every finished batch under `bridge_gpu_runs/<label>/`, and stops cleanly between
+batches at `--max-seconds` (default 540, so one run fits a 10-minute GPU call); rerunning the same
+command resumes. Part 1 is a stated estimate of about 4.5 min on one H100 (no GPU was available to
+measure it), so run real checkpoints with `--skip-random-init`.
+Results are written after every job (atomically) to `--out` (default results/bridge_gpu.json).
 `--tiny` runs CPU-sized configurations of everything (used by the tests).
 
   python experiments/bridge_gpu.py                                    # part 1 only
@@ -51,7 +50,9 @@ SIZES = {  # ~1B parameters each at vocab 32000; `tiny` for CPU tests
              "batch": 2, "prompt_len": 4, "gen_length": 4, "steps": 2, "block": 2, "seconds": 0.0,
              "batch1_per_round": 0},
 }
-DLM_SAMPLERS = ("low_confidence", "low_confidence_block", "ar_order")
+DLM_SAMPLERS = ("low_confidence", "low_confidence_block", "ar_order")  # part 1's throughput runs
+AUDIT_SAMPLERS = ("ar_order", "low_confidence", "low_confidence@B", "low_confidence+eos_last",
+                  "low_confidence+eos_forbidden")  # part 2's swap; @B is --ckpt-block
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -73,12 +74,14 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--prompts", default="harmbench", help="harmful prompts: a shipped set name or a file")
     ap.add_argument("--harmless", default="harmless", help="benign prompts: a shipped set name or a file")
     ap.add_argument("--n", type=int, default=16, help="prompts per set for real checkpoints")
-    ap.add_argument("--ckpt-gen-length", type=int, default=64)
+    ap.add_argument("--ckpt-gen-length", type=int, nargs="+", default=[64, 128],
+                    help="the audit's gen-length sweep (every cell at each)")
     ap.add_argument("--ckpt-steps", type=int, default=32)
     ap.add_argument("--ckpt-block", type=int, default=32, help="block length of the semi-AR diffusion run")
     ap.add_argument("--ckpt-batch", type=int, default=16)
-    ap.add_argument("--ckpt-samplers", nargs="+", default=list(DLM_SAMPLERS), choices=DLM_SAMPLERS,
-                    help="diffusion-checkpoint runs (an AR checkpoint always runs `ar`)")
+    ap.add_argument("--ckpt-samplers", nargs="+", default=list(AUDIT_SAMPLERS),
+                    help="the diffusion checkpoints' audit sampler specs (@B: --ckpt-block; an AR checkpoint "
+                    "runs `ar`)")
     return ap.parse_args(argv)
 
 
@@ -221,67 +224,62 @@ def checkpoint_jobs(args) -> list[tuple[str, str, str, bool]]:
     return jobs
 
 
-def ckpt_runs(args, kind: str) -> list[tuple[str, str, int, int | None]]:
-    """(key suffix, sampler, steps, block_length) of every run on one checkpoint of `kind`."""
-    L = args.ckpt_gen_length
-    if kind == "ar":
-        return [("ar", "ar", L, None)]
-    table = {"low_confidence": ("low_confidence", args.ckpt_steps, None),
-             "low_confidence_block": ("low_confidence", args.ckpt_steps, args.ckpt_block),
-             "ar_order": ("ar_order", L, None)}
-    return [(name, *table[name]) for name in args.ckpt_samplers]
+def audit_config(args, label: str, path: str, kind: str, shift: bool, outdir: Path, device: str, dtype: str,
+                 minutes: float | None):
+    """The audit preset of one checkpoint: raw and benign prompts at temperature 0, the diffusion sampler
+    swap with both end-token controls at every --ckpt-gen-length (AR: the one `ar` sampler)."""
+    from toydlm.real.audit.spec import AuditConfig
+
+    samplers = tuple(s.replace("@B", f"@{args.ckpt_block}") for s in args.ckpt_samplers) if kind == "dlm" else None
+    return AuditConfig(model=path, kind=kind, out=str(outdir / label), prompts=args.prompts, harmless=args.harmless,
+                       n=args.n, samplers=samplers, temperatures=(0.0,), gen_lengths=tuple(args.ckpt_gen_length),
+                       steps=args.ckpt_steps, device=device, dtype=dtype, batch_size=args.ckpt_batch,
+                       max_minutes=minutes, trust_remote_code=args.trust_remote_code,
+                       logits_shift=shift if kind == "dlm" else None, progress=False)
 
 
 def checkpoint_part(args, device: str, dtype: str, outdir: Path, deadline: float, log, save) -> dict:
-    """Part 2: `bridge_run` per checkpoint and sampler; a failing job records its error and the rest go on."""
-    from toydlm.bridge.run import bridge_run
+    """Part 2: one `toydlm audit` per checkpoint, stopped cleanly at the deadline (rerun to resume); a failing
+    job records its error and the rest go on."""
+    from toydlm.real.audit.runner import run_audit
 
     res = {}
     for label, path, kind, shift in checkpoint_jobs(args):
-        for name, sampler, steps, bl in ckpt_runs(args, kind):
-            key = f"{label}/{name}"
-            if time.perf_counter() > deadline:
-                res[key] = {"skipped": "--max-seconds reached"}
-                continue
-            t0 = time.perf_counter()
-            _peak_reset(device)
-            try:
-                s = bridge_run(path, kind, args.prompts, str(outdir / key.replace("/", "_")), harmless=args.harmless,
-                               sampler=sampler, steps=steps, gen_length=args.ckpt_gen_length, block_length=bl,
-                               temperature=0.0, device=device, dtype=dtype, n=args.n, batch_size=args.ckpt_batch,
-                               trust_remote_code=args.trust_remote_code, logits_shift=shift, progress=False)
-            except Exception as e:  # noqa: BLE001 - one bad checkpoint must not lose the others' results
-                res[key] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
-                log(f"{key}: {res[key]['error']}")
-                save(res)
-                continue
-            keep = ("attack", "n", "asr", "asr_se", "refusal_rate", "hrr", "frr", "pred_asr", "pred_hrr", "pred_frr",
-                    "mean_length", "eos_first_share")
-            res[key] = {"path": path, "kind": kind, "sampler": sampler, "block_length": bl, "steps": steps,
-                        "logits_shift": shift, "wall_s": time.perf_counter() - t0,
-                        "generation_seconds": s["generation_seconds"], "peak_gpu_memory_gb": _peak_gb(device),
-                        "memory": s["memory"], "cells": [{k: c[k] for k in keep} for c in s["cells"]],
-                        "sri": s["sri"], "theory": s["theory"]}
-            log(f"{key}: {res[key]['wall_s']:.0f} s, " + ", ".join(
-                f"{c['attack']} asr={c['asr']:.2f}" for c in res[key]["cells"]))
+        left = (deadline - time.perf_counter()) / 60
+        if left <= 0:
+            res[label] = {"skipped": "--max-seconds reached"}
+            continue
+        t0 = time.perf_counter()
+        _peak_reset(device)
+        try:
+            a = run_audit(audit_config(args, label, path, kind, shift, outdir, device, dtype, left), log=log)
+        except Exception as e:  # noqa: BLE001 - one bad checkpoint must not lose the others' results
+            res[label] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+            log(f"{label}: {res[label]['error']}")
             save(res)
+            continue
+        keep = ("sampler", "attack", "gen_length", "n", "refusal_rate", "refusal_rate_ci95", "asr", "mean_length",
+                "eos_first_excess", "hrr", "frr")
+        res[label] = {"path": path, "kind": kind, "logits_shift": a["model"]["logits_shift"],
+                      "audit": str(outdir / label / "audit.json"), "complete": a["complete"],
+                      "wall_s": time.perf_counter() - t0, "timing": a["timing"], "peak_gpu_memory_gb": _peak_gb(device),
+                      "cells": [{k: c[k] for k in keep} for c in a["cells"]]}
+        log(f"{label}: {res[label]['wall_s']:.0f} s, " + ", ".join(
+            f"{c['sampler']}@L{c['gen_length']} {c['attack']} refusal={c['refusal_rate']:.2f}" for c in a["cells"]))
+        save(res)
     return res
 
 
 def expected_runtime(args, tiny: bool) -> str:
-    """A stated estimate (not a measurement) of the run's wall time on one H100."""
+    """What to expect: part 1 is a stated estimate (never measured here); part 2's audits print their own
+    plan and an estimate measured on their first batch."""
     if tiny:
-        return "expected runtime: under 30 s on a CPU (tiny configurations)"
-    models = checkpoint_jobs(args)
-    # per 7-8B checkpoint: ~1 min to load; ~1 min per run of 32 steps, ~2 min per 64-step run (ar, ar_order)
-    runs = sum(args.ckpt_gen_length / 32 if steps == args.ckpt_gen_length else args.ckpt_steps / 32
-               for _, _, k, _ in models for _, _, steps, _ in ckpt_runs(args, k))
-    est = (0 if args.skip_random_init else 4.5) + len(models) + runs
-    part1 = ("" if args.skip_random_init else "random-init part ~4.5 min, dominated by the JAX policy on the host "
-             "when JAX has no GPU backend; ")
-    return (f"expected runtime on one H100: about {est:.1f} min (an estimate: {part1}{len(models)} checkpoint(s), "
-            f"~1 min to load each, ~1 min per 32 sampler steps at n={args.n} per set); --max-seconds "
-            f"{args.max_seconds:.0f} stops starting new jobs")
+        return "expected runtime: under a minute on a CPU (tiny configurations)"
+    part1 = "" if args.skip_random_init else "random-init part: about 4.5 min on one H100 (an estimate); "
+    n = len(checkpoint_jobs(args))
+    return (f"expected runtime: {part1}{n} checkpoint audit(s), each printing its plan and an estimate measured on "
+            f"its first batch; --max-seconds {args.max_seconds:.0f} stops them cleanly between batches (rerun the "
+            "same command to resume)")
 
 
 def main(argv=None) -> dict:
@@ -301,14 +299,14 @@ def main(argv=None) -> dict:
     for f in ([args.prompts, args.harmless] if jobs else []):
         if not prompt_set_path(f).is_file():
             sys.exit(f"prompt file not found: {f} (pass --prompts / --harmless: a shipped set name or a file)")
-    from toydlm.samplers import SamplerConfig
+    from toydlm.errors import UserError
+    from toydlm.real.audit.spec import check_config
 
-    for _, _, kind, _ in jobs:  # bad step / block settings fail here, before anything is loaded
-        for name, sampler, steps, bl in ckpt_runs(args, kind):
-            try:
-                SamplerConfig(sampler, steps=steps, block_length=bl).resolved(args.ckpt_gen_length)
-            except ValueError as e:
-                sys.exit(f"{name}: {e}")
+    for label, path, kind, shift in jobs:  # bad step / block settings fail here, before anything is loaded
+        try:
+            check_config(audit_config(args, label, path, kind, shift, Path(args.out).parent, "cpu", "float32", None))
+        except UserError as e:
+            sys.exit(f"{label}: {e}")
     start = time.perf_counter()
     deadline = start + args.max_seconds
 

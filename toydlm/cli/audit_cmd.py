@@ -86,6 +86,8 @@ def cmd_audit(args) -> int:
     from toydlm.real.audit.runner import run_audit
 
     result = run_audit(cfg)
+    if result is None:  # a helper process of a multi-process launch: process 0 reports
+        return 0
     for c in result["cells"]:
         print(json.dumps(to_jsonable({k: c[k] for k in SUMMARY_KEYS})))
     state = "complete" if result["complete"] else "INCOMPLETE (stopped at --max-minutes; rerun to resume)"

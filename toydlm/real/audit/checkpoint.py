@@ -56,10 +56,10 @@ def check_kind(p: Path, kind: str, tok, mask_override: int | None) -> None:
     mask = mask_override if mask_override is not None else (
         tok.mask_token_id if getattr(tok, "mask_token_id", None) is not None else cfg.get("mask_token_id"))
     archs = cfg.get("architectures") or []
-    causal = bool(archs) and all(str(a).endswith("ForCausalLM") for a in archs)
-    if causal and mask is None:
-        raise UserError(f"{p} is a causal LM ({', '.join(archs)}) with no mask token: an AR checkpoint, not a "
-                        "diffusion one; use --kind ar")
+    causal = bool(archs) and all(str(a).endswith(("ForCausalLM", "LMHeadModel")) for a in archs)
+    if causal:
+        raise UserError(f"{p} is a causal LM ({', '.join(archs)}): an AR checkpoint, not a diffusion one; "
+                        "use --kind ar")
     if mask is None:
         raise UserError(f"{p} names no mask token (tokenizer or config): a diffusion checkpoint needs one; "
                         "pass --mask-id")

@@ -14,6 +14,7 @@ from toydlm.real.audit.checkpoint import check_kind, end_tokens, logits_shift_fo
 from toydlm.real.audit.judge import Judge, check_judge
 from toydlm.real.audit.plan import AuditCell, base_cells, injection_cells, plan_summary, prompt_lists
 from toydlm.real.audit.sample import decode_batch
+from toydlm.real.audit.shard import barrier, finish, mine, rank_and_world
 from toydlm.real.audit.spec import AuditConfig, check_config
 from toydlm.real.audit.store import AuditStore
 
@@ -44,18 +45,23 @@ def work_units(cell: AuditCell, rows: int, tokens_per_row: float) -> float:
     return rows * cell.sampler.cfg.resolved(cell.gen_length).steps * cell.gen_length
 
 
-def open_model(cfg: AuditConfig, out: Path) -> tuple[dict, object]:
-    """(model description, loaded bridge Setup), every kind check made before the weights load."""
+def inspect_model(cfg: AuditConfig, out: Path) -> tuple[Path, object, bool, str]:
+    """(folder, tokenizer, logits shift, weights sha256): every check that needs no weights loaded."""
     from toydlm.bridge.loading import check_device_map, load_tokenizer, require_local
-    from toydlm.bridge.run import load_setup
-    from toydlm.samplers import SamplerConfig
 
     check_device_map(cfg.device_map)
     p = require_local(cfg.model)
     tok = load_tokenizer(p, cfg.trust_remote_code)
     check_kind(p, cfg.kind, tok, cfg.mask_id)
     shift = logits_shift_for(p, cfg.logits_shift) if cfg.kind == "dlm" else False
-    sha = weights_sha256(p, out / "weights-sha256.json")
+    return p, tok, shift, weights_sha256(p, out / "weights-sha256.json")
+
+
+def load_weights(cfg: AuditConfig, p: Path, tok, shift: bool, sha: str) -> tuple[dict, object]:
+    """(model description, loaded bridge Setup)."""
+    from toydlm.bridge.run import load_setup
+    from toydlm.samplers import SamplerConfig
+
     sampler = SamplerConfig("ar" if cfg.kind == "ar" else "low_confidence")
     st, mem = load_setup(str(p), cfg.kind, sampler, cfg.device, cfg.dtype, cfg.trust_remote_code, cfg.mask_id,
                          device_map=cfg.device_map, tok=tok, gen_length=max(cfg.gen_lengths),
@@ -140,44 +146,59 @@ def _account(clock: Clock, cell: AuditCell, rows: list[dict], stamps: list[float
                         f"{dt / 60:.2f} min (the batch is kept): raise --max-minutes or lower --batch-size")
 
 
-def run_audit(cfg: AuditConfig, log=print) -> dict:
-    """Run (or resume) an audit; returns the audit.json record."""
+def run_audit(cfg: AuditConfig, log=print) -> dict | None:
+    """Run (or resume) an audit; returns the audit.json record (None on every process but the first)."""
+    rank, world = rank_and_world()
+    log = log if rank == 0 else (lambda *a, **k: None)
     check_config(cfg)
     harmful, harmless = prompt_lists(cfg)
     check_judge(cfg.judge)
     out = Path(cfg.out)
-    model, st = open_model(cfg, out)
+    p, tok, shift, sha = inspect_model(cfg, out)
+    cells = base_cells(cfg, harmful, harmless, tok)
+    n_inj = 6 * min(50, len(harmful)) * len(cfg.temperatures) * len(cfg.gen_lengths) if "injection" in cfg.attacks \
+        else 0
+    summary = plan_summary(cells, 6 * len(cfg.temperatures) * len(cfg.gen_lengths) if n_inj else 0)
+    log(f"plan: {summary['cells']} cells, at most {summary['rows'] + n_inj} rows and "
+        f"{summary['tokens_worst'] + n_inj * max(cfg.gen_lengths)} tokens ({Path(str(p)).name}, {cfg.kind}, "
+        f"{cfg.device}, {cfg.dtype}, {world} process{'es' if world > 1 else ''}); the expected time follows the "
+        "first batch")
+    model, st = load_weights(cfg, p, tok, shift, sha)
     key_model = cell_key_model(model, cfg)
-    cells = base_cells(cfg, harmful, harmless, st.tok)
-    n_inj = 6 * min(50, len(harmful)) * len(cfg.temperatures) * len(cfg.gen_lengths) \
-        if "injection" in cfg.attacks else 0
-    summary = plan_summary(cells, 0)
-    log(f"plan: {summary['cells'] + (6 * len(cfg.temperatures) * len(cfg.gen_lengths) if n_inj else 0)} cells, "
-        f"{summary['rows'] + n_inj} rows, at most {summary['tokens_worst']} tokens before injection cells "
-        f"({model['name']}, {cfg.kind}, {cfg.device}, {cfg.dtype}); the expected time follows the first batch")
     store, clock = AuditStore(out), Clock(None if cfg.max_minutes is None else cfg.max_minutes * 60)
-    clock.n_cells = sum(store.cell(c.spec(key_model)) is None for c in cells)
+    todo = mine(cells, rank, world)
+    clock.n_cells = sum(store.cell(c.spec(key_model)) is None for c in todo)
 
     def plan_work(per_row: float) -> float:
-        return sum(work_units(c, c.rows, per_row) for c in cells) + n_inj * per_row
+        return sum(work_units(c, c.rows, per_row) for c in todo) + n_inj * per_row / world
 
-    records = _sample_all(st, cells, cfg, key_model, store, clock, plan_work, log)
-    if not clock.stopped:
-        for raw in [c for c in cells if c.attack == "raw" and "injection" in cfg.attacks]:
+    _sample_all(st, todo, cfg, key_model, store, clock, plan_work, log)
+    barrier(world)
+    records = {c.name: r for c in cells if (r := store.cell(c.spec(key_model))) is not None}
+    if not clock.stopped and "injection" in cfg.attacks:
+        for raw in [c for c in cells if c.attack == "raw" and c.name in records]:
             rec = records[raw.name]
-            refused = analyse.verdict_arrays(rec["samples"], None)["refusal"]
-            inj = injection_cells(raw, rec["samples"], refused, st.tok)
+            inj = injection_cells(raw, rec["samples"], analyse.verdict_arrays(rec["samples"], None)["refusal"], tok)
             cells += inj
-            records.update(_sample_all(st, inj, cfg, key_model, store, clock, plan_work, log))
+            _sample_all(st, mine(inj, rank, world), cfg, key_model, store, clock, plan_work, log)
+        barrier(world)
+        records = {c.name: r for c in cells if (r := store.cell(c.spec(key_model))) is not None}
+    clock.stopped = clock.stopped or len(records) < len(cells)
+    finish(world)
+    if rank != 0:
+        return None
+    return _write(cfg, model, cells, records, key_model, clock, out)
+
+
+def _write(cfg, model, cells, records, key_model, clock, out: Path) -> dict:
     from toydlm.real.audit.assemble import assemble
+    from toydlm.real.audit.report import write_reports
 
     judge = Judge(cfg.judge, device=cfg.device, cache_root=out / "judged")
     result = assemble(cfg, model, cells, records, judge, key_model, clock)
     result["timing_history"] = _log_timing(out, result["timing"], result["complete"])
     result.update(provenance(seed=cfg.seed, config=_settings(cfg)))
     atomic_write_json(out / "audit.json", result)
-    from toydlm.real.audit.report import write_reports
-
     write_reports(result, out)
     return result
 
