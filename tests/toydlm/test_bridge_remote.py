@@ -159,3 +159,14 @@ def test_logits_shift_aligns_a_dream_style_model(remote, prompts, tmp_path, shif
 def test_logits_shift_is_rejected_for_ar_models(tmp_path, prompts):
     with pytest.raises(ValueError, match="logits-shift"):
         bridge_run(BridgeRunConfig(str(tmp_path), "ar", str(prompts), str(tmp_path), logits_shift=True, progress=False))
+
+
+def test_audit_runs_a_remote_code_diffusion_checkpoint(remote, prompts, tmp_path, capsys):
+    args = ["audit", "--model", str(remote["plain"]), "--kind", "dlm", "--prompts", str(prompts), "--gen-length", "8",
+            "--samplers", "low_confidence,low_confidence+eos_last", "--n-boot", "50", "--no-progress",
+            "--out", str(tmp_path)]
+    assert main(args) == 2 and "--trust-remote-code" in capsys.readouterr().err  # asks first
+    assert main([*args, "--trust-remote-code"]) == 0
+    a = json.loads((tmp_path / "audit.json").read_text())
+    assert [c["sampler"] for c in a["cells"]] == ["low_confidence", "low_confidence+eos_last"]
+    assert a["model"]["logits_shift"] is False and all(c["n"] == 2 for c in a["cells"])

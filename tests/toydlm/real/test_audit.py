@@ -102,7 +102,7 @@ def test_an_interrupted_audit_resumes_to_the_same_numbers(tiny, tmp_path, monkey
 def test_max_minutes_stops_between_batches_and_a_rerun_finishes(tiny, tmp_path, monkeypatch):
     seen = []
 
-    def budget(clock, cell, rows):
+    def budget(clock, cell, rows, first):
         seen.append(1)
         return len(seen) > 2
 

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from toydlm.errors import UserError
 from toydlm.real.audit.analyse import cluster_ci, eos_excess
 from toydlm.real.audit.plan import cell_seed
+from toydlm.real.audit.judge import parse_judge
 from toydlm.real.audit.spec import (
     AuditConfig,
     check_config,
     default_block,
-    parse_judge,
     parse_sampler,
     split_attacks,
     split_numbers,

@@ -45,8 +45,12 @@ def fig_rates(cells: list[dict], path: Path) -> Path | None:
     return save_png(fig, path)
 
 
+MIN_N = 5  # a length-test point from fewer samples is left out of the figure (the table keeps it)
+
+
 def fig_length_test(rows: list[dict], path: Path) -> Path | None:
-    """P(refusal | length <= k) against k per cell, with P(refusal) dashed."""
+    """P(refusal | length <= k) against k per cell, with P(refusal) dashed; points from fewer than MIN_N
+    samples are left out."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["sampler"], r["attack"], r["temperature"], r["gen_length"]), []).append(r)
@@ -56,7 +60,7 @@ def fig_length_test(rows: list[dict], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (key, rs) in enumerate(list(groups.items())[:12]):
         color = f"C{i % 10}"
-        pts = [r for r in rs if r["p_refusal_given_len_le_k"] is not None]
+        pts = [r for r in rs if r["p_refusal_given_len_le_k"] is not None and r["n"] >= MIN_N]
         if pts:
             k = [r["k"] for r in pts]
             ax.plot(k, [r["p_refusal_given_len_le_k"] for r in pts], "o-", color=color, ms=3,
@@ -65,7 +69,7 @@ def fig_length_test(rows: list[dict], path: Path) -> Path | None:
             hi = [r["p_refusal_given_len_le_k_ci95"][1] if r["p_refusal_given_len_le_k_ci95"] else np.nan for r in pts]
             ax.fill_between(k, lo, hi, color=color, alpha=0.15)
         ax.axhline(rs[0]["p_refusal"], color=color, ls="--", lw=0.8)
-    ax.set_xlabel("k (response ended within k tokens)")
+    ax.set_xlabel(f"k (response ended within k tokens; points from fewer than {MIN_N} samples left out)")
     ax.set_ylabel("P(refusal | length ≤ k)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=6)

@@ -4,6 +4,7 @@ judge, analyse, and write audit.json, report.md and report.html."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def cell_key_model(model: dict, cfg: AuditConfig) -> dict:
 
 
 def run_cell(st, cell: AuditCell, spec: dict, store: AuditStore, cfg: AuditConfig, clock: Clock,
-             plan_work: float, log) -> dict | None:
+             plan_work: Callable[[float], float], log) -> dict | None:
     """A cell's stored record, decoding its missing batches; None when the budget stopped it."""
     from tqdm import tqdm
 
@@ -95,7 +96,7 @@ def run_cell(st, cell: AuditCell, spec: dict, store: AuditStore, cfg: AuditConfi
         if a in done:
             continue
         b = min(a + cfg.batch_size, cell.rows)
-        if _over_budget(clock, cell, b - a):
+        if _over_budget(clock, cell, b - a, first=not done):
             bar.close()
             clock.stopped = True
             return None
@@ -111,15 +112,17 @@ def run_cell(st, cell: AuditCell, spec: dict, store: AuditStore, cfg: AuditConfi
     return store.finish(spec, samples, {"seconds": sum(v["seconds"] for v in done.values())})
 
 
-def _over_budget(clock: Clock, cell: AuditCell, rows: int) -> bool:
+def _over_budget(clock: Clock, cell: AuditCell, rows: int, first: bool) -> bool:
+    """Would the next batch end past the budget (at the measured rate, plus a new cell's start-up)?"""
     if clock.budget_s is None or clock.work_rate is None:
         return False
-    need = work_units(cell, rows, clock.tokens / max(clock.rows, 1)) / clock.work_rate + clock.overhead_s
+    need = work_units(cell, rows, clock.tokens / max(clock.rows, 1)) / clock.work_rate
+    need += clock.overhead_s if first else 0.0
     return clock.elapsed() + need > clock.budget_s
 
 
-def _account(clock: Clock, cell: AuditCell, rows: list[dict], stamps: list[float], dt: float, plan_work,
-             log) -> None:
+def _account(clock: Clock, cell: AuditCell, rows: list[dict], stamps: list[float], dt: float,
+             plan_work: Callable[[float], float], log) -> None:
     """Count a decoded batch; after the first one, print the expected sampling time."""
     toks = sum(r["length"] + int(r["ended"]) for r in rows)
     first = clock.work_rate is None
@@ -148,6 +151,7 @@ def _account(clock: Clock, cell: AuditCell, rows: list[dict], stamps: list[float
 
 def run_audit(cfg: AuditConfig, log=print) -> dict | None:
     """Run (or resume) an audit; returns the audit.json record (None on every process but the first)."""
+    clock = Clock(None if cfg.max_minutes is None else cfg.max_minutes * 60)  # the budget counts loading too
     rank, world = rank_and_world()
     log = log if rank == 0 else (lambda *a, **k: None)
     check_config(cfg)
@@ -165,7 +169,7 @@ def run_audit(cfg: AuditConfig, log=print) -> dict | None:
         "first batch")
     model, st = load_weights(cfg, p, tok, shift, sha)
     key_model = cell_key_model(model, cfg)
-    store, clock = AuditStore(out), Clock(None if cfg.max_minutes is None else cfg.max_minutes * 60)
+    store = AuditStore(out)
     todo = mine(cells, rank, world)
     clock.n_cells = sum(store.cell(c.spec(key_model)) is None for c in todo)
 

@@ -19,7 +19,6 @@ CONTROLS = ("eos_last", "eos_forbidden")
 DEFAULT_DLM_SAMPLERS = ("ar_order", "random", "low_confidence", "low_confidence@32", "entropy",
                         "low_confidence+eos_last", "low_confidence+eos_forbidden")
 RECOVERY_ATTACKS = ("prefill", "injection")  # expand into the recovery curves, not single cells
-JUDGE_FORMS = ("keyword", "llm:NAME|PATH", "classifier:PATH")
 
 
 @dataclass(frozen=True)
@@ -113,16 +112,6 @@ def sampler_texts(cfg: AuditConfig) -> tuple[str, ...]:
     return tuple(s.replace("@32", "@default") for s in DEFAULT_DLM_SAMPLERS)
 
 
-def parse_judge(text: str) -> tuple[str, str | None]:
-    """(`keyword` | `llm` | `classifier`, its model name or path), or a one-line error."""
-    kind, _, where = text.partition(":")
-    if kind == "keyword" and not where:
-        return "keyword", None
-    if kind in ("llm", "classifier") and where:
-        return kind, where
-    raise UserError(f"unknown --judge {text!r} (valid: {', '.join(JUDGE_FORMS)})")
-
-
 def check_config(cfg: AuditConfig) -> None:
     """Every check that needs no model: numbers, names, sampler specs at every length and temperature."""
     if cfg.kind not in ("ar", "dlm"):
@@ -148,6 +137,8 @@ def check_config(cfg: AuditConfig) -> None:
                         "(use prefill for a diffusion model)")
     if "injection" in cfg.attacks and "raw" not in cfg.attacks:
         raise UserError("the injection curve starts from the raw cell's compliant answers: add raw to --attacks")
+    from toydlm.real.audit.judge import parse_judge
+
     parse_judge(cfg.judge)
     for L in cfg.gen_lengths:
         for t in cfg.temperatures:
