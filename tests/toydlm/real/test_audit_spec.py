@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from toydlm.errors import UserError
 from toydlm.real.audit.analyse import cluster_ci, eos_excess
-from toydlm.real.audit.plan import cell_seed
 from toydlm.real.audit.judge import parse_judge
+from toydlm.real.audit.plan import cell_seed
 from toydlm.real.audit.spec import (
     AuditConfig,
     check_config,
@@ -115,3 +115,15 @@ def test_eos_excess_reads_the_row_terms():
     last = [{"eos": [0.0, 0.25, 1.0, 0.0]}] * 3  # every content token first
     assert eos_excess(first) == pytest.approx(1.0) and eos_excess(last) == pytest.approx(-1.0)
     assert eos_excess([{"prompt": 0}]) is None
+
+
+def test_markdown_tables_keep_their_columns_when_a_cell_holds_a_pipe():
+    import re
+
+    from toydlm.real.audit.report import _md_table, length_table
+
+    row = {"sampler": "ar", "attack": "raw", "temperature": 0.7, "gen_length": 96, "k": 16, "n": 3,
+           "p_refusal_given_len_le_k": 1.0, "p_refusal_given_len_le_k_ci95": [1.0, 1.0], "p_refusal": 0.5,
+           "asr_given_len_le_k": 0.0, "asr": 0.5}
+    lines = _md_table(length_table([row, row])).splitlines()
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in lines}) == 1

@@ -53,9 +53,13 @@ def recovery_table(recovery: dict) -> list[list[str]]:
     return out
 
 
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
 def _md_table(t: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(t[0]) + " |", "|" + "---|" * len(t[0])]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in t[1:]])
+    """A markdown table; a `|` inside a cell (as in P(refusal | len ≤ k)) is escaped."""
+    return "\n".join([_md_row(t[0]), "|" + "---|" * len(t[0]), *(_md_row(r) for r in t[1:])])
 
 
 def _html_table(t: list[list[str]]) -> str:
