@@ -72,6 +72,9 @@ def test_tiny_ar_audit_attack_table_length_test_and_recovery_curves(tiny, tmp_pa
     assert [c["attack"] for c in a["cells"]] == ["raw", "refusal_suppression", "benign"]
     assert all(c["eos_first_excess"] is None and c["hrr"] is None for c in a["cells"])  # AR: not applicable
     assert a["cells"][2]["asr"] is None and a["cells"][0]["n"] == 6
+    for d, c in zip(a["length_distributions"], a["cells"]):  # summaries by verdict, and every row
+        assert d["refusal"]["n"] + d["compliance"]["n"] == c["n"] == len(d["row_length"])
+        assert d["refusal"]["n"] == round(c["refusal_rate"] * c["n"]) == sum(d["row_refusal"])
     assert [p["x"] for p in a["recovery"]["prefill"]] == [1, 2, 4, 8]
     assert {p["x"] for p in a["recovery"].get("injection", [])} <= {0, 1, 2, 4, 8, 16}
     assert a["complete"]

@@ -98,12 +98,13 @@ def length_rows(cell: AuditCell, samples: list[dict], harmful, ks, n_boot: int) 
 
 
 def distribution_row(cell: AuditCell, samples: list[dict]) -> dict:
-    """Length distributions by verdict (refusal / compliance) of one cell."""
+    """Length distributions by verdict (`refusal`, `compliance`: counts, truncation, quantiles) of one cell,
+    and every row's length, verdict and whether it ended (`row_*`)."""
     v = verdict_arrays(samples, None)
     return {"sampler": cell.sampler.label, "attack": cell.attack, "temperature": cell.temperature,
             "gen_length": cell.gen_length, **length_premise(v["length"], v["ended"], v["refusal"]),
-            "lengths": [int(x) for x in v["length"]], "refusal": [bool(x) for x in v["refusal"]],
-            "ended": [bool(x) for x in v["ended"]]}
+            "row_length": [int(x) for x in v["length"]], "row_refusal": [bool(x) for x in v["refusal"]],
+            "row_ended": [bool(x) for x in v["ended"]]}
 
 
 def curve_point(cell: AuditCell, samples: list[dict], harmful, n_boot: int) -> dict:

@@ -86,8 +86,8 @@ def fig_lengths(dists: list[dict], path: Path) -> Path | None:
     rows = -(-len(dists) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), squeeze=False)
     for ax, d in zip(axes.flat, dists):
-        L = np.asarray(d["lengths"])
-        ref = np.asarray(d["refusal"], bool)
+        L = np.asarray(d["row_length"])
+        ref = np.asarray(d["row_refusal"], bool)
         bins = np.linspace(0, d["gen_length"], 17)
         ax.hist([L[ref], L[~ref]], bins=bins, stacked=True, color=["tab:blue", "tab:red"],
                 label=["refusal", "compliance"])
