@@ -70,11 +70,14 @@ def _html_table(t: list[list[str]]) -> str:
 
 def sections(a: dict, out: Path) -> list[tuple[str, str, object]]:
     """(title, text, table or figure path) in report order; figures are written here."""
-    m, t = a["model"], a["timing"]
+    m, hist = a["model"], a.get("timing_history") or [a["timing"]]
     state = "Complete." if a["complete"] else "INCOMPLETE: stopped at --max-minutes; rerun the same command to resume."
+    rows, toks, secs = (sum(h[k] for h in hist) for k in ("rows", "tokens", "seconds"))
+    est = next((h["estimated_seconds"] for h in hist if h.get("estimated_seconds")), None)
+    timing = (f"Sampling over {len(hist)} invocation(s): {rows} rows, {toks} tokens in {secs:.0f} s" +
+              (f"; the estimate printed after the first batch was {est:.0f} s." if est else "."))
     intro = (f"Model `{m['name']}` ({m['kind']}), weights sha256 `{m['sha256'][:16]}…`; judge: {a['judge']['judge']} "
-             f"(refusal: keyword). {state} "
-             f"Sampled now: {t['rows']} rows, {t['tokens']} tokens in {t['seconds']:.0f} s.")
+             f"(refusal: keyword). {state} {timing}")
     out_secs = [("Audit", intro, None), ("Cells", "Refusal rate and ASR with 95% bootstrap intervals over prompts. "
                 "eos_first_excess: 0 for a value-blind order, +1 when every end token is committed first, "
                 "-1 when every content token is (null for AR).", cell_table(a["cells"]))]
