@@ -91,7 +91,8 @@ class SamplerConfig:
     anneal_a0: float = 0.3  # DiffuGuard's a0
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields as JSON-normal values (`end_ids` as a list), so a dict read back compares equal."""
+        return {**dataclasses.asdict(self), "end_ids": [int(i) for i in self.end_ids]}
 
     @classmethod
     def from_dict(cls, d: dict) -> SamplerConfig:
