@@ -11,7 +11,6 @@ new checkpoint, never a half-written one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -25,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 from toydlm.errors import UserError
-from toydlm.io import atomic_write_text, git_revision, package_versions, to_jsonable
+from toydlm.io import atomic_write_text, file_sha256, git_revision, package_versions, to_jsonable
 
 FORMAT = "toydlm-checkpoint/1"
 META, ARRAYS, LATEST = "meta.json", "arrays.npz", "LATEST"
@@ -63,14 +62,6 @@ def unflatten(template: Any, arrays: dict[str, np.ndarray], prefix: str, where: 
     return jax.tree_util.tree_unflatten(treedef, out)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------------------- write
 def save_checkpoint(
     run_dir: str | Path, step: int, arrays: dict[str, np.ndarray], meta: dict, keep: int = 2
@@ -91,7 +82,7 @@ def save_checkpoint(
             **prov,
             **meta,
             "step": int(step),
-            "arrays_sha256": _sha256(tmp / ARRAYS),
+            "arrays_sha256": file_sha256(tmp / ARRAYS),
             "n_arrays": len(arrays),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -150,7 +141,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict[str, np.ndarray], Path
     ]
     if missing:
         raise UserError(f"checkpoint {d} is corrupt: {META} lacks {missing[0]!r}")
-    if _sha256(d / ARRAYS) != meta["arrays_sha256"]:
+    if file_sha256(d / ARRAYS) != meta["arrays_sha256"]:
         raise UserError(f"checkpoint {d} is corrupt: {ARRAYS} does not match the checksum in {META}")
     try:
         with np.load(d / ARRAYS, allow_pickle=False) as z:

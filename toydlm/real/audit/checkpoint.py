@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from toydlm.errors import UserError
-from toydlm.io import atomic_write_json
+from toydlm.io import atomic_write_json, file_sha256
 
 
 def weights_sha256(p: Path, cache: Path | None = None) -> str:
@@ -21,20 +21,12 @@ def weights_sha256(p: Path, cache: Path | None = None) -> str:
     hit = known.get(str(p.resolve()))
     if hit and hit["stamp"] == stamp:
         return hit["sha256"]
-    digests = [_file_sha256(f) for f in files]
+    digests = [file_sha256(f) for f in files]
     sha = digests[0] if len(files) == 1 else hashlib.sha256(
         "".join(f"{f.name}:{d}\n" for f, d in zip(files, digests)).encode()).hexdigest()
     if cache is not None:
         atomic_write_json(cache, {**known, str(p.resolve()): {"stamp": stamp, "sha256": sha}})
     return sha
-
-
-def _file_sha256(f: Path) -> str:
-    h = hashlib.sha256()
-    with open(f, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_config(p: Path) -> dict:
