@@ -109,7 +109,7 @@ def injection_cells(raw: AuditCell, samples: list[dict], refused, tok, max_promp
     sample per prompt: the first compliant one at least `min_len` long), one cell per t."""
     keep, seen = [], set()
     for s, r in zip(samples, refused):
-        if not r and s["ended"] is not None and s["length"] >= min_len and s["prompt"] not in seen:
+        if not r and s["length"] >= min_len and s["prompt"] not in seen:
             keep.append(s)
             seen.add(s["prompt"])
     keep = keep[:max_prompts]
