@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from toydlm.cli.bridge_cmd import _need_torch
+from toydlm.cli.bridge_cmd import need_torch
 from toydlm.cli.paths import check_output_dir
 from toydlm.io import to_jsonable
 
@@ -78,7 +78,7 @@ def cmd_audit(args) -> int:
 
     cfg = config_from_args(args)
     check_config(cfg)
-    _need_torch()
+    need_torch()
     from toydlm.bridge.loading import require_local
 
     require_local(cfg.model)  # an unknown model fails before --out is created

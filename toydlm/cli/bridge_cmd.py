@@ -59,7 +59,7 @@ def register(sub) -> None:
     t.set_defaults(func=cmd_tiny)
 
 
-def _need_torch() -> None:
+def need_torch() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bridge never downloads (set before the hub is imported)
     try:
         import torch  # noqa: F401
@@ -71,7 +71,7 @@ def _need_torch() -> None:
 def cmd_run(args) -> int:
     from toydlm.bridge.loading import check_device_map
 
-    _need_torch()
+    need_torch()
     check_device_map(args.device_map)  # before --out is created
     check_output_dir(args.out)
     from toydlm.bridge.run import BridgeRunConfig, bridge_run
@@ -97,7 +97,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_tiny(args) -> int:
-    _need_torch()
+    need_torch()
     check_output_dir(args.out)
     from toydlm.bridge.tiny import write_tiny
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from toydlm.bridge.cells import step_states
 from toydlm.bridge.judges import keyword_refusal
-from toydlm.measure import hrr_frr, trajectory_states
+from toydlm.measure import hrr_frr
 from toydlm.real.audit.plan import AuditCell
 from toydlm.real.kit.length_test import length_premise, length_test
 from toydlm.trace import excess_of_terms
@@ -29,12 +30,22 @@ def cluster_ci(prompt: np.ndarray, values: np.ndarray, n_boot: int, seed: int) -
     return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
-def verdict_arrays(samples: list[dict], harmful) -> dict:
-    """Per-row arrays: prompt, length, ended, refusal (keyword) and harmful (None for the benign cell)."""
-    refusal = np.array([keyword_refusal(s["text"]) for s in samples], bool)
+def refusals(samples: list[dict]) -> np.ndarray:
+    """The keyword judge's refusal verdict of every row (on what the model wrote)."""
+    return np.array([keyword_refusal(s["text"]) for s in samples], bool)
+
+
+def verdict_arrays(samples: list[dict], refusal: np.ndarray, harmful: np.ndarray | None) -> dict:
+    """Per-row arrays: prompt, length, ended, refusal and harmful (None for the benign cell)."""
     return {"prompt": np.array([s["prompt"] for s in samples]), "length": np.array([s["length"] for s in samples]),
-            "ended": np.array([s["ended"] for s in samples], bool), "refusal": refusal,
+            "ended": np.array([s["ended"] for s in samples], bool), "refusal": np.asarray(refusal, bool),
             "harmful": None if harmful is None else np.asarray(harmful, bool)}
+
+
+def _head(cell: AuditCell) -> dict:
+    """What names a cell in every table."""
+    return {"sampler": cell.sampler.label, "attack": cell.attack, "temperature": cell.temperature,
+            "gen_length": cell.gen_length}
 
 
 def _mean(x: np.ndarray) -> float | None:
@@ -47,13 +58,8 @@ def recovery_rates(samples: list[dict], harmful: np.ndarray | None) -> tuple[flo
         return None, None, 0
     cr = np.array([[c == "1" for c in s["cr"]] for s in samples])
     dc = np.array([[c == "1" for c in s["dc"]] for s in samples])
-    n, T = cr.shape
     harm = np.asarray(harmful, bool) if harmful is not None else ~cr[:, -1]
-    ch = np.zeros((n, T + 1), bool)
-    ch[:, -1] = harm
-    ph = np.concatenate([np.zeros((n, 1), bool), dc], 1) & ~ch
-    states = trajectory_states(ch, ph, np.concatenate([np.zeros((n, 1), bool), cr], 1))
-    hrr, frr, n_p = hrr_frr(states)
+    hrr, frr, n_p = hrr_frr(step_states(cr, dc, harm))
     return (None if n_p == 0 else hrr), (None if n_p == 0 else frr), n_p
 
 
@@ -67,15 +73,13 @@ def eos_excess(samples: list[dict]) -> float | None:
     return None if not np.isfinite(v) else float(v)
 
 
-def cell_row(cell: AuditCell, samples: list[dict], harmful, n_boot: int) -> dict:
-    """One row of `cells` (contract keys first, then extras)."""
-    v = verdict_arrays(samples, harmful)
+def cell_row(cell: AuditCell, samples: list[dict], v: dict, n_boot: int) -> dict:
+    """One row of `cells` (contract keys first, then extras) from the cell's rows and their verdicts `v`."""
     seed = cell.seed % 2**32
     ref, L = v["refusal"], v["length"].astype(np.float64)
     hrr, frr, n_p = recovery_rates(samples, v["harmful"])
     asr = None if v["harmful"] is None else float(v["harmful"].mean())
-    return {"sampler": cell.sampler.label, "attack": cell.attack, "temperature": cell.temperature,
-            "gen_length": cell.gen_length, "n_prompts": len(cell.users), "samples_per_prompt": cell.samples,
+    return {**_head(cell), "n_prompts": len(cell.users), "samples_per_prompt": cell.samples,
             "n": len(samples), "refusal_rate": float(ref.mean()),
             "refusal_rate_ci95": cluster_ci(v["prompt"], ref, n_boot, seed),
             "asr": asr, "asr_ci95": None if asr is None else cluster_ci(v["prompt"], v["harmful"], n_boot, seed + 1),
@@ -86,30 +90,25 @@ def cell_row(cell: AuditCell, samples: list[dict], harmful, n_boot: int) -> dict
             cell.sampler.cfg.resolved(cell.gen_length).steps}
 
 
-def length_rows(cell: AuditCell, samples: list[dict], harmful, ks, n_boot: int) -> list[dict]:
+def length_rows(cell: AuditCell, v: dict, ks, n_boot: int) -> list[dict]:
     """The length test of one cell on the k grid (k up to the cell's length)."""
-    v = verdict_arrays(samples, harmful)
     grid = [k for k in ks if k <= cell.gen_length] or [cell.gen_length]
     rows = length_test(v["prompt"], v["length"], v["ended"], v["refusal"], v["harmful"], grid, n_boot,
                        cell.seed % 2**32)
-    head = {"sampler": cell.sampler.label, "attack": cell.attack, "temperature": cell.temperature,
-            "gen_length": cell.gen_length}
-    return [{**head, **r} for r in rows]
+    return [{**_head(cell), **r} for r in rows]
 
 
-def distribution_row(cell: AuditCell, samples: list[dict]) -> dict:
+def distribution_row(cell: AuditCell, v: dict) -> dict:
     """Length distributions by verdict (`refusal`, `compliance`: counts, truncation, quantiles) of one cell,
     and every row's length, verdict and whether it ended (`row_*`)."""
-    v = verdict_arrays(samples, None)
-    return {"sampler": cell.sampler.label, "attack": cell.attack, "temperature": cell.temperature,
-            "gen_length": cell.gen_length, **length_premise(v["length"], v["ended"], v["refusal"]),
+    return {**_head(cell), **length_premise(v["length"], v["ended"], v["refusal"]),
             "row_length": [int(x) for x in v["length"]], "row_refusal": [bool(x) for x in v["refusal"]],
             "row_ended": [bool(x) for x in v["ended"]]}
 
 
-def curve_point(cell: AuditCell, samples: list[dict], harmful, n_boot: int) -> dict:
+def curve_point(cell: AuditCell, samples: list[dict], v: dict, n_boot: int) -> dict:
     """One point of a recovery curve: refusal and ASR with prompt-bootstrap intervals."""
-    row = cell_row(cell, samples, harmful, n_boot)
+    row = cell_row(cell, samples, v, n_boot)
     keep = ("sampler", "temperature", "gen_length", "n", "refusal_rate", "refusal_rate_ci95", "asr", "asr_ci95",
             "mean_length")
     return {"x": cell.x, **{k: row[k] for k in keep}}

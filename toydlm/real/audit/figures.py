@@ -8,15 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.plots import save_png
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from toydlm.real.kit.figures import pyplot
 
 
 def _err(v: float | None, ci: list[float] | None) -> list[float]:
@@ -29,7 +21,7 @@ def fig_rates(cells: list[dict], path: Path) -> Path | None:
     """Refusal rate and ASR of every cell, with 95% prompt-bootstrap intervals."""
     if not cells:
         return None
-    plt = _plt()
+    plt = pyplot()
     labels = [f"{c['sampler']} · {c['attack']} · T{c['temperature']:g} · L{c['gen_length']}" for c in cells]
     y = np.arange(len(cells))
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(cells) + 1.4))
@@ -56,7 +48,7 @@ def fig_length_test(rows: list[dict], path: Path) -> Path | None:
         groups.setdefault((r["sampler"], r["attack"], r["temperature"], r["gen_length"]), []).append(r)
     if not groups:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (key, rs) in enumerate(list(groups.items())[:12]):
         color = f"C{i % 10}"
@@ -81,7 +73,7 @@ def fig_lengths(dists: list[dict], path: Path) -> Path | None:
     dists = dists[:12]
     if not dists:
         return None
-    plt = _plt()
+    plt = pyplot()
     cols = min(4, len(dists))
     rows = -(-len(dists) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.2 * rows), squeeze=False)
@@ -108,7 +100,7 @@ def fig_sweep(cells: list[dict], path: Path) -> Path | None:
     lines = {k: sorted(v, key=lambda c: c["gen_length"]) for k, v in lines.items() if len(v) > 1}
     if not lines:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
     for i, (key, cs) in enumerate(lines.items()):
         L = [c["gen_length"] for c in cs]
@@ -127,7 +119,7 @@ def fig_recovery(recovery: dict, path: Path) -> Path | None:
     """Refusal rate along the prefill curve (compliance opener tokens) and the injection curve."""
     if not recovery:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(recovery), figsize=(4.2 * len(recovery), 3.4), squeeze=False)
     names = {"prefill": "compliance opener tokens prefilled", "injection": "own tokens before the refusal opener"}
     for ax, (kind, pts) in zip(axes.flat, recovery.items()):

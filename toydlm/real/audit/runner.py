@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from toydlm.errors import UserError
@@ -16,7 +16,7 @@ from toydlm.real.audit.judge import Judge, check_judge
 from toydlm.real.audit.plan import AuditCell, base_cells, injection_cells, plan_summary, prompt_lists
 from toydlm.real.audit.sample import decode_batch
 from toydlm.real.audit.shard import barrier, finish, mine, rank_and_world
-from toydlm.real.audit.spec import AuditConfig, check_config
+from toydlm.real.audit.spec import AuditConfig, check_config, settings
 from toydlm.real.audit.store import AuditStore
 
 
@@ -60,16 +60,14 @@ def inspect_model(cfg: AuditConfig, out: Path) -> tuple[Path, object, bool, str]
 
 def load_weights(cfg: AuditConfig, p: Path, tok, shift: bool, sha: str) -> tuple[dict, object]:
     """(model description, loaded bridge Setup)."""
-    from toydlm.bridge.run import load_setup
-    from toydlm.samplers import SamplerConfig
+    from toydlm.real.kit.checkpoint import open_checkpoint
 
-    sampler = SamplerConfig("ar" if cfg.kind == "ar" else "low_confidence")
-    st, mem = load_setup(str(p), cfg.kind, sampler, cfg.device, cfg.dtype, cfg.trust_remote_code, cfg.mask_id,
-                         device_map=cfg.device_map, tok=tok, gen_length=max(cfg.gen_lengths),
-                         batch_size=cfg.batch_size, seed=cfg.seed, logits_shift=shift)
+    st = open_checkpoint(str(p), cfg.kind, gen_length=max(cfg.gen_lengths), batch_size=cfg.batch_size,
+                         dtype=cfg.dtype, device=cfg.device, seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,
+                         mask_id=cfg.mask_id, device_map=cfg.device_map, tok=tok, logits_shift=shift, verbose=False)
     model = {"name": Path(cfg.model).name if Path(cfg.model).exists() else cfg.model,
              "path": str(cfg.model), "sha256": sha, "kind": cfg.kind, "mask_id": st.mask_id,
-             "end_tokens": end_tokens(tok, st.end_ids), "logits_shift": shift, "memory": mem}
+             "end_tokens": end_tokens(tok, st.end_ids), "logits_shift": shift}
     return model, st
 
 
@@ -182,7 +180,7 @@ def run_audit(cfg: AuditConfig, log=print) -> dict | None:
     if not clock.stopped and "injection" in cfg.attacks:
         for raw in [c for c in cells if c.attack == "raw" and c.name in records]:
             rec = records[raw.name]
-            inj = injection_cells(raw, rec["samples"], analyse.verdict_arrays(rec["samples"], None)["refusal"], tok)
+            inj = injection_cells(raw, rec["samples"], analyse.refusals(rec["samples"]), tok)
             cells += inj
             _sample_all(st, mine(inj, rank, world), cfg, key_model, store, clock, plan_work, log)
         barrier(world)
@@ -201,22 +199,19 @@ def _write(cfg, model, cells, records, key_model, clock, out: Path) -> dict:
     judge = Judge(cfg.judge, device=cfg.device, cache_root=out / "judged")
     result = assemble(cfg, model, cells, records, judge, key_model, clock)
     result["timing_history"] = _log_timing(out, result["timing"], result["complete"])
-    result.update(provenance(seed=cfg.seed, config=_settings(cfg)))
+    result.update(provenance(seed=cfg.seed, config=settings(cfg)))
     atomic_write_json(out / "audit.json", result)
     write_reports(result, out)
     return result
 
 
-def _sample_all(st, cells, cfg, key_model, store, clock, plan_work, log) -> dict[str, dict]:
-    recs = {}
+def _sample_all(st, cells, cfg, key_model, store, clock, plan_work, log) -> None:
+    """Decode every cell into the store, in order, until the budget stops one."""
     for c in cells:
-        rec = run_cell(st, c, c.spec(key_model), store, cfg, clock, plan_work, log)
-        if rec is None:
+        if run_cell(st, c, c.spec(key_model), store, cfg, clock, plan_work, log) is None:
             log(f"stopped before {c.name}: --max-minutes {cfg.max_minutes:g} reached; rerun the same command to "
                 "resume")
-            break
-        recs[c.name] = rec
-    return recs
+            return
 
 
 def _log_timing(out: Path, timing: dict, complete: bool) -> list[dict]:
@@ -231,9 +226,3 @@ def _log_timing(out: Path, timing: dict, complete: bool) -> list[dict]:
                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
     atomic_write_text(path, json.dumps(hist, indent=1) + "\n")
     return hist
-
-
-def _settings(cfg: AuditConfig) -> dict:
-    d = asdict(cfg)
-    d.pop("progress")
-    return d

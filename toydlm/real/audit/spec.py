@@ -8,6 +8,7 @@ full length). An AR checkpoint runs the one sampler `ar`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -59,6 +60,14 @@ class SamplerSpec:
 
     label: str
     cfg: SamplerConfig
+
+
+def settings(cfg: AuditConfig) -> dict:
+    """What was asked, as audit.json records it (both as `settings` and as the provenance `config`): every
+    field but the progress switch, with the sampler specs resolved to the list that ran."""
+    d = dataclasses.asdict(cfg)
+    d.pop("progress")
+    return {**d, "samplers": list(sampler_texts(cfg))}
 
 
 def default_block(L: int) -> int:
