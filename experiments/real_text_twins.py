@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 def args() -> argparse.Namespace:
     from toydlm.real.twins.corpus import CorpusMix
+    from toydlm.real.twins.students import INITS, StudentPlan
 
     d = CorpusMix()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,9 +45,18 @@ def args() -> argparse.Namespace:
     ap.add_argument("--prompt-len", type=int, default=64,
                     help="student prompt tokens (longer prompts lose their middle)")
     ap.add_argument("--response-len", type=int, default=96, help="student response tokens (the teacher's cap)")
-    ap.add_argument("--preset", default="small", help="the students' model size preset")
-    ap.add_argument("--steps", type=int, default=1500, help="training steps of each student")
-    ap.add_argument("--train-batch", type=int, default=32)
+    sp = StudentPlan()
+    ap.add_argument("--preset", default=sp.preset, help="the students' model size preset")
+    ap.add_argument("--ar-steps", type=int, default=sp.ar_steps, help="the AR student's schedule length (steps)")
+    ap.add_argument("--mdlm-steps", type=int, default=sp.mdlm_steps, help="each MDLM student's schedule length")
+    ap.add_argument("--mdlm-lr", type=float, default=sp.mdlm_lr, help="the MDLM students' peak learning rate")
+    ap.add_argument("--mdlm-seeds", default=",".join(map(str, sp.mdlm_seeds)), help="MDLM training seeds")
+    ap.add_argument("--mdlm-init", default=sp.mdlm_init, choices=INITS,
+                    help="start each MDLM student from the AR student (shifted logits) or from scratch")
+    ap.add_argument("--patience", type=int, default=sp.patience,
+                    help="stop a student after this many evaluations without a new best validation loss")
+    ap.add_argument("--train-batch", type=int, default=sp.batch)
+    ap.add_argument("--students", default=None, help="train: only these students (e.g. ar,mdlm_s0)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "twins"), help="where the students are trained")
     ap.add_argument("--samples", type=int, default=1, help="swap: student samples per holdout prompt")
     ap.add_argument("--samplers", default=None, help="swap and judge: comma-separated sampler labels (default: all)")
@@ -58,12 +68,16 @@ def args() -> argparse.Namespace:
 def twins_config(a: argparse.Namespace) -> TwinsConfig:
     """The stages' settings from the parsed arguments (`--samplers`: comma-separated labels)."""
     from toydlm.real.twins.pipeline import TwinsConfig
+    from toydlm.real.twins.students import StudentPlan
 
-    samplers = tuple(x for x in a.samplers.split(",") if x) if a.samplers else None
+    split = lambda s: tuple(x for x in s.split(",") if x) if s else None
+    plan = StudentPlan(preset=a.preset, batch=a.train_batch, ar_steps=a.ar_steps, mdlm_steps=a.mdlm_steps,
+                       mdlm_lr=a.mdlm_lr, mdlm_seeds=tuple(int(x) for x in split(a.mdlm_seeds)),
+                       mdlm_init=a.mdlm_init, patience=a.patience, seed=a.seed)
     return TwinsConfig(work=Path(a.work), real_ar_work=Path(a.real_ar_work), runs=Path(a.runs), out=Path(a.out),
-                       teacher=a.teacher, prompt_len=a.prompt_len, response_len=a.response_len, preset=a.preset,
-                       steps=a.steps, train_batch=a.train_batch, seed=a.seed, samples=a.samples, samplers=samplers,
-                       judge_model=a.judge_model)
+                       teacher=a.teacher, prompt_len=a.prompt_len, response_len=a.response_len, students=plan,
+                       only_students=split(a.students), seed=a.seed, samples=a.samples,
+                       samplers=split(a.samplers), judge_model=a.judge_model)
 
 
 def main() -> None:

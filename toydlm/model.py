@@ -39,6 +39,7 @@ class ModelConfig:
     d_ff: int
     causal: bool
     pos: str = "learned"  # or "rope"
+    shift: bool = False  # bidirectional, but output i predicts token i + 1 (Dream: a diffusion LM adapted from AR)
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "seq_len", "d_model", "n_layers", "n_heads", "d_ff"):
@@ -53,9 +54,16 @@ class ModelConfig:
             raise UserError(f"model config pos={self.pos!r}: must be one of {POSITION_ENCODINGS}")
         if self.pos == "rope" and (self.d_model // self.n_heads) % 2:
             raise UserError("rotary positions need an even head dimension")
+        if self.shift and self.causal:
+            raise UserError("model config shift=True is for a bidirectional model (a causal one is always shifted)")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; `shift` only when set, so configs (and the hashes of runs) made before it existed
+        read the same."""
+        d = asdict(self)
+        if not d["shift"]:
+            del d["shift"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
@@ -82,8 +90,9 @@ def check_preset(preset: str) -> str:
     return preset
 
 
-def model_config(preset: str, grammar, arch: str, *, pos: str = "learned") -> ModelConfig:
-    """The model config for a size preset, a grammar (vocab, length) and an arch (`ar`/`mdlm`)."""
+def model_config(preset: str, grammar, arch: str, *, pos: str = "learned", shift: bool = False) -> ModelConfig:
+    """The model config for a size preset, a grammar (vocab, length) and an arch (`ar`/`mdlm`); `shift`:
+    an MDLM whose output i predicts token i + 1, as an AR model's does (for one adapted from an AR model)."""
     check_preset(preset)
     check_arch(arch)
     return ModelConfig(
@@ -91,6 +100,7 @@ def model_config(preset: str, grammar, arch: str, *, pos: str = "learned") -> Mo
         seq_len=int(grammar.seq_len),
         causal=arch == "ar",
         pos=pos,
+        shift=shift,
         **MODEL_PRESETS[preset],
     )
 
@@ -190,22 +200,28 @@ def count_params(model: Transformer) -> int:
 
 
 # ---------------------------------------------------------------------------- denoiser
-def aligned_logits(logits_BLV: jax.Array, causal: bool, mask_id: int) -> jax.Array:
+def shift_right(logits_BLV: jax.Array) -> jax.Array:
+    """Outputs that predict the next token, moved to the position they predict (position 0, which nothing
+    predicts, gets uniform logits)."""
+    return jnp.concatenate([jnp.zeros_like(logits_BLV[:, :1]), logits_BLV[:, :-1]], axis=1)
+
+
+def aligned_logits(logits_BLV: jax.Array, shifted: bool, mask_id: int) -> jax.Array:
     """Logits aligned to positions, with the mask id never predicted.
 
-    A causal model's output at i predicts token i + 1, so it is shifted right by one
-    (position 0, which nothing predicts, gets uniform logits over non-mask tokens).
+    A causal model's output at i predicts token i + 1, and so does a shifted MDLM's, so theirs are
+    moved right by one (`shift_right`).
     """
-    if causal:
-        logits_BLV = jnp.concatenate([jnp.zeros_like(logits_BLV[:, :1]), logits_BLV[:, :-1]], axis=1)
+    if shifted:
+        logits_BLV = shift_right(logits_BLV)
     return logits_BLV.at[..., mask_id].set(NEG_INF)
 
 
 @functools.lru_cache(maxsize=32)
-def denoiser_fn(graphdef: nnx.GraphDef, causal: bool, mask_id: int) -> Callable:
+def denoiser_fn(graphdef: nnx.GraphDef, shifted: bool, mask_id: int) -> Callable:
     """`fn(params, canvas_BL) -> DenoiserOutput` of one architecture, shared by every model of it.
 
-    One function object per (graph, causal, mask id): the samplers' jitted programs are cached by it,
+    One function object per (graph, shifted, mask id): the samplers' jitted programs are cached by it,
     so the models of several training seeds reuse one compilation instead of one each.
     """
 
@@ -213,9 +229,9 @@ def denoiser_fn(graphdef: nnx.GraphDef, causal: bool, mask_id: int) -> Callable:
         m = nnx.merge(graphdef, params)
         if layers:  # hidden = every layer, [B, L, n_layers + 1, D] (see Transformer.__call__)
             logits_BLV, _, layers_KBLD = m(canvas_BL, return_layers=True)
-            return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), jnp.moveaxis(layers_KBLD, 0, 2))
+            return DenoiserOutput(aligned_logits(logits_BLV, shifted, mask_id), jnp.moveaxis(layers_KBLD, 0, 2))
         logits_BLV, hidden_BLD = m(canvas_BL)
-        return DenoiserOutput(aligned_logits(logits_BLV, causal, mask_id), hidden_BLD)
+        return DenoiserOutput(aligned_logits(logits_BLV, shifted, mask_id), hidden_BLD)
 
     return fn
 
@@ -238,7 +254,7 @@ def make_denoiser(model: Transformer, arch: str, grammar) -> JaxDenoiser:
     graphdef, params = nnx.split(model)
     mask_id = int(grammar.mask_id)
     return JaxDenoiser(
-        fn=denoiser_fn(graphdef, causal, mask_id),
+        fn=denoiser_fn(graphdef, causal or model.cfg.shift, mask_id),
         params=params,
         vocab_size=int(grammar.vocab_size),
         mask_id=mask_id,

@@ -37,6 +37,7 @@ from toydlm.parallel import data_mesh, devices_for, replicate, shard_batch
 from toydlm.train import checkpoint as ckpt
 from toydlm.train.config import TrainConfig
 from toydlm.train.data import batch_at, eval_batch
+from toydlm.train.early_stop import BEST, Patience, init_params_from
 from toydlm.train.plan import Plan, make_plan
 from toydlm.train.step import lr_schedule, make_loss, make_optimizer, make_steps
 
@@ -114,6 +115,7 @@ class Meter:
     t_first: float | None = None  # when the first update finished (it includes compilation)
     window: list[float] = field(default_factory=list)
     eval_loss: float | None = None
+    patience: Patience = field(default_factory=lambda: Patience(None))
 
     def add(self, loss: float) -> None:
         if self.t_first is None:
@@ -153,16 +155,23 @@ def train(
     train_config: TrainConfig | None = None,
     stop_after: int | None = None,
     bar_position: int | None = None,
+    shift: bool = False,
+    init_from: str | Path | None = None,
+    patience: int | None = None,
+    keep: int = 2,
 ) -> dict:
     """Train an `ar` or `mdlm` model of a size preset on a grammar; returns a summary dict.
 
     `steps` is the schedule length (default: the preset's). `stop_after` ends the run early
     at that step (checkpointed), as an interruption would; `resume=True` continues the run
     in `out_dir` towards its stored `steps`. `grammar`: a Grammar, a preset name, a TOML path
-    or None (default grammar).
+    or None (default grammar). `init_from`: start from that run's weights (an `mdlm` with `shift=True` adapted
+    from an `ar` run); `patience`: stop after that many evaluations without a new best held-out loss, keeping
+    the best checkpoint in `out_dir/best`; `keep`: regular checkpoints kept.
     """
     enable_compile_cache()
-    plan = make_plan(arch, preset, Path(out_dir), steps, seed, resume, _grammar(grammar), train_config, stop_after)
+    plan = make_plan(arch, preset, Path(out_dir), steps, seed, resume, _grammar(grammar), train_config, stop_after,
+                     shift=shift, init_from=init_from, patience=patience, keep=keep)
     run, state = _set_up(plan, devices_for(plan.tcfg.batch, plan.tcfg.eval_batch))
     plan.out.mkdir(parents=True, exist_ok=True)
     log = JsonlLog(plan.out / LOG)
@@ -170,7 +179,7 @@ def train(
                dynamic_ncols=True, position=bar_position, unit="step")
     log.write({"event": "start", "step": plan.start, "end": plan.end, "resume": bool(plan.resume),
                "entropy_floor": run.floor, **run.meta})
-    meter = Meter(t_start=time.perf_counter())
+    meter = Meter(t_start=time.perf_counter(), patience=Patience.from_log(plan.patience, plan.out / LOG, plan.start))
     try:
         state = _train_to_end(run, state, meter, log, bar)
     finally:
@@ -185,8 +194,11 @@ def train(
 def _set_up(plan: Plan, devices: list) -> tuple[Run, State]:
     """Model, optimiser and compiled steps on a data mesh (restoring the checkpoint, if any)."""
     g, tcfg = plan.grammar, plan.tcfg
-    mcfg = model_config(plan.preset, g, plan.arch)
+    mcfg = model_config(plan.preset, g, plan.arch, shift=plan.shift)
     graphdef, params = nnx.split(init_model(mcfg, plan.seed))
+    init = None
+    if plan.init_from is not None and plan.arrays is None:
+        params, init = init_params_from(plan.init_from, params, mcfg.to_dict())
     tx = make_optimizer(tcfg)
     opt_state = tx.init(params)
     key = jax.random.PRNGKey(plan.seed)
@@ -213,6 +225,7 @@ def _set_up(plan: Plan, devices: list) -> tuple[Run, State]:
         "n_devices": len(devices),
         "versions": prov["versions"],
         "git_revision": prov["git_revision"],
+        **({"init_from": init} if init is not None else {}),
     }
     run = Run(plan, mesh, key, train_step, eval_step, lr_schedule(tcfg), shard_batch(held_out, mesh), eval_keys,
               entropy_floor(g, held_out), meta)
@@ -224,7 +237,7 @@ def _set_up(plan: Plan, devices: list) -> tuple[Run, State]:
 def _train_to_end(run: Run, state: State, meter: Meter, log: JsonlLog, bar) -> State:
     """Update until the plan's end step; on Ctrl-C checkpoint the updates done, then re-raise."""
     try:
-        while state.step < run.plan.end:
+        while state.step < run.plan.end and not meter.patience.stop:
             state, info = _update(run, state)
             meter.add(info["loss"])
             bar.update(1)
@@ -271,10 +284,14 @@ def _at_cadence(run: Run, state: State, meter: Meter, info: dict, log: JsonlLog,
         ev = {"eval": f"{meter.eval_loss:.4f}"} if meter.eval_loss else {}
         bar.set_postfix(loss=f"{rec['loss']:.4f}", **ev)
         meter.window = []
-    if step % tcfg.eval_every == 0 or last:
+    evaluated = step % tcfg.eval_every == 0 or last
+    if evaluated:
         meter.eval_loss = _evaluate(run, state.params)
-        log.write({"step": step, "eval_loss": meter.eval_loss, "entropy_floor": run.floor})
-    if step % tcfg.ckpt_every == 0 or last:
+        best = meter.patience.update(step, meter.eval_loss)
+        log.write({"step": step, "eval_loss": meter.eval_loss, "entropy_floor": run.floor, "best": best})
+        if best and run.plan.patience is not None:
+            _save(run, state, run.plan.out / BEST, keep=1)
+    if step % tcfg.ckpt_every == 0 or last or (evaluated and meter.patience.stop):
         state = dataclasses.replace(state, last_good=_save(run, state))
     return state
 
@@ -284,8 +301,9 @@ def _evaluate(run: Run, params: Any) -> float:
     return float(np.mean([float(run.eval_step(params, run.eval_tokens, k)["loss"]) for k in run.eval_keys]))
 
 
-def _save(run: Run, state: State) -> Path:
-    """Checkpoint params, optimiser state and the run key; refuse non-finite parameters."""
+def _save(run: Run, state: State, where: Path | None = None, keep: int | None = None) -> Path:
+    """Checkpoint params, optimiser state and the run key (in the run's folder unless `where`); refuse
+    non-finite parameters."""
     arrays = {
         **ckpt.flatten(state.params, "params"),
         **ckpt.flatten(state.opt_state, "opt"),
@@ -296,7 +314,8 @@ def _save(run: Run, state: State) -> Path:
             f"parameters became non-finite by step {state.step}; training stopped, the last good "
             f"checkpoint is {state.last_good}"
         )
-    return ckpt.save_checkpoint(run.plan.out, state.step, arrays, run.meta)
+    return ckpt.save_checkpoint(where or run.plan.out, state.step, arrays, run.meta,
+                                keep=run.plan.keep if keep is None else keep)
 
 
 def _summary(run: Run, state: State, meter: Meter) -> dict:
@@ -320,6 +339,9 @@ def _summary(run: Run, state: State, meter: Meter) -> dict:
         "steps_per_s": meter.steps_per_s(state.step - p.start - 1),
         "n_params": run.meta["n_params"],
         "n_devices": run.meta["n_devices"],
+        "stopped_early": meter.patience.stop,
+        "best_step": meter.patience.best_step,
+        "best_eval_loss": meter.patience.best,
         "grammar_hash": run.meta["grammar_hash"],
     }
 

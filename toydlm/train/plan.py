@@ -32,6 +32,10 @@ class Plan:
     end: int  # the schedule's last step, or `stop_after`
     resume: bool
     arrays: dict[str, np.ndarray] | None  # the resumed checkpoint's arrays
+    shift: bool = False  # an MDLM whose output i predicts token i + 1 (`toydlm.model.ModelConfig.shift`)
+    init_from: Path | None = None  # a run (or checkpoint) whose weights a new run starts from
+    patience: int | None = None  # stop after this many evaluations without a new best held-out loss
+    keep: int = 2  # regular checkpoints kept (the best one is kept apart when `patience` is set)
 
 
 def _check_seed(seed) -> int:
@@ -41,14 +45,16 @@ def _check_seed(seed) -> int:
 
 
 def make_plan(arch: str, preset: str, out: Path, steps: int | None, seed: int, resume: bool, g: Any,
-              train_config: TrainConfig | None, stop_after: int | None) -> Plan:
+              train_config: TrainConfig | None, stop_after: int | None, *, shift: bool = False,
+              init_from: Path | None = None, patience: int | None = None, keep: int = 2) -> Plan:
     """Validate the request (nothing is compiled or written yet) and fix the steps to run."""
     check_arch(arch)
     check_preset(preset)
     seed = _check_seed(seed)
     arrays = None
     if resume:
-        tcfg, seed, start, arrays = _resume_point(arch, preset, out, steps, g)
+        tcfg, seed, start, arrays, stored_shift = _resume_point(arch, preset, out, steps, g)
+        shift = stored_shift  # the objective of the run being continued
     else:
         if out.exists() and any(out.glob("ckpt-*")):
             raise UserError(
@@ -59,11 +65,21 @@ def make_plan(arch: str, preset: str, out: Path, steps: int | None, seed: int, r
     if stop_after is not None and (not isinstance(stop_after, int) or stop_after < 1):
         raise UserError(f"stop_after must be a positive integer, got {stop_after!r}")
     end = min(tcfg.steps, stop_after) if stop_after is not None else tcfg.steps
-    return Plan(arch, preset, out, g, tcfg, seed, start, end, resume, arrays)
+    if shift and arch != "mdlm":
+        raise UserError(f"shift applies to an mdlm run (an {arch} model is always shifted)")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise UserError(f"patience must be a positive integer, got {patience!r}")
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+        raise UserError(f"keep must be a positive integer, got {keep!r}")
+    if init_from is not None and not resume:
+        ckpt.find_checkpoint(init_from)  # a one-line error before anything is built
+    return Plan(arch, preset, out, g, tcfg, seed, start, end, resume, arrays, shift,
+                None if init_from is None else Path(init_from), patience, keep)
 
 
-def _resume_point(arch: str, preset: str, out: Path, steps: int | None, g: Any) -> tuple[TrainConfig, int, int, dict]:
-    """(train config, seed, step, arrays) of the checkpoint to resume; `steps` sets a new horizon."""
+def _resume_point(arch: str, preset: str, out: Path, steps: int | None, g: Any
+                  ) -> tuple[TrainConfig, int, int, dict, bool]:
+    """(train config, seed, step, arrays, shift) of the checkpoint to resume; `steps` sets a new horizon."""
     meta, arrays, where = ckpt.read_checkpoint(out)
     ckpt.check_grammar(meta, g, where)
     if (meta["arch"], meta.get("preset")) != (arch, preset):
@@ -73,4 +89,4 @@ def _resume_point(arch: str, preset: str, out: Path, steps: int | None, g: Any) 
     tcfg = TrainConfig.from_dict(meta["train_config"])
     if steps is not None:
         tcfg = tcfg.replace(steps=steps)  # a new schedule horizon: no longer a straight run's twin
-    return tcfg, int(meta["seed"]), int(meta["step"]), arrays
+    return tcfg, int(meta["seed"]), int(meta["step"]), arrays, bool(meta["model_config"].get("shift", False))

@@ -15,6 +15,7 @@ import jax
 import optax
 from flax import nnx
 
+from toydlm.model import shift_right
 from toydlm.parallel import batch_sharded, replicated
 from toydlm.train.config import TrainConfig
 from toydlm.train.losses import LOSSES
@@ -52,7 +53,9 @@ def make_loss(graphdef: nnx.GraphDef, arch: str, prompt_len: int, mask_id: int) 
 
     def loss(params: Any, tokens_BL: jax.Array, key: jax.Array):
         model = nnx.merge(graphdef, params)
-        return objective(lambda x: model(x)[0], tokens_BL, key, prompt_len=prompt_len, mask_id=mask_id)
+        # a shifted MDLM's output i predicts token i + 1: the NELBO scores it at the position it predicts
+        logits = (lambda x: shift_right(model(x)[0])) if model.cfg.shift else (lambda x: model(x)[0])
+        return objective(logits, tokens_BL, key, prompt_len=prompt_len, mask_id=mask_id)
 
     return loss
 

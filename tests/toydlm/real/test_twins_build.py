@@ -9,10 +9,10 @@ import pytest
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
 from toydlm.real.kit.store import CellStore
-from toydlm.real.twins.build import build_task
+from toydlm.real.twins.build import build_task, is_validation
 from toydlm.real.twins.corpus import holdout_prompts, reference_plan
 from toydlm.real.twins.teacher import MANIFEST, PROMPT_TOKENS, TOKEN_BYTES
-from toydlm.real.twins.vocab import EOS_ID, UNK_ID
+from toydlm.real.twins.vocab import EOS_ID, EOT_ID, UNK_ID
 
 SHA, END = "ab" * 32, 900
 WORDS = {10: "I'm sorry, ", 11: "but I can't help.", 12: "Sure, ", 13: "here ", 14: "it is.", 15: "rare"}
@@ -47,22 +47,31 @@ def make_store(tmp_path, with_holdout: bool = True):
     return root, ref_root
 
 
-def test_the_task_holds_the_corpus_and_the_holdout_with_stats(tmp_path):
+def test_the_task_holds_the_corpus_less_its_validation_prompts_and_the_stats(tmp_path):
     root, ref_root = make_store(tmp_path)
-    task, info = build_task(root, ref_root, prompt_len=4, response_len=6, min_count=1)
-    assert task.rows.shape == (3, 10) and task.held_out_rows.shape == (2, 10)
+    # with one prompt in 7, the hash puts raw prompt 0 (and only it) in the validation split
+    assert [is_validation(c, p, 7) for c, p in (("corpus_raw_0000", 0), ("corpus_raw_0000", 1),
+                                                 ("corpus_harmless_0000", 0))] == [True, False, False]
+    task, info = build_task(root, ref_root, prompt_len=4, response_len=6, min_count=1, validation_every=7)
+    assert task.rows.shape == (2, 10) and task.held_out_rows.shape == (1, 10)
+    assert (info["n_train_rows"], info["n_validation_rows"], info["n_holdout_rows"]) == (2, 1, 2)
+    assert task.vocab.decode(task.held_out_rows[0, 4:]) == "I'm sorry, but I can't help."
     assert info["cells"]["holdout"] == ["holdout_harmless_T1", "raw_T1"]
-    c = info["corpus"]
+    c = info["corpus"]  # the statistics describe the whole corpus, validation prompts included
     assert (c["n_prompts"], c["n_refusals"], c["n_compliances"]) == (3, 1, 2)
     assert c["mean_len_refusal"] == 2 and c["mean_len_compliance"] == 5
     assert c["truncated_share_compliance"] == 0.5
     texts = {task.vocab.decode(r[4:]) for r in task.rows}
-    assert texts == {"I'm sorry, but I can't help.", "Sure, here it is.here it is.here ", "Sure, here it is.rare"}
-    assert (task.rows[:, 4:] == EOS_ID).any(1).sum() == 2  # the truncated row has no end
+    assert texts == {"Sure, here it is.here it is.here ", "Sure, here it is.rare"}
+    ended = [r for r in task.rows if task.vocab.decode(r[4:]).endswith("rare")][0][4:]
+    assert ended.tolist()[4:] == [EOT_ID, EOS_ID]  # end of turn, then end-of-text padding
+    assert not (task.rows[:, 4:] == EOT_ID).all(0).any()  # the truncated row has no end
     # min_count=2 leaves the rare token out of the vocabulary: it becomes the unknown id
-    task2, info2 = build_task(root, ref_root, prompt_len=4, response_len=6, min_count=2)
-    assert (task2.held_out_rows == UNK_ID).any() and info2["unk_share_train"] > 0
+    task2, info2 = build_task(root, ref_root, prompt_len=4, response_len=6, min_count=2, validation_every=7)
+    assert (task2.rows == UNK_ID).any() and info2["unk_share_train"] > 0 and info2["unk_share_holdout"] > 0
     assert task2.config.config_hash() != task.config.config_hash()
+    with pytest.raises(UserError, match="no validation rows"):
+        build_task(root, ref_root, prompt_len=4, response_len=6, min_count=1, validation_every=8)
 
 
 def test_missing_corpus_or_holdout_is_a_one_line_error(tmp_path):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from toydlm.errors import UserError
 from toydlm.real.twins.dataset import CorpusTask, cell_rows, prompt_row, response_row
-from toydlm.real.twins.vocab import EOS_ID, N_SPECIAL, PAD_ID, SEP_ID, UNK_ID, CompactVocab, build_compact_vocab
+from toydlm.real.twins.vocab import EOS_ID, EOT_ID, N_SPECIAL, PAD_ID, SEP_ID, UNK_ID, CompactVocab, build_compact_vocab
 
 END = 900  # the teacher's end-of-turn id in these tests
 HEX = {i: f"<{i}>".encode().hex() for i in range(1000)}
@@ -40,20 +40,23 @@ def test_encode_decode_round_trips_the_bytes(ids):
     assert v.from_dict(v.to_dict()) == v
 
 
-def test_unseen_ids_are_unknown_and_the_end_of_turn_is_eos():
+def test_unseen_ids_are_unknown_and_the_end_of_turn_is_eot():
     v = tiny_vocab()
-    assert v.encode([10, 777, END]).tolist() == [v.encode([10])[0], UNK_ID, EOS_ID]
+    assert v.encode([10, 777, END]).tolist() == [v.encode([10])[0], UNK_ID, EOT_ID]
     assert v.decode(v.encode([10, END, 11])) == "<10>"  # decoding stops at the end of the turn
+    assert v.decode([*v.encode([10]), EOS_ID, *v.encode([11])]) == "<10>"  # and at the end of text
     assert v.decode(v.encode([777])) == "\ufffd"
 
 
-def test_response_rows_end_with_eos_and_are_padded_with_it():
+def test_response_rows_end_with_eot_then_eos_padding():
     v = tiny_vocab()
     r = response_row([10, 11, END], v, 6)
-    assert r.tolist()[2:] == [EOS_ID] * 4 and EOS_ID not in r[:2]
-    full = response_row([10] * 9, v, 6)  # truncated by the cap: no end in the canvas
-    assert EOS_ID not in full and len(full) == 6
+    assert r.tolist()[2:] == [EOT_ID] + [EOS_ID] * 3 and not np.isin(r[:2], (EOS_ID, EOT_ID)).any()
+    full = response_row([10] * 9, v, 6, ended=False)  # truncated by the cap: no end in the canvas
+    assert not np.isin(full, (EOS_ID, EOT_ID)).any() and len(full) == 6
     assert response_row([10, 11], v, 6).tolist() == r.tolist()  # an ended row stored without its end id
+    assert response_row([10, 11, END, 12], v, 6).tolist() == r.tolist()  # nothing after the end of turn
+    assert response_row([10] * 6, v, 6).tolist() == [v.encode([10])[0]] * 6  # ended exactly at the cap: no room
 
 
 def test_prompt_rows_pad_left_keep_both_ends_and_the_prefill():

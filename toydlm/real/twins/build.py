@@ -18,10 +18,19 @@ from toydlm.real.kit.store import CellStore
 from toydlm.real.twins.corpus import holdout_prompts, reference_plan
 from toydlm.real.twins.dataset import CorpusTask, cell_rows
 from toydlm.real.twins.teacher import PROMPT_TOKENS, TOKEN_BYTES, read_manifest
-from toydlm.real.twins.vocab import EOS_ID, UNK_ID, build_compact_vocab
+from toydlm.real.twins.vocab import END_IDS, UNK_ID, build_compact_vocab
 
 PROMPT_LEN, RESPONSE_LEN = 64, 96
 MAX_VOCAB, MIN_COUNT = 16384, 2  # 10.6k ids pass MIN_COUNT on the 0.5B corpus: every one is kept
+VALIDATION_EVERY = 20  # one training prompt in 20 (by a hash of its cell and index) is held out for early stopping
+
+
+def is_validation(cell: str, prompt: int, every: int = VALIDATION_EVERY) -> bool:
+    """Whether a training prompt belongs to the validation split: a fixed function of its cell and index,
+    so the split never moves when cells are added. The holdout prompts are never used to pick a checkpoint."""
+    import hashlib
+
+    return int(hashlib.sha256(f"{cell}:{prompt}".encode()).hexdigest(), 16) % every == 0
 
 
 def teacher_cells(corpus_root: Path, real_ar_root: Path) -> tuple[dict, dict]:
@@ -62,8 +71,11 @@ def corpus_stats(cells: dict) -> dict:
 
 def build_task(corpus_root: Path, real_ar_root: Path, prompt_len: int = PROMPT_LEN,
                response_len: int = RESPONSE_LEN, max_vocab: int = MAX_VOCAB, min_count: int = MIN_COUNT,
-               ) -> tuple[CorpusTask, dict]:
-    """The students' task and what the report says about it (corpus statistics, vocabulary coverage)."""
+               validation_every: int = VALIDATION_EVERY) -> tuple[CorpusTask, dict]:
+    """The students' task and what the report says about it (corpus statistics, vocabulary coverage).
+
+    The task trains on the corpus less its validation prompts, whose rows give the held-out loss that picks
+    a checkpoint; the holdout (the prompts every cell is measured on) is only described here."""
     train, hold = teacher_cells(corpus_root, real_ar_root)
     ptok = json.loads((corpus_root / PROMPT_TOKENS).read_text())
     hexes = {int(k): v for k, v in json.loads((corpus_root / TOKEN_BYTES).read_text()).items()}
@@ -75,11 +87,33 @@ def build_task(corpus_root: Path, real_ar_root: Path, prompt_len: int = PROMPT_L
                                          for n, r in sorted(cells.items())])
     if not hold:
         raise UserError(f"no holdout cells stored under {corpus_root}: the corpus stage samples them first")
-    tr, ho = rows(train), rows(hold)
-    task = CorpusTask(f"twins-{m['teacher']['checkpoint']}", tr, ho, vocab, prompt_len)
-    unk = lambda a: float((a[:, prompt_len:] == UNK_ID).sum() / max((a[:, prompt_len:] != EOS_ID).sum(), 1))
+    fit, val = split_validation(train, validation_every)
+    if not fit or not val:
+        raise UserError(f"the validation split (one prompt in {validation_every}) leaves "
+                        f"{'no training' if not fit else 'no validation'} rows: the corpus is too small")
+    tr, va, ho = rows(fit), rows(val), rows(hold)
+    task = CorpusTask(f"twins-{m['teacher']['checkpoint']}", tr, va, vocab, prompt_len)
     info = {"corpus": corpus_stats(train), "holdout": corpus_stats(hold), "vocab_size": vocab.size,
-            "unk_share_train": unk(tr), "unk_share_holdout": unk(ho), "n_train_rows": len(tr),
+            "unk_share_train": unk_share(tr, prompt_len), "unk_share_holdout": unk_share(ho, prompt_len),
+            "n_train_rows": len(tr), "n_validation_rows": len(va),
             "n_holdout_rows": len(ho), "prompt_len": prompt_len, "response_len": response_len,
             "task_hash": task.config.config_hash(), "cells": {"train": sorted(train), "holdout": sorted(hold)}}
     return task, info
+
+
+def split_validation(cells: dict, every: int = VALIDATION_EVERY) -> tuple[dict, dict]:
+    """(fit, validation) copies of the training cells, split by prompt (`is_validation`)."""
+    fit, val = {}, {}
+    for name, rec in cells.items():
+        for side, keep in ((fit, False), (val, True)):
+            samples = [s for s in rec["samples"] if is_validation(name, s["prompt"], every) == keep]
+            if samples:
+                side[name] = {**rec, "samples": samples}
+    return fit, val
+
+
+def unk_share(rows: np.ndarray, prompt_len: int) -> float:
+    """The share of unknown ids among the response tokens before the end (end tokens and padding excluded)."""
+    resp = rows[:, prompt_len:]
+    content = ~np.isin(resp, END_IDS)
+    return float((resp == UNK_ID).sum() / max(content.sum(), 1))

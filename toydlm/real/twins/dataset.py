@@ -3,7 +3,8 @@
 A sequence is `[prompt (P) | response (L)]` in the compact vocabulary. The prompt is left-padded: padding,
 the user turn (its middle dropped when too long, so an attack template's opening and the instruction's end
 both survive), the separator, then any assistant prefill. The response is the teacher's tokens up to its
-end-of-turn, which becomes EOS, padded with EOS to L; a response that ran into the cap fills all L slots.
+end of turn (EOT) when it ended, then EOS (end of text) padding to L; a response that ran into the cap
+fills all L slots and has no end token.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from toydlm.real.twins.vocab import EOS_ID, MASK_ID, PAD_ID, SEP_ID, CompactVocab
+from toydlm.real.twins.vocab import EOS_ID, EOT_ID, MASK_ID, PAD_ID, SEP_ID, CompactVocab
 
 
 def prompt_row(user: list[int], prefill: list[int], vocab: CompactVocab, prompt_len: int) -> np.ndarray:
@@ -29,16 +30,24 @@ def prompt_row(user: list[int], prefill: list[int], vocab: CompactVocab, prompt_
     return np.concatenate([pad, u, [SEP_ID], f]).astype(np.int32)
 
 
-def response_row(teacher_ids: list[int], vocab: CompactVocab, response_len: int) -> np.ndarray:
-    """`[L]` compact ids: the response (cut at L) then EOS, which also pads the rest."""
-    r = vocab.encode(teacher_ids)[:response_len]
-    return np.concatenate([r, np.full(response_len - len(r), EOS_ID, np.int32)]).astype(np.int32)
+def response_row(teacher_ids: list[int], vocab: CompactVocab, response_len: int, ended: bool = True) -> np.ndarray:
+    """`[L]` compact ids: the response (cut at L), EOT when it ended, then EOS padding to L.
+
+    The teacher's ids are stored without their end-of-turn id; one that is there maps to EOT as well, and
+    whatever follows it is dropped. A row cut at the cap has no end token."""
+    r = vocab.encode(teacher_ids)
+    cut = np.flatnonzero(r == EOT_ID)
+    if len(cut):
+        r, ended = r[: cut[0]], True
+    r = r[:response_len]
+    end = [EOT_ID] if ended and len(r) < response_len else []
+    return np.concatenate([r, end, np.full(response_len - len(r) - len(end), EOS_ID, np.int32)]).astype(np.int32)
 
 
 def cell_rows(rec: dict, prompt_tok: dict, vocab: CompactVocab, prompt_len: int, response_len: int) -> np.ndarray:
     """`[n_samples, P + L]` sequences of one stored cell (`{spec, samples}`) with its prompt tokens."""
     rows = [np.concatenate([prompt_row(prompt_tok["user"][s["prompt"]], prompt_tok["prefill"][s["prompt"]], vocab,
-                                       prompt_len), response_row(s["ids"], vocab, response_len)])
+                                       prompt_len), response_row(s["ids"], vocab, response_len, s.get("ended", True))])
             for s in rec["samples"]]
     return np.stack(rows).astype(np.int32)
 

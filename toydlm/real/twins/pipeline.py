@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toydlm.io import atomic_write_json, provenance
-from toydlm.train.config import TrainConfig
+from toydlm.real.twins.students import StudentPlan
 
 STUDENTS = "students.json"  # in the corpus folder: the training summaries of the students the swap used
 REPO = Path(__file__).resolve().parents[3]  # stored paths are relative to the checkout (no machine path)
@@ -27,20 +27,12 @@ class TwinsConfig:
     teacher: str = "qwen2.5-coder-0.5b-instruct"
     prompt_len: int = 64
     response_len: int = 96
-    preset: str = "small"
-    steps: int = 1500
-    train_batch: int = 32
+    students: StudentPlan = StudentPlan()
+    only_students: tuple[str, ...] | None = None  # train: just these (`ar`, `mdlm_s0`, ...)
     seed: int = 0
     samples: int = 1
     samplers: tuple[str, ...] | None = None
     judge_model: str = "qwen2.5-coder-1.5b-instruct"
-
-
-def train_config(steps: int, batch: int) -> TrainConfig:
-    """The students' schedule: AdamW, warmup then cosine decay, held-out loss every tenth of the run."""
-    every = max(1, steps // 10)
-    return TrainConfig(batch=batch, steps=steps, lr=1e-3, warmup=min(200, steps // 10), eval_every=every,
-                       eval_batch=256, ckpt_every=every, log_every=max(1, min(25, steps // 20)))
 
 
 def paths(cfg: TwinsConfig) -> dict[str, Path]:
@@ -95,9 +87,9 @@ def _students(stage: str, cfg: TwinsConfig, task, p: dict[str, Path]) -> dict:
     if stage == "report":
         f = p["corpus"] / STUDENTS
         return json.loads(f.read_text()) if f.exists() else {}
-    from toydlm.real.twins.stages import train_students
+    from toydlm.real.twins.students import train_students
 
-    return train_students(task, p["runs"], cfg.preset, train_config(cfg.steps, cfg.train_batch), cfg.seed)
+    return train_students(task, p["runs"], cfg.students, only=cfg.only_students)
 
 
 def _report(cfg: TwinsConfig, task, info: dict, p: dict[str, Path], students: dict) -> dict:

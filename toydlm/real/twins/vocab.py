@@ -1,9 +1,11 @@
 """The students' compact vocabulary: the teacher's token ids that the corpus uses, plus special tokens.
 
-Layout, as in the toy: EOS is id 0 (the teacher's end-of-turn tokens map to it, and a response is padded
-with it), the mask is id 1 and the prompt/response separator id 2; then the left-padding id, an explicit
-unknown id, and the corpus tokens by falling frequency. A teacher id outside the vocabulary maps to the
-unknown id. Each entry keeps its bytes, so a student's output decodes without the teacher's tokenizer.
+Layout: EOS (end of text) is id 0 and pads a response after its end, the mask is id 1 and the
+prompt/response separator id 2; then the left-padding id, an explicit unknown id, EOT (end of turn: the
+teacher's end-of-turn tokens map to it), and the corpus tokens by falling frequency. EOT and EOS are kept
+apart as in LLaDA's SFT data (an answer, its end-of-turn, then end-of-text padding), so the end-token
+controls mean what they mean there. A teacher id outside the vocabulary maps to the unknown id. Each entry
+keeps its bytes, so a student's output decodes without the teacher's tokenizer.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import numpy as np
 
 from toydlm.errors import UserError
 
-EOS_ID, MASK_ID, SEP_ID, PAD_ID, UNK_ID = 0, 1, 2, 3, 4
-SPECIALS = ("<eos>", "<mask>", "<sep>", "<pad>", "<unk>")
+EOS_ID, MASK_ID, SEP_ID, PAD_ID, UNK_ID, EOT_ID = 0, 1, 2, 3, 4, 5
+SPECIALS = ("<eos>", "<mask>", "<sep>", "<pad>", "<unk>", "<eot>")
+END_IDS = (EOS_ID, EOT_ID)  # a response ends at its first end token, of either kind
 N_SPECIAL = len(SPECIALS)
 
 
@@ -27,7 +30,7 @@ class CompactVocab:
 
     teacher_ids: tuple[int, ...]
     token_bytes: tuple[bytes, ...]
-    end_ids: tuple[int, ...]  # the teacher's end-of-turn ids: all become EOS
+    end_ids: tuple[int, ...]  # the teacher's end-of-turn ids: all become EOT
 
     def __post_init__(self) -> None:
         if len(self.teacher_ids) != len(self.token_bytes):
@@ -41,7 +44,7 @@ class CompactVocab:
 
     def _lookup(self) -> dict[int, int]:
         table = {t: N_SPECIAL + k for k, t in enumerate(self.teacher_ids)}
-        table.update({e: EOS_ID for e in self.end_ids})
+        table.update({e: EOT_ID for e in self.end_ids})
         return table
 
     def encode(self, teacher_ids: Iterable[int]) -> np.ndarray:
@@ -50,12 +53,12 @@ class CompactVocab:
         return np.asarray([table.get(int(t), UNK_ID) for t in teacher_ids], np.int32)
 
     def decode(self, compact_ids: Iterable[int]) -> str:
-        """The text of a response: the bytes of every token up to the first EOS; UNK as U+FFFD, other
-        specials (mask, separator, padding) dropped."""
+        """The text of a response: the bytes of every token up to the first end token (EOS or EOT); UNK as
+        U+FFFD, other specials (mask, separator, padding) dropped."""
         out = bytearray()
         for i in compact_ids:
             i = int(i)
-            if i == EOS_ID:
+            if i in END_IDS:
                 break
             if i == UNK_ID:
                 out += "\ufffd".encode()

@@ -1,0 +1,122 @@
+"""Adapting an MDLM from an AR run (shifted logits, opened attention) and early stopping on held-out loss."""
+
+import jax
+import numpy as np
+import pytest
+
+from toydlm.errors import UserError
+from toydlm.grammar import load_grammar
+from toydlm.model import ModelConfig, aligned_logits, make_denoiser
+from toydlm.train import TrainConfig, read_log, train
+from toydlm.train.checkpoint import load_checkpoint, read_checkpoint
+from toydlm.train.early_stop import BEST, Patience
+
+FAST = TrainConfig(batch=16, steps=8, lr=3e-3, warmup=2, eval_every=2, eval_batch=32, ckpt_every=4, log_every=2)
+
+
+@pytest.fixture(scope="module")
+def ar_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ar") / "ar"
+    train("ar", "tiny", d, train_config=FAST, progress=False)
+    return d
+
+
+def test_a_shifted_mdlm_starts_from_the_ar_weights_and_predicts_like_it_on_a_causal_view(ar_run, tmp_path):
+    r = train("mdlm", "tiny", tmp_path / "m", train_config=FAST, progress=False, shift=True, init_from=ar_run,
+              stop_after=2)
+    meta, arrays, _ = read_checkpoint(tmp_path / "m")
+    assert meta["model_config"]["shift"] is True and meta["model_config"]["causal"] is False
+    assert meta["init_from"]["arch"] == "ar" and meta["init_from"]["step"] == 8 and r["final_step"] == 2
+    m0 = ModelConfig(**{**meta["model_config"], "causal": True, "shift": False})
+    assert "shift" not in m0.to_dict()  # configs made before the field existed hash the same
+    with pytest.raises(UserError, match="bidirectional"):
+        ModelConfig(**{**meta["model_config"], "causal": True})
+
+
+def test_the_starting_weights_are_the_ar_weights(ar_run):
+    from flax import nnx
+
+    from toydlm.model import init_model, model_config
+    from toydlm.train.early_stop import init_params_from
+
+    g = load_grammar(None)
+    cfg = model_config("tiny", g, "mdlm", shift=True)
+    _, template = nnx.split(init_model(cfg, seed=3))
+    params, rec = init_params_from(ar_run, template, cfg.to_dict())
+    ar = {k: v for k, v in read_checkpoint(ar_run)[1].items() if k.startswith("params")}
+    flat = jax.tree.leaves(params)
+    assert len(flat) == len(ar) and rec["arch"] == "ar"
+    want = sorted(float(v.sum()) for v in ar.values())
+    assert sorted(float(np.asarray(x).sum()) for x in flat) == pytest.approx(want)
+
+
+def test_shifted_alignment_moves_outputs_to_the_token_they_predict():
+    x = jax.numpy.arange(2 * 3 * 4, dtype=jax.numpy.float32).reshape(2, 3, 4)
+    out = np.asarray(aligned_logits(x, True, mask_id=1))
+    np.testing.assert_array_equal(out[:, 1:, 0], np.asarray(x)[:, :-1, 0])
+    assert (out[:, :, 1] < -1e8).all() and (out[:, 0, [0, 2, 3]] == 0).all()
+    np.testing.assert_array_equal(np.asarray(aligned_logits(x, False, 1))[..., 0], np.asarray(x)[..., 0])
+
+
+def test_the_shifted_denoiser_agrees_with_the_shifted_loss(ar_run, tmp_path):
+    """The NELBO and the sampler must read the same position for the same token: with every response
+    position masked, the denoiser's logits at response position i equal the raw output at i - 1."""
+    g = load_grammar(None)
+    train("mdlm", "tiny", tmp_path / "m", train_config=FAST, progress=False, shift=True, init_from=ar_run,
+          stop_after=2)
+    model, meta = load_checkpoint(tmp_path / "m")
+    den = make_denoiser(model, "mdlm", g)
+    canvas = np.asarray(g.sample(2, 0).tokens, np.int32)
+    canvas[:, g.prompt_len:] = g.mask_id
+    raw = np.asarray(model(canvas)[0])
+    got = np.asarray(den.fn(den.params, canvas).logits)
+    keep = np.arange(raw.shape[-1]) != g.mask_id
+    np.testing.assert_allclose(got[:, 1:, keep], raw[:, :-1, keep], rtol=1e-5, atol=1e-5)
+
+
+def test_bad_adaptation_requests_are_one_line_errors(ar_run, tmp_path):
+    with pytest.raises(UserError, match="shift applies to an mdlm"):
+        train("ar", "tiny", tmp_path / "a", train_config=FAST, progress=False, shift=True)
+    with pytest.raises(UserError, match="no checkpoint"):
+        train("mdlm", "tiny", tmp_path / "b", train_config=FAST, progress=False, init_from=tmp_path / "nowhere")
+    with pytest.raises(UserError, match="its model differs in d_ff, d_model"):
+        train("mdlm", "default", tmp_path / "c", train_config=FAST, progress=False, init_from=ar_run)
+    with pytest.raises(UserError, match="patience"):
+        train("mdlm", "tiny", tmp_path / "d", train_config=FAST, progress=False, patience=0)
+
+
+def test_patience_counts_evaluations_since_the_best():
+    p = Patience(2)
+    assert [p.update(s, v) for s, v in ((2, 3.0), (4, 2.0), (6, 2.5))] == [True, True, False]
+    assert not p.stop and (p.best, p.best_step) == (2.0, 4)
+    p.update(8, 2.0)  # a tie is no improvement
+    assert p.stop and Patience(None).stop is False
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_resumes_to_the_same_stop(tmp_path, monkeypatch):
+    """A held-out loss that rises after step 4 stops the run two evaluations later, keeping step 4's weights
+    in `best/`; an interrupted run resumed from step 6 stops at the same step with the same best."""
+    import toydlm.train.loop as loop
+
+    losses = {2: 5.0, 4: 4.0, 6: 4.5, 8: 4.6, 10: 4.7, 12: 4.8}
+    monkeypatch.setattr(loop, "_evaluate", lambda run, params, _l=losses: _l[int(run_step[0])])
+    run_step = [0]
+    real_cadence = loop._at_cadence
+
+    def cadence(run, state, *a):
+        run_step[0] = state.step
+        return real_cadence(run, state, *a)
+
+    monkeypatch.setattr(loop, "_at_cadence", cadence)
+    cfg = FAST.replace(steps=12)
+    straight = train("mdlm", "tiny", tmp_path / "a", train_config=cfg, progress=False, patience=2)
+    assert straight["stopped_early"] and straight["final_step"] == 8
+    assert (straight["best_step"], straight["best_eval_loss"]) == (4, 4.0)
+    assert read_checkpoint(tmp_path / "a" / BEST)[0]["step"] == 4
+    assert [r["best"] for r in read_log(tmp_path / "a") if "eval_loss" in r] == [True, True, False, False]
+    train("mdlm", "tiny", tmp_path / "b", train_config=cfg, progress=False, patience=2, stop_after=6)
+    resumed = train("mdlm", "tiny", tmp_path / "b", progress=False, patience=2, resume=True)
+    assert resumed["stopped_early"] and resumed["final_step"] == 8 and resumed["best_step"] == 4
+    a, b = read_checkpoint(tmp_path / "a" / BEST)[1], read_checkpoint(tmp_path / "b" / BEST)[1]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -1,0 +1,117 @@
+"""The students and how each is trained: one AR student (the reference) and MDLM students over several
+training seeds, each adapted from the AR student by default (shifted logits, attention opened up), as
+Dream 7B was adapted from Qwen2.5 and DiffuLLaMA from LLaMA.
+
+Every run stops early on the validation loss (prompts of the training corpus held out of training) and
+keeps its best checkpoint, which is what the swap samples. Runs are resumable and named by what defines
+them, so a changed corpus, schedule or starting point trains a new student instead of resuming an old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from toydlm.errors import UserError
+from toydlm.train.config import TrainConfig
+from toydlm.train.early_stop import BEST
+
+INITS = ("ar", "scratch")  # where an MDLM student starts: the trained AR student, or a fresh init
+
+
+@dataclass(frozen=True)
+class StudentPlan:
+    """What defines the students: size, schedules, the MDLM seeds and start, and early stopping."""
+
+    preset: str = "small"
+    batch: int = 32
+    ar_steps: int = 1500
+    ar_lr: float = 1e-3
+    ar_eval_every: int = 50
+    mdlm_steps: int = 6000
+    mdlm_lr: float = 5e-4
+    mdlm_eval_every: int = 250
+    mdlm_seeds: tuple[int, ...] = (0, 1, 2)
+    mdlm_init: str = "ar"
+    patience: int = 4  # evaluations without a new best validation loss before a run stops
+    seed: int = 0  # the AR student's
+
+    def __post_init__(self) -> None:
+        if self.mdlm_init not in INITS:
+            raise UserError(f"unknown MDLM start {self.mdlm_init!r} (valid: {', '.join(INITS)})")
+        if not self.mdlm_seeds or len(set(self.mdlm_seeds)) != len(self.mdlm_seeds):
+            raise UserError(f"MDLM seeds must be distinct and at least one, got {self.mdlm_seeds}")
+
+    def train_config(self, arch: str) -> TrainConfig:
+        """AdamW, warmup then cosine decay; held-out loss at the arch's cadence; a checkpoint every 500 steps."""
+        steps, lr, every = ((self.ar_steps, self.ar_lr, self.ar_eval_every) if arch == "ar"
+                            else (self.mdlm_steps, self.mdlm_lr, self.mdlm_eval_every))
+        return TrainConfig(batch=self.batch, steps=steps, lr=lr, warmup=min(200, steps // 10), eval_every=every,
+                           eval_batch=256, ckpt_every=min(500, steps), log_every=max(1, min(25, steps // 20)))
+
+
+def _tag(d: dict) -> str:
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def ar_dir(root: Path, task, plan: StudentPlan) -> Path:
+    tc = plan.train_config("ar").to_dict()
+    return root / f"ar-{plan.preset}-{task.config.config_hash()}-{_tag({**tc, 'p': plan.patience})}-s{plan.seed}"
+
+
+def mdlm_dir(root: Path, task, plan: StudentPlan, seed: int) -> Path:
+    start = ar_dir(root, task, plan).name if plan.mdlm_init == "ar" else "scratch"
+    tag = _tag({**plan.train_config("mdlm").to_dict(), "p": plan.patience, "start": start})
+    return root / f"mdlm-{plan.preset}-{task.config.config_hash()}-{plan.mdlm_init}-{tag}-s{seed}"
+
+
+def student_dirs(root: Path, task, plan: StudentPlan) -> dict[str, Path]:
+    """Run folders by student name: `ar`, then `mdlm_s<seed>` for each MDLM seed."""
+    return {"ar": ar_dir(root, task, plan), **{f"mdlm_s{s}": mdlm_dir(root, task, plan, s) for s in plan.mdlm_seeds}}
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a student is sampled from: its best by validation loss (its last when it has none)."""
+    return run_dir / BEST if (run_dir / BEST).is_dir() else run_dir
+
+
+def finished(run_dir: Path) -> dict | None:
+    """The run's summary when it reached its horizon or stopped early; None otherwise."""
+    f = run_dir / "summary.json"
+    if not f.exists():
+        return None
+    s = json.loads(f.read_text())
+    return s if s.get("stopped_early") or s["final_step"] >= s["steps"] else None
+
+
+def train_students(task, root: Path, plan: StudentPlan, progress: bool = True, only: tuple[str, ...] | None = None,
+                   ) -> dict[str, dict]:
+    """Train (or resume, or skip when finished) the AR student, then each MDLM seed; their summaries by
+    name. `only`: just these students (an MDLM adapted from the AR student still needs it finished)."""
+    from toydlm.train import train
+
+    out = {}
+    for name, d in student_dirs(root, task, plan).items():
+        if only is not None and name not in only:
+            continue
+        done = finished(d)
+        if done is not None:
+            out[name] = done
+            continue
+        arch = "ar" if name == "ar" else "mdlm"
+        seed = plan.seed if arch == "ar" else int(name.split("_s")[1])
+        start = None
+        if arch == "mdlm" and plan.mdlm_init == "ar":
+            a = ar_dir(root, task, plan)
+            if finished(a) is None:
+                raise UserError(f"the MDLM students start from the AR student, which has not finished ({a}): "
+                                "train it first")
+            start = best_checkpoint(a)
+        resume = d.is_dir() and any(d.glob("ckpt-*"))
+        out[name] = train(arch, plan.preset, d, seed=seed, resume=resume, grammar=task, progress=progress,
+                          train_config=None if resume else plan.train_config(arch), shift=arch == "mdlm" and
+                          plan.mdlm_init == "ar", init_from=None if resume else start, patience=plan.patience,
+                          keep=1000)
+    return out
