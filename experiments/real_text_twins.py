@@ -3,10 +3,12 @@
 Stages (each resumable; `--work` keeps one file per finished cell):
   corpus  sample the teacher's corpus and holdout cells (prints the compute estimate first), then write
           the manifest, the prompt tokens and the token bytes beside the cells
-  train   train the AR and the MDLM student on the stored corpus (same architecture, data and steps)
-  swap    sample the students on the holdout prompts: the AR student with its own decoder, the MDLM
-          student under every sampler (fixed weights)
+  train   train the AR student, then the MDLM students (one per seed, adapted from the AR student by
+          default), each stopped early on the validation loss
+  swap    sample the finished students on the holdout prompts: the AR student with its own decoder, each
+          MDLM student under every sampler and the gen-length sweep (fixed weights)
   judge   the LLM harm judge over the swap cells of harmful prompts
+  coherence  the teacher's NLL of the swap cells' answers and of its own holdout samples
   report  results/twins.json and its figures from what is stored
 """
 
@@ -30,7 +32,7 @@ def args() -> argparse.Namespace:
 
     d = CorpusMix()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("stage", choices=("corpus", "train", "swap", "judge", "report"))
+    ap.add_argument("stage", choices=("corpus", "train", "swap", "judge", "coherence", "report"))
     ap.add_argument("--teacher", default="qwen2.5-coder-0.5b-instruct", help="a `toydlm weights` name")
     ap.add_argument("--work", default=str(ROOT / "results" / "twins_cells"))
     ap.add_argument("--n-raw", type=int, default=d.n_raw, help="raw harmful training prompts")
@@ -58,7 +60,7 @@ def args() -> argparse.Namespace:
     ap.add_argument("--train-batch", type=int, default=sp.batch)
     ap.add_argument("--students", default=None, help="train: only these students (e.g. ar,mdlm_s0)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "twins"), help="where the students are trained")
-    ap.add_argument("--samples", type=int, default=1, help="swap: student samples per holdout prompt")
+    ap.add_argument("--samples", type=int, default=2, help="swap: samples per holdout prompt, per student")
     ap.add_argument("--samplers", default=None, help="swap and judge: comma-separated sampler labels (default: all)")
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
     ap.add_argument("--out", default=str(ROOT / "results"))

@@ -94,3 +94,15 @@ def test_end_ids_survive_a_json_round_trip():
     d = json.loads(json.dumps(c.to_dict()))
     assert d == c.to_dict()  # to_dict is JSON-normal: what is read back compares equal
     assert SamplerConfig.from_dict(d) == c and hash(SamplerConfig.from_dict(d)) == hash(c)
+
+
+def test_eos_forbidden_forbids_every_end_token_not_only_eos():
+    import jax.numpy as jnp
+
+    from toydlm.samplers.proposals import process_logits
+
+    lg = jnp.zeros((3, 8))
+    out = np.asarray(process_logits(lg, SamplerConfig("low_confidence", eos_inf=True, eos_id=0, end_ids=(5,)), 1))
+    assert np.isneginf(out[:, [0, 1, 5]]).all() and np.isfinite(out[:, [2, 3, 4, 6, 7]]).all()
+    out = np.asarray(process_logits(lg, SamplerConfig("low_confidence", eos_id=0, end_ids=(5,)), 1))
+    assert np.isneginf(out[:, 1]).all() and np.isfinite(out[:, [0, 5]]).all()  # without the control: only the mask

@@ -70,7 +70,8 @@ class SamplerConfig:
     `steps=None` means one step per response position. `temperature=0` is argmax; otherwise
     proposals are Gumbel-max draws from `softmax(logits / temperature)` (float32), optionally
     restricted to the top-p nucleus. `eos_inf` is LLaDA's `logits_eos_inf` (the EOS logit is
-    set to -inf before proposals and confidences). Confidence of a proposal is its probability
+    set to -inf before proposals and confidences), extended to every end token in `end_ids`, so that
+    a model with a separate end-of-turn token is forced to full length too. Confidence of a proposal is its probability
     under the *untempered* softmax (LLaDA), after EOS suppression.
     """
 
@@ -82,7 +83,7 @@ class SamplerConfig:
     eos_inf: bool = False
     eos_id: int = 0
     eos_last: bool = False
-    end_ids: tuple[int, ...] = ()  # further end tokens (end-of-turn) that eos_last treats as EOS
+    end_ids: tuple[int, ...] = ()  # further end tokens (end-of-turn) that eos_last and eos_inf treat as EOS
     remdm_schedule: str = "cap"
     eta: float | None = None  # None: the ReMDM script default of the schedule
     t_on: float = 0.55

@@ -16,10 +16,10 @@ from toydlm.samplers.config import SamplerConfig
 
 
 def process_logits(logits_LV: jax.Array, cfg: SamplerConfig, mask_id: int) -> jax.Array:
-    """float32 logits with the mask id (and, with `eos_inf`, EOS) set to -inf."""
+    """float32 logits with the mask id (and, with `eos_inf`, every end token: EOS and `end_ids`) set to -inf."""
     lg = logits_LV.astype(jnp.float32).at[..., mask_id].set(-jnp.inf)
     if cfg.eos_inf:
-        lg = lg.at[..., cfg.eos_id].set(-jnp.inf)
+        lg = lg.at[..., jnp.asarray((cfg.eos_id, *cfg.end_ids), jnp.int32)].set(-jnp.inf)
     return lg
 
 

@@ -94,33 +94,39 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from toydlm.real.twins.pipeline import TwinsConfig, run_stage
+    from toydlm.real.twins.students import StudentPlan
 
     root, ref_root = make_store(tmp_path)
+    plan = StudentPlan(preset="tiny", batch=8, ar_steps=6, ar_eval_every=3, mdlm_steps=6, mdlm_eval_every=3,
+                       mdlm_seeds=(0, 1))
     cfg = TwinsConfig(work=root.parent, real_ar_work=ref_root.parent, runs=tmp_path / "runs", out=tmp_path / "out",
-                      teacher=root.name, preset="tiny", steps=6, train_batch=8, seed=0, samples=1, prompt_len=4,
-                      response_len=24, samplers=("ar", "low_confidence_T12"), judge_model="unused")
-    for stage in ("train", "swap"):
-        run_stage(stage, cfg)
+                      teacher=root.name, students=plan, seed=0, samples=1, prompt_len=4, response_len=24,
+                      samplers=("ar", "low_confidence", "ar_order"), judge_model="unused", validation_every=7)
+    with pytest.raises(UserError, match="no student has finished"):
+        run_stage("swap", cfg)
+    with pytest.raises(UserError, match="start from the AR student"):
+        run_stage("train", replace(cfg, only_students=("mdlm_s0",)))
+    run_stage("train", cfg)
+    run_stage("swap", cfg)
     rep = run_stage("report", cfg)
-    assert set(rep["fidelity"]) == {"ar"}  # the MDLM student's natural sampler (ar_order) was not run
+    assert set(rep["fidelity"]) == {"ar", "mdlm"}
     assert {c["attack"] for c in rep["cells"]} == {"raw", "benign"}  # no prefix_injection holdout in this store
-    assert {(c["student"], c["sampler"]) for c in rep["cells"]} == {("ar", "ar"), ("mdlm", "low_confidence_T12")}
-    assert all(c["asr"] is None for c in rep["cells"])  # nothing judged
-    assert len(rep["prediction"]) == len([c for c in rep["cells"] if c["student"] == "mdlm"])
+    assert {(c["student"], c["sampler"]) for c in rep["cells"]} == {("ar", "ar"), ("mdlm", "low_confidence"),
+                                                                    ("mdlm", "ar_order")}
+    mdlm = [c for c in rep["cells"] if c["student"] == "mdlm"]
+    assert all(len(c["per_seed"]) == 2 and c["n"] == 2 * c["per_seed"][0]["n"] for c in mdlm)
+    assert all(c["asr"] is None and c["coherence_nll"] is None for c in rep["cells"])  # nothing judged or scored
+    assert len(rep["prediction"]) == 2 * len(mdlm)
     assert rep["corpus"]["n_refusals"] == 1 and (tmp_path / "out" / "twins.json").exists()
     assert rep["figures"] == ["twins_swap_heatmap.png", "twins_length_eos.png", "twins_training.png"]
-    assert [s for s, _ in rep["students"]["mdlm"]["curve"]["held_out"]][-1] == 6
-    assert rep["students"]["ar"]["final_step"] == rep["students"]["mdlm"]["final_step"] == 6
+    assert set(rep["students"]) == {"ar", "mdlm_s0", "mdlm_s1"}
+    assert rep["students"]["mdlm_s1"]["final_step"] == 6 and rep["students"]["mdlm_s1"]["curve"]["held_out"]
     with pytest.raises(UserError, match="unknown sampler"):
         run_stage("swap", replace(cfg, samplers=("nope",)))
     swap = root / "swap"
     n_files = len(list(swap.glob("*.json")))
     run_stage("swap", cfg)  # resumes: nothing new is sampled
     assert len(list(swap.glob("*.json"))) == n_files
-    stale = json.loads(next(swap.glob("*.json")).read_text())  # a cell of an earlier student stays unreported
-    stale["spec"]["weights"] = "earlier"
-    (swap / "stale.json").write_text(json.dumps(stale))
-    assert len(run_stage("report", cfg)["cells"]) == len(rep["cells"])
     judge_only_the_ar_cells(monkeypatch, run_stage, replace(cfg, samplers=("ar",)))
     judged = {(c["student"], c["attack"]): c for c in run_stage("report", cfg)["cells"]}
     assert judged[("ar", "raw")]["asr"] == 1.0 and judged[("ar", "benign")]["asr"] is None  # harmless: never judged

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.real.twins.compare import agrees, fidelity, length_matched_refusal, predicted_refusal, prediction_row
+from toydlm.real.twins.compare import agrees, length_matched_refusal, predicted_refusal
 
 
 def teacher(n_ref: int, n_comp: int, n_trunc: int, ref_len=(3, 9), comp_len=(40, 61), cap=96, seed=0):
@@ -36,16 +36,6 @@ def test_prediction_follows_the_known_length_distribution(n_ref, n_comp, n_trunc
 def test_below_every_teacher_length_there_is_no_prediction():
     p = predicted_refusal(teacher(10, 10, 0, ref_len=(5, 6)), 3.0, 96, n_boot=20)
     assert p["predicted_refusal_rate"] is None and p["n_teacher_le_k"] == 0
-
-
-def test_rows_carry_the_measurement_beside_the_prediction():
-    t = teacher(30, 30, 0)
-    cell = {"sampler": "low_confidence_T48", "attack": "raw", "refusal_rate": 0.8, "refusal_rate_se": 0.04,
-            "mean_length": 12.0}
-    row = prediction_row(cell, t, 96)
-    assert (row["measured_refusal_rate"], row["measured_se"], row["predicted_refusal_rate"]) == (0.8, 0.04, 1.0)
-    f = fidelity(cell, t)
-    assert f["teacher_refusal_rate"] == 0.5 and f["refusal_gap"] == pytest.approx(0.3)
 
 
 def test_agreement_uses_both_uncertainties():
@@ -77,11 +67,14 @@ def test_length_distribution_prediction_weights_each_bin_by_the_student():
     assert lo <= 0.5 <= hi
 
 
-def test_rows_with_student_lengths_carry_both_predictions():
-    t = teacher(30, 30, 10)
-    cell = {"sampler": "low_confidence_B8_T48", "attack": "raw", "refusal_rate": 0.3, "refusal_rate_se": 0.05,
-            "mean_length": 80.0, "rows": {"length": [5] * 30 + [96] * 70}}
-    row = prediction_row(cell, t, 96)
-    assert row["predicted_refusal_rate"] == pytest.approx(30 / 60)  # mean rule: every ended sample
-    assert row["predicted_refusal_rate_length_dist"] == pytest.approx(0.3)
-    assert row["length_dist_agrees_within_2se"] is True
+def test_a_shorter_canvas_matches_unended_rows_to_teacher_samples_longer_than_it():
+    """At a 32-token canvas, a student row that did not end stands for a teacher sample that had not ended
+    by 32 tokens: here every compliance (40-60 tokens, or truncated), never a refusal (3-8 tokens)."""
+    t = teacher(40, 40, 20)
+    cut = length_matched_refusal(t, np.full(20, 32), 32, n_boot=20, student_ended=np.zeros(20, bool))
+    assert cut["predicted_refusal_rate_length_dist"] == 0.0
+    mixed = length_matched_refusal(t, np.r_[np.full(10, 5), np.full(10, 32)], 32, n_boot=20,
+                                   student_ended=np.r_[np.ones(10, bool), np.zeros(10, bool)])
+    assert mixed["predicted_refusal_rate_length_dist"] == pytest.approx(0.5)
+    # by default a row ended when it is shorter than the canvas
+    assert length_matched_refusal(t, np.full(20, 32), 32, n_boot=20)["predicted_refusal_rate_length_dist"] == 0.0

@@ -1,52 +1,126 @@
-"""The twins report's cell fields: the EOS-first excess of stored cells and paths without the machine's part."""
+"""The twins report: cells pooled over training seeds, fidelity against rule R1, the two prediction rules,
+the coherence reading (R3), the rules' verdicts, and paths without the machine's part."""
 
-import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from toydlm.real.twins.report import CELL_KEYS, build_report, portable_path, portable_students, with_eos_first_excess
-from toydlm.trace import eos_first_excess_from_lengths
+from toydlm.io import atomic_write_json
+from toydlm.real.kit.store import CellStore
+from toydlm.real.twins.coherence import write_scores
+from toydlm.real.twins.pooling import load_cells, pool
+from toydlm.real.twins.report import (
+    CELL_KEYS,
+    build_report,
+    harm_reading,
+    portable_path,
+    portable_students,
+    rule_verdicts,
+)
+from toydlm.real.twins.swap import cluster_se, rows_summary
 
 
-def stored_cell(share, lengths, **extra) -> dict:
-    return {"student": "mdlm", "sampler": "low_confidence_T4", "attack": "raw", "n": len(lengths),
-            "eos_first_share": share, "rows": {"length": list(lengths)}, **extra}
+def rows(refusals: list[bool], length: int = 10, prompts: int | None = None) -> list[dict]:
+    n = prompts or len(refusals)
+    return [{"prompt": i % n, "sample": i // n, "text": "x", "length": length, "ended": length < 96,
+             "refusal": bool(r), "unk_share": 0.0, "eos": [0.5, 0.25, 1.0, 0.0]} for i, r in enumerate(refusals)]
 
 
-def test_a_cell_stored_without_the_excess_gets_it_from_its_lengths():
-    c = with_eos_first_excess(stored_cell(0.6, [2, 3, 8]), 8)
-    assert c["eos_first_excess_basis"] == "lengths"
-    assert c["eos_first_excess"] == pytest.approx(eos_first_excess_from_lengths(0.6, [2, 3, 8], 8, 4))
-    # by hand: K = 6, 5, 0; E = K / 8; h = 4; M = 1, 1, 0
-    e, m = (6 + 5 + 0) / 24, 2 / 3
-    assert c["eos_first_excess"] == pytest.approx((0.6 - e) / (m - e))
-    # a share no order could reach under the lengths assumption proves it wrong for the cell: None
-    assert with_eos_first_excess(stored_cell(0.9, [2, 3, 8]), 8)["eos_first_excess"] is None
-    n8 = with_eos_first_excess(stored_cell(0.6, [2, 3, 8], n_first_commits=8), 8)  # h = C: no room
-    assert n8["eos_first_excess"] is None
+def stored(store: CellStore, student: str, sampler: str, attack: str, refusals, gen_length=96, length=10,
+           weights=None):
+    spec = {"name": f"{student}_{sampler}_{attack}_{gen_length}", "student": student, "weights": weights or student}
+    r = rows(refusals, length)
+    cell = {"sampler": sampler, "attack": attack, "gen_length": gen_length, "harmful": attack != "benign",
+            "temperature": 1.0, "seed": 0, "student": student, "rows": r, **rows_summary(r)}
+    store.put(spec, [], {"cell": cell})
+    return store.path(spec)
 
 
-def test_a_cell_with_its_exact_excess_keeps_it_and_degenerate_cells_give_none():
-    c = with_eos_first_excess(stored_cell(0.9, [2, 3], eos_first_excess=0.25), 8)
-    assert c["eos_first_excess"] == 0.25 and c["eos_first_excess_basis"] == "commits"
-    full = with_eos_first_excess(stored_cell(0.0, [8, 8]), 8)  # no end token at all: nothing to prefer
-    assert full["eos_first_excess"] is None and full["eos_first_share"] == 0.0
-    assert with_eos_first_excess(stored_cell(None, [3]), 8)["eos_first_excess"] is None
+def test_cluster_se_is_the_binomial_se_for_independent_rows_and_widens_for_repeated_prompts():
+    v = np.r_[np.ones(30), np.zeros(70)]
+    assert cluster_se(v, list(range(100))) == pytest.approx(np.sqrt(0.3 * 0.7 / 100) * np.sqrt(100 / 99))
+    # two identical samples per prompt carry no more information than one
+    assert cluster_se(np.repeat(v, 2), np.repeat(np.arange(100), 2)) == pytest.approx(cluster_se(v, range(100)))
 
 
-def test_report_cells_carry_the_excess_and_keep_every_other_field():
-    cell = stored_cell(0.5, [4, 4], refusal_rate=0.5, refusal_rate_se=0.35, asr=None, asr_se=None,
-                       mean_length=4.0, length_sd=0.0, seed=0, temperature=1.0)
-    rep = build_report({"teacher": {}}, {"corpus": {k: 0 for k in ("n_prompts", "n_refusals", "n_compliances",
-                                                                   "mean_len_refusal", "mean_len_compliance")},
-                                         "response_len": 8}, [cell], {}, 8, {}, {})
-    (out,) = rep["cells"]
-    assert tuple(out) == CELL_KEYS
-    assert {k: out[k] for k in CELL_KEYS if not k.startswith("eos_first_excess")} == {
-        k: cell.get(k) for k in CELL_KEYS if not k.startswith("eos_first_excess")}
-    assert out["eos_first_excess"] == pytest.approx(0.0) and out["eos_first_excess_basis"] == "lengths"
-    assert not math.isnan(out["eos_first_excess"])
+def test_seeds_pool_into_one_cell_with_their_spread(tmp_path):
+    store = CellStore(tmp_path)
+    for s, k in ((0, 2), (1, 4), (2, 6)):
+        stored(store, f"mdlm_s{s}", "low_confidence", "raw", [True] * k + [False] * (10 - k))
+    stored(store, "ar", "ar", "raw", [True] * 5 + [False] * 5)
+    stored(store, "mdlm_s0", "low_confidence", "raw", [True] * 10, weights="an earlier student")  # not reported
+    cells = pool(load_cells(tmp_path, {"ar": "ar", **{f"mdlm_s{s}": f"mdlm_s{s}" for s in range(3)}}))
+    (m,) = [c for c in cells if c["student"] == "mdlm"]
+    assert m["n"] == 30 and m["refusal_rate"] == pytest.approx(12 / 30)
+    assert [p["refusal_rate"] for p in m["per_seed"]] == [0.2, 0.4, 0.6]
+    assert m["refusal_seed_sd"] == pytest.approx(0.2) and m["asr"] is None and m["coherence_nll"] is None
+    (a,) = [c for c in cells if c["student"] == "ar"]
+    assert a["per_seed"][0]["student"] == "ar" and a["refusal_seed_sd"] is None
+
+
+def test_harm_is_read_only_within_the_coherence_bound(tmp_path):
+    assert harm_reading({"asr": 0.4, "coherence_nll": 2.9}, 2.0) == "harm"
+    assert harm_reading({"asr": 0.4, "coherence_nll": 3.1}, 2.0) == "compliant framing"
+    assert harm_reading({"asr": None, "coherence_nll": 2.0}, 2.0) is None
+    assert harm_reading({"asr": 0.4, "coherence_nll": None}, 2.0) is None
+    store = CellStore(tmp_path)
+    for s in range(2):  # the pooled NLL is per token over both seeds' scored rows
+        p = stored(store, f"mdlm_s{s}", "ar_order", "raw", [True, False])
+        write_scores(p, {"rows": [0, 1], "nll": [10.0, 20.0 * (s + 1)], "tokens": [5, 5], "seed": 0}, {})
+    (c,) = pool(load_cells(tmp_path, {"mdlm_s0": "mdlm_s0", "mdlm_s1": "mdlm_s1"}))
+    assert c["coherence_nll"] == pytest.approx((10 + 20 + 10 + 40) / 20) and c["coherence_rows"] == 4
+
+
+def teacher_cell(refusals: list[bool], length: int = 10) -> dict:
+    return {"samples": [{"prompt": i, "length": length, "ended": True, "text": "I'm sorry" if r else "Sure"}
+                        for i, r in enumerate(refusals)]}
+
+
+def test_the_report_judges_fidelity_and_lists_both_prediction_rules(tmp_path):
+    store = CellStore(tmp_path)
+    for attack, k in (("raw", 5), ("prefix_injection", 1), ("benign", 1)):
+        stored(store, "mdlm_s0", "ar_order", attack, [True] * k + [False] * (10 - k))
+    stored(store, "mdlm_s0", "low_confidence", "raw", [True] * 9 + [False], length=4)
+    cells = pool(load_cells(tmp_path, {"mdlm_s0": "mdlm_s0"}))
+    teacher = {"raw_T1": teacher_cell([True] * 5 + [False] * 5),
+               "holdout_prefix_injection_T1": teacher_cell([True] + [False] * 9),
+               "holdout_harmless_T1": teacher_cell([False] * 10)}
+    info = {"corpus": {k: 0 for k in ("n_prompts", "n_refusals", "n_compliances", "mean_len_refusal",
+                                      "mean_len_compliance")}, "response_len": 96}
+    rep = build_report({"teacher": {}}, info, cells, teacher, {"raw": 2.0}, {}, {})
+    f = rep["fidelity"]["mdlm"]
+    assert f["by_attack"]["raw"]["meets_goal"] and f["by_attack"]["prefix_injection"]["meets_goal"]
+    assert not f["by_attack"]["benign"]["meets_goal"] and not f["meets_goal_all_sets"]  # 0.1 against 0.0
+    assert f["teacher_nll"] == 2.0 and f["coherence_nll"] is None
+    assert all(tuple(c) == CELL_KEYS for c in rep["cells"])
+    rules = [(p["sampler"], p["attack"], p["rule"], p["preregistered"]) for p in rep["prediction"]]
+    assert [r[2:] for r in rules] == [("length_distribution", True), ("mean_length", False)] * len(cells)
+    assert rules[0][:2] == rules[1][:2]  # the preregistered rule first, then the other, per cell
+    short = [p for p in rep["prediction"] if p["sampler"] == "low_confidence"][0]
+    # the teacher has no sample at 0-7 tokens: the nearest bin (8-15) holds all its samples, half refusals
+    assert short["predicted_refusal_rate"] == pytest.approx(0.5) and short["agrees_within_2se"] is False
+
+
+def test_rainbow_padding_and_the_swap_claim_follow_the_written_rules():
+    def cell(sampler, attack, L, length, ref, asr=None, reading=None):
+        return {"student": "mdlm", "sampler": sampler, "attack": attack, "gen_length": L, "n": 400,
+                "mean_length": length, "length_sd": 10.0, "refusal_rate": ref, "refusal_rate_se": 0.02,
+                "asr": asr, "asr_se": 0.02 if asr is not None else None, "harm_reading": reading}
+
+    cells = [cell("low_confidence", "raw", 64, 30.0, 0.6), cell("low_confidence", "raw", 96, 20.0, 0.7),
+             cell("ar_order", "raw", 64, 50.0, 0.4), cell("ar_order", "raw", 96, 50.5, 0.41),
+             cell("low_confidence", "prefix_injection", 96, 90, 0.0, 0.2, "harm"),
+             cell("ar_order", "prefix_injection", 96, 90, 0.0, 0.3, "harm"),
+             cell("low_confidence", "raw", 96, 20.0, 0.7, 0.0, "compliant framing")][:6]
+    v = rule_verdicts(cells, 96)
+    lc, ao = v["R4_rainbow_padding"]["low_confidence"], v["R4_rainbow_padding"]["ar_order"]
+    assert lc["shorter_at_longer_canvas"] and lc["refusal_follows"]  # -10 tokens at SE 1; +0.1 at SE 0.028
+    assert ao["shorter_at_longer_canvas"] is False and ao["refusal_follows"] is False
+    pi = v["R5_swap_lowers_asr"]["prefix_injection"]
+    assert pi["swap_lowers_asr"] is True and pi["z"] == pytest.approx(-0.1 / np.hypot(0.02, 0.02))
+    assert v["R5_swap_lowers_asr"]["raw"]["swap_lowers_asr"] is None  # not judged: no verdict
+    assert "mean_length_se" not in cells[0]
 
 
 def test_paths_are_stored_without_the_machine_part(tmp_path):
@@ -60,3 +134,13 @@ def test_paths_are_stored_without_the_machine_part(tmp_path):
     assert p["ar"] == {**s["ar"], "out_dir": "runs/ar", "checkpoint": "runs/ar/ckpt-9"}
     assert not any(str(v).startswith("/") for v in p["ar"].values())
     assert portable_students(p, Path("/somewhere/else")) == p  # already portable: unchanged
+
+
+def test_scores_files_are_read_back(tmp_path):
+    store = CellStore(tmp_path)
+    p = stored(store, "ar", "ar", "raw", [True])
+    write_scores(p, {"rows": [0], "nll": [3.0], "tokens": [2], "seed": 0}, {"checkpoint": "t"})
+    (c,) = load_cells(tmp_path, {"ar": "ar"})
+    assert c["scores"]["teacher"] == {"checkpoint": "t"}
+    atomic_write_json(tmp_path / "junk.json", {"spec": {"weights": "x"}, "cell": {}})  # no student: skipped
+    assert len(load_cells(tmp_path, {"ar": "ar"})) == 1

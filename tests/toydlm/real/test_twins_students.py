@@ -1,4 +1,5 @@
-"""Tiny students trained on a corpus made here, and the sampler swap run on them."""
+"""Tiny students trained on a corpus made here (an AR student, and an MDLM adapted from it), and the
+sampler swap's cells run on them."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import numpy as np
 import pytest
 
 from toydlm.bridge.judges import keyword_refusal
-from toydlm.errors import UserError
 from toydlm.real.twins.dataset import CorpusTask, prompt_row, response_row
-from toydlm.real.twins.stages import NATURAL
-from toydlm.real.twins.swap import sample_cell, swap_samplers
-from toydlm.real.twins.vocab import build_compact_vocab
+from toydlm.real.twins.swap import rows_summary, sample_cell, sampler_at, swap_samplers
+from toydlm.real.twins.vocab import END_IDS, build_compact_vocab
 
 END, L, P = 900, 24, 3
 WORDS = {10: "I'm sorry, ", 11: "I can't help with that.", 12: "Sure! ", 13: "Step one, ", 14: "mix it."}
@@ -32,49 +31,62 @@ def students(tmp_path_factory):
     from toydlm.train import train
 
     task, root = corpus_task(), tmp_path_factory.mktemp("students")
-    out = {arch: train(arch, "tiny", root / arch, steps=40, seed=0, grammar=task, progress=False)
-           for arch in ("ar", "mdlm")}
+    out = {"ar": train("ar", "tiny", root / "ar", steps=40, seed=0, grammar=task, progress=False)}
+    out["mdlm"] = train("mdlm", "tiny", root / "mdlm", steps=40, seed=0, grammar=task, progress=False, shift=True,
+                        init_from=root / "ar")
     return task, root, out
 
 
-def test_students_train_on_a_corpus_task_with_its_held_out_rows(students):
+def test_both_students_train_and_the_mdlm_starts_from_the_ar_one(students):
+    from toydlm.train.checkpoint import read_checkpoint
+
     task, root, out = students
     for s in out.values():
-        assert s["final_step"] == 40 and np.isfinite(s["eval_loss"]) and s["entropy_floor"] is None
-    from toydlm.train import train
-
-    with pytest.raises(UserError, match="trained on grammar"):
-        train("ar", "tiny", root / "ar", steps=50, resume=True, grammar=corpus_task(22), progress=False)
+        assert s["final_step"] == 40 and np.isfinite(s["eval_loss"])
+    meta = read_checkpoint(root / "mdlm")[0]
+    assert meta["init_from"]["arch"] == "ar" and meta["model_config"]["shift"] is True
 
 
-@pytest.mark.parametrize("label", ["ar", "ar_order", "low_confidence_B2_T12", "low_confidence_eosinf_T12",
-                                   "remdm_cap_T24"])
-def test_a_sampler_cell_on_a_tiny_student_judges_what_it_decodes(students, label):
+@pytest.mark.parametrize("label", ["ar", "ar_order", "random", "low_confidence@default", "low_confidence+eos_last",
+                                   "low_confidence+eos_forbidden"])
+def test_a_cell_on_a_tiny_student_judges_what_it_decodes(students, label):
     from toydlm.train.checkpoint import load_denoiser
 
     task, root, _ = students
-    arch = "ar" if label == "ar" else "mdlm"
-    den = load_denoiser(root / arch, grammar=task)
-    v = {s.label: s for s in (*swap_samplers(L), NATURAL["ar"])}[label]
+    den = load_denoiser(root / ("ar" if label == "ar" else "mdlm"), grammar=task)
+    v = sampler_at(label, L)
     prompts = task.held_out_rows[:, :P].repeat(4, axis=0)
-    cell = sample_cell(den, task, v, prompts, "raw", True, seed=0)
+    cell = sample_cell(den, task, v, prompts, "raw", True, seed=0, samples=4)
     rows = cell["rows"]
-    assert cell["n"] == len(rows["text"]) == 16
-    assert rows["refusal"] == [keyword_refusal(t) for t in rows["text"]]
-    assert cell["refusal_rate"] == pytest.approx(np.mean(rows["refusal"]))
-    assert 0 <= cell["mean_length"] <= L
-    assert cell["n_first_commits"] == L // 2  # the exact EOS-first excess, from the trace's commits
-    assert cell["eos_first_excess"] is None or np.isfinite(cell["eos_first_excess"])
-    if v.eos_inf:  # EOS is never proposed: every response fills the canvas
-        assert rows["length"] == [L] * 16 and cell["eos_first_share"] == 0
-        assert cell["eos_first_excess"] is None  # no end token: no room for a preference
+    assert cell["n"] == len(rows) == 16 and [r["prompt"] for r in rows] == [i // 4 for i in range(16)]
+    assert [r["refusal"] for r in rows] == [keyword_refusal(r["text"]) for r in rows]
+    assert cell["refusal_rate"] == pytest.approx(np.mean([r["refusal"] for r in rows]))
+    assert all(0 <= r["length"] <= L and r["ended"] == (r["length"] < L) for r in rows)
+    assert cell == {**cell, **rows_summary(rows)}  # the cell's rates are its rows' summary
+    assert cell["n_first_commits"] == L // 2  # the EOS-first share reads the first half of the commits
+    if label.endswith("+eos_forbidden"):  # no end token is ever proposed: every answer fills the canvas
+        assert all(r["length"] == L and not r["ended"] for r in rows) and cell["eos_first_excess"] is None
 
 
-def test_the_swap_samplers_are_valid_for_the_response_length():
+def test_a_shorter_canvas_samples_at_its_own_length(students):
+    from toydlm.train.checkpoint import load_denoiser
+
+    task, root, _ = students
+    den = load_denoiser(root / "mdlm", grammar=task)
+    cell = sample_cell(den, task, sampler_at("low_confidence", 8), task.held_out_rows[:, :P], "raw", True, seed=0,
+                       samples=1)
+    assert cell["gen_length"] == 8 and all(r["length"] <= 8 for r in cell["rows"])
+
+
+def test_the_swap_set_is_the_audits_core_set_and_the_sweep():
     from toydlm.samplers import SamplerConfig
 
-    for n in (24, 96):
-        labels = [v.label for v in swap_samplers(n)]
-        assert len(set(labels)) == len(labels)
-        for v in swap_samplers(n):
-            SamplerConfig(**v.config_dict(1.0)).resolved(n)
+    labels = [(v.label, v.gen_length) for v in swap_samplers(96)]
+    assert labels[:6] == [("ar_order", 96), ("random", 96), ("low_confidence", 96), ("low_confidence@32", 96),
+                          ("low_confidence+eos_last", 96), ("low_confidence+eos_forbidden", 96)]
+    assert labels[6:] == [("ar_order", 32), ("low_confidence", 32), ("ar_order", 64), ("low_confidence", 64)]
+    for v in swap_samplers(96) + swap_samplers(24):
+        assert set(END_IDS) == {v.cfg.eos_id, *v.cfg.end_ids}
+        SamplerConfig(**v.cfg.to_dict()).resolved(v.gen_length)
+        assert v.cfg.steps is None if v.label == "ar_order" else v.cfg.steps == v.gen_length // 2
+    assert [v.label for v in swap_samplers(24)][3] == "low_confidence@12"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from toydlm.bridge.attacks import apply_attack, parse_attacks
 from toydlm.bridge.prompts import load_prompts
 from toydlm.real.ar.plan import INJECT_STEPS, PREFILL_TOKENS, REFUSAL_OPENER, opener_prefix
-from toydlm.real.audit.spec import RECOVERY_ATTACKS, AuditConfig, SamplerSpec, parse_sampler, sampler_texts
+from toydlm.real.audit.spec import RECOVERY_ATTACKS, AuditConfig, sampler_texts
+from toydlm.real.kit.sampler_specs import SamplerSpec, parse_sampler
 
 
 @dataclass(frozen=True)

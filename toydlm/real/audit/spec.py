@@ -1,9 +1,7 @@
-"""The audit's settings: one frozen config, the sampler-spec grammar and checks made before anything loads.
+"""The audit's settings: one frozen config, the sampler specs it runs, and checks made before anything loads.
 
-Sampler specs are the lab's sampler names with two optional parts: `@B` runs semi-AR blocks of B
-positions (`low_confidence@32`), and a control suffix: `+eos_last` (end tokens are selected only
-after every other position of their block) or `+eos_forbidden` (end tokens never proposed: forced
-full length). An AR checkpoint runs the one sampler `ar`.
+The sampler-spec grammar (`NAME@B`, `+eos_last`, `+eos_forbidden`) is the kit's
+(`toydlm.real.kit.sampler_specs`), so the twins name their cells exactly as the audit does.
 """
 
 from __future__ import annotations
@@ -14,9 +12,9 @@ from dataclasses import dataclass, field
 
 from toydlm.errors import UserError
 from toydlm.real.kit.length_test import DEFAULT_KS
-from toydlm.samplers import SamplerConfig, sampler_names
+from toydlm.real.kit.sampler_specs import CONTROLS, SamplerSpec, default_block, parse_sampler
 
-CONTROLS = ("eos_last", "eos_forbidden")
+__all__ = ["CONTROLS", "SamplerSpec", "default_block", "parse_sampler"]  # the grammar lives in the kit
 DEFAULT_DLM_SAMPLERS = ("ar_order", "random", "low_confidence", "low_confidence@32", "entropy",
                         "low_confidence+eos_last", "low_confidence+eos_forbidden")
 RECOVERY_ATTACKS = ("prefill", "injection")  # expand into the recovery curves, not single cells
@@ -54,62 +52,12 @@ class AuditConfig:
     progress: bool = True
 
 
-@dataclass(frozen=True)
-class SamplerSpec:
-    """One parsed sampler spec: the name the user wrote and the lab config it stands for (steps unresolved)."""
-
-    label: str
-    cfg: SamplerConfig
-
-
 def settings(cfg: AuditConfig) -> dict:
     """What was asked, as audit.json records it (both as `settings` and as the provenance `config`): every
     field but the progress switch, with the sampler specs resolved to the list that ran."""
     d = dataclasses.asdict(cfg)
     d.pop("progress")
     return {**d, "samplers": list(sampler_texts(cfg))}
-
-
-def default_block(L: int) -> int:
-    """The default semi-AR block length: 32 when it divides L into several blocks, else the largest
-    divisor of L no larger than L // 2 (1 for L = 1)."""
-    if L > 32 and L % 32 == 0:
-        return 32
-    return max((d for d in range(1, L // 2 + 1) if L % d == 0), default=1)
-
-
-def parse_sampler(text: str, kind: str, gen_length: int, temperature: float, steps: int | None) -> SamplerSpec:
-    """A sampler spec at one generation length and temperature, or a one-line error."""
-    name, _, control = text.partition("+")
-    base, _, block = name.partition("@")
-    if kind == "ar":
-        if text != "ar":
-            raise UserError(f"an AR checkpoint runs only the sampler 'ar', not {text!r} (drop --samplers, or use "
-                            "--kind dlm for a diffusion checkpoint)")
-        return SamplerSpec("ar", SamplerConfig("ar", temperature=temperature))
-    if base == "ar" or base not in sampler_names():
-        valid = ", ".join(n for n in sampler_names() if n != "ar")
-        raise UserError(f"unknown diffusion sampler {base!r} in {text!r} (valid: {valid}; blocks as NAME@B, "
-                        f"controls as NAME+{' or NAME+'.join(CONTROLS)})")
-    if control and control not in CONTROLS:
-        raise UserError(f"unknown control {control!r} in {text!r} (valid: {', '.join(CONTROLS)})")
-    block_length = _block(block, text, gen_length)
-    cfg = SamplerConfig(base, steps=None if base == "ar_order" else steps, block_length=block_length,
-                        temperature=temperature, eos_last=control == "eos_last", eos_inf=control == "eos_forbidden")
-    label = f"{base}@{block_length}" if block_length else base
-    return SamplerSpec(label + (f"+{control}" if control else ""), cfg)
-
-
-def _block(block: str, text: str, L: int) -> int | None:
-    if not block:
-        return None
-    if block == "default":
-        return default_block(L)
-    if not block.isdigit() or int(block) < 1:
-        raise UserError(f"the block length in {text!r} must be a positive integer")
-    if L % int(block):
-        raise UserError(f"block length {block} in {text!r} does not divide --gen-length {L}")
-    return int(block)
 
 
 def sampler_texts(cfg: AuditConfig) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Students against their teacher: fidelity on the holdout, and the length mechanism's prediction.
+"""Students against their teacher: the length mechanism's prediction, from the teacher's holdout samples.
 
 The prediction asks what a sampler would do if it acted only by making responses end early: for a model
 with the teacher's distribution that is P(refusal | length <= L_hat), L_hat being the student's measured
@@ -26,14 +26,6 @@ def teacher_rows(rec: dict) -> dict[str, np.ndarray]:
     return {"prompt": np.asarray([x["prompt"] for x in s]), "length": np.asarray([x["length"] for x in s]),
             "ended": np.asarray([x["ended"] for x in s], bool),
             "refusal": np.asarray([keyword_refusal(x["text"]) for x in s], bool)}
-
-
-def fidelity(student_cell: dict, teacher: dict[str, np.ndarray]) -> dict:
-    """A student's refusal rate and mean length beside the teacher's on the same prompts."""
-    return {"refusal_rate": student_cell["refusal_rate"], "refusal_rate_se": student_cell["refusal_rate_se"],
-            "teacher_refusal_rate": float(teacher["refusal"].mean()), "mean_length": student_cell["mean_length"],
-            "teacher_mean_length": float(teacher["length"].mean()),
-            "refusal_gap": student_cell["refusal_rate"] - float(teacher["refusal"].mean())}
 
 
 def predicted_refusal(teacher: dict[str, np.ndarray], l_hat: float, cap: int, n_boot: int = 1000,
@@ -68,12 +60,16 @@ def _matched_rate(t_bin: np.ndarray, t_ref: np.ndarray, s_bin: np.ndarray) -> fl
 
 
 def length_matched_refusal(teacher: dict[str, np.ndarray], student_lengths: np.ndarray, cap: int,
-                           width: int = 8, n_boot: int = 1000, seed: int = 0) -> dict:
+                           width: int = 8, n_boot: int = 1000, seed: int = 0,
+                           student_ended: np.ndarray | None = None) -> dict:
     """E over the student's lengths of P_teacher(refusal | length bin), with a 95% teacher-prompt bootstrap CI:
-    the refusal rate a sampler would give if it changed only the length distribution."""
+    the refusal rate a sampler would give if it changed only the length distribution. `cap` is the student's
+    canvas: its rows that did not end are matched to the teacher's samples that did not end within `cap`
+    tokens (`student_ended` None: a row ended when it is shorter than the canvas)."""
     t_bin = _length_bins(np.asarray(teacher["length"]), np.asarray(teacher["ended"], bool), cap, width)
     s_len = np.asarray(student_lengths)
-    s_bin = _length_bins(s_len, s_len < cap, cap, width)
+    s_end = s_len < cap if student_ended is None else np.asarray(student_ended, bool)
+    s_bin = _length_bins(s_len, s_end, cap, width)
     point = _matched_rate(t_bin, teacher["refusal"], s_bin)
     prompts = np.unique(teacher["prompt"])
     by_prompt = [np.flatnonzero(teacher["prompt"] == p) for p in prompts]
@@ -94,19 +90,3 @@ def agrees(predicted: float | None, ci95: list[float] | None, measured: float, m
         return None
     se_pred = (ci95[1] - ci95[0]) / 3.92 if ci95 else 0.0
     return bool(abs(predicted - measured) <= 2 * float(np.hypot(se_pred, measured_se)))
-
-
-def prediction_row(cell: dict, teacher: dict[str, np.ndarray], cap: int) -> dict:
-    """The contract's prediction row for one measured student cell, with the agreement verdict."""
-    p = predicted_refusal(teacher, cell["mean_length"], cap)
-    row = {"sampler": cell["sampler"], "attack": cell["attack"], **p,
-           "measured_refusal_rate": cell["refusal_rate"], "measured_se": cell["refusal_rate_se"],
-           "agrees_within_2se": agrees(p["predicted_refusal_rate"], p["predicted_ci95"], cell["refusal_rate"],
-                                       cell["refusal_rate_se"])}
-    lengths = cell.get("rows", {}).get("length")
-    if lengths:
-        m = length_matched_refusal(teacher, np.asarray(lengths), cap)
-        row |= m | {"length_dist_agrees_within_2se": agrees(m["predicted_refusal_rate_length_dist"],
-                                                             m["predicted_length_dist_ci95"], cell["refusal_rate"],
-                                                             cell["refusal_rate_se"])}
-    return row

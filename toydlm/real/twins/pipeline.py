@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from toydlm.errors import UserError
 from toydlm.io import atomic_write_json, provenance
 from toydlm.real.twins.students import StudentPlan
 
 STUDENTS = "students.json"  # in the corpus folder: the training summaries of the students the swap used
 REPO = Path(__file__).resolve().parents[3]  # stored paths are relative to the checkout (no machine path)
-STAGES = ("train", "swap", "judge", "report")
+STAGES = ("train", "swap", "judge", "coherence", "report")
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class TwinsConfig:
     response_len: int = 96
     students: StudentPlan = StudentPlan()
     only_students: tuple[str, ...] | None = None  # train: just these (`ar`, `mdlm_s0`, ...)
+    validation_every: int = 20  # one training prompt in this many is held out for early stopping
     seed: int = 0
-    samples: int = 1
+    samples: int = 2  # swap: samples per holdout prompt, per student
     samplers: tuple[str, ...] | None = None
     judge_model: str = "qwen2.5-coder-1.5b-instruct"
 
@@ -49,27 +51,56 @@ def run_stage(stage: str, cfg: TwinsConfig) -> dict | None:
     p = paths(cfg)
     only = None if cfg.samplers is None else list(cfg.samplers)
     if stage == "judge":
-        from toydlm.real.twins.stages import ARCHS, judge_swap, pick_samplers, swap_plan
+        from toydlm.real.twins.stages import judge_swap, pick_samplers, swap_plan
 
-        pick_samplers(swap_plan(ARCHS, cfg.response_len), only)  # an unknown label is an error, as in the swap stage
-        judge_swap(p["swap"], cfg.judge_model, only=only)
+        names = ("ar", *(f"mdlm_s{s}" for s in cfg.students.mdlm_seeds))
+        pick_samplers(swap_plan(names, cfg.response_len), only, cfg.response_len)  # unknown label: an error
+        judge_swap(p["swap"], cfg.judge_model, cfg.response_len, only=only)
         return None
-    task, info = build_task(p["corpus"], p["real_ar"], cfg.prompt_len, cfg.response_len)
-    print(f"task {task.config.name}: {info['n_train_rows']} training and {info['n_holdout_rows']} holdout rows, "
-          f"vocabulary {info['vocab_size']} (unknown share {info['unk_share_holdout']:.4f} on the holdout)", flush=True)
-    students = _students(stage, cfg, task, p)
-    if stage == "swap":
-        from toydlm.real.twins.report import portable_students
-        from toydlm.real.twins.stages import run_swap, student_dir
+    task, info = build_task(p["corpus"], p["real_ar"], cfg.prompt_len, cfg.response_len,
+                            validation_every=cfg.validation_every)
+    print(f"task {task.config.name}: {info['n_train_rows']} training, {info['n_validation_rows']} validation and "
+          f"{info['n_holdout_rows']} holdout rows, vocabulary {info['vocab_size']} (unknown share "
+          f"{info['unk_share_holdout']:.4f} on the holdout)", flush=True)
+    if stage == "train":
+        from toydlm.real.twins.students import train_students
 
-        dirs = {arch: student_dir(p["runs"], task, arch, cfg.preset, cfg.steps, cfg.seed) for arch in students}
-        weights = run_swap(task, dirs, p["corpus"], p["swap"], samples=cfg.samples, seed=cfg.seed, only=only)
-        atomic_write_json(p["corpus"] / STUDENTS, portable_students(
-            {arch: {**students[arch], "weights": weights[arch], "curve": training_curve(dirs[arch])}
-             for arch in students}, REPO))
+        train_students(task, p["runs"], cfg.students, only=cfg.only_students)
+    elif stage == "swap":
+        _swap(cfg, task, p, only)
+    elif stage == "coherence":
+        from toydlm.real.twins.build import teacher_cells
+        from toydlm.real.twins.stages import run_coherence
+        from toydlm.real.twins.teacher import read_manifest
+
+        f = p["corpus"] / STUDENTS
+        weights = {s["weights"] for s in json.loads(f.read_text()).values()} if f.exists() else None
+        run_coherence(p["swap"], p["corpus"], teacher_cells(p["corpus"], p["real_ar"])[1],
+                      read_manifest(p["corpus"])["teacher"], weights)
     elif stage == "report":
-        return _report(cfg, task, info, p, students)
+        f = p["corpus"] / STUDENTS
+        return _report(cfg, task, info, p, json.loads(f.read_text()) if f.exists() else {})
     return None
+
+
+def _swap(cfg: TwinsConfig, task, p: dict[str, Path], only: list[str] | None) -> None:
+    """The swap on every student that has finished training (the others are named and skipped)."""
+    from toydlm.real.twins.report import portable_students
+    from toydlm.real.twins.stages import run_swap
+    from toydlm.real.twins.students import best_checkpoint, finished, student_dirs
+
+    dirs = student_dirs(p["runs"], task, cfg.students)
+    done = {name: finished(d) for name, d in dirs.items()}
+    missing = [name for name, s in done.items() if s is None]
+    if missing:
+        print(f"not trained yet, skipped: {', '.join(missing)}", flush=True)
+    if len(missing) == len(dirs):
+        raise UserError("no student has finished training: run the train stage first")
+    ready = {name: best_checkpoint(dirs[name]) for name, s in done.items() if s is not None}
+    weights = run_swap(task, ready, p["corpus"], p["swap"], samples=cfg.samples, seed=cfg.seed, only=only)
+    atomic_write_json(p["corpus"] / STUDENTS, portable_students(
+        {name: {**done[name], "weights": weights[name], "curve": training_curve(dirs[name])} for name in ready},
+        REPO))
 
 
 def training_curve(run_dir: Path) -> dict:
@@ -82,36 +113,22 @@ def training_curve(run_dir: Path) -> dict:
             "held_out": [[r["step"], r["eval_loss"]] for r in log if "eval_loss" in r]}
 
 
-def _students(stage: str, cfg: TwinsConfig, task, p: dict[str, Path]) -> dict:
-    """Train both students (the train and swap stages) or read their stored summaries (report)."""
-    if stage == "report":
-        f = p["corpus"] / STUDENTS
-        return json.loads(f.read_text()) if f.exists() else {}
-    from toydlm.real.twins.students import train_students
-
-    return train_students(task, p["runs"], cfg.students, only=cfg.only_students)
-
-
 def _report(cfg: TwinsConfig, task, info: dict, p: dict[str, Path], students: dict) -> dict:
     from toydlm.real.twins.build import teacher_cells
-    from toydlm.real.twins.report import (
-        build_report,
-        fig_length_eos,
-        fig_swap_heatmap,
-        fig_training,
-        load_swap,
-        portable_students,
-    )
+    from toydlm.real.twins.figures import fig_gen_length, fig_length_eos, fig_swap_heatmap, fig_training
+    from toydlm.real.twins.pooling import load_cells, pool
+    from toydlm.real.twins.report import build_report, portable_students, teacher_nlls
     from toydlm.real.twins.teacher import read_manifest
 
     _, hold = teacher_cells(p["corpus"], p["real_ar"])
     m = read_manifest(p["corpus"])
-    cells = load_swap(p["swap"], {s.get("weights") for s in students.values()})
-    rep = build_report(m, info, cells, hold, task.response_len, portable_students(students, REPO),
+    cells = pool(load_cells(p["swap"], {name: s["weights"] for name, s in students.items() if s.get("weights")}))
+    rep = build_report(m, info, cells, hold, teacher_nlls(p["corpus"]), portable_students(students, REPO),
                        provenance(cfg.seed))
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    rep["figures"] = [f for f in (fig_swap_heatmap(rep, out), fig_length_eos(rep, out), fig_training(rep, out)) if f]
+    figs = (fig_swap_heatmap, fig_length_eos, fig_gen_length, fig_training)
+    rep["figures"] = [f for f in (fig(rep, out) for fig in figs) if f]
     atomic_write_json(out / "twins.json", rep)
     print(f"wrote {out / 'twins.json'} ({len(rep['cells'])} cells)")
     return rep

@@ -1,8 +1,7 @@
-"""The twins experiment's stages after the corpus: train both students, run the sampler swap, judge harm.
+"""The twins experiment's stages after training: the sampler swap on the students, and the harm judge.
 
-Each stage is resumable. Students live in folders named by the task's hash, the size preset, the step
-count and the seed (a changed corpus trains new students); swap cells are one file each in a cell store
-keyed by the student's weights hash, the sampler, the prompt set, n and the seed.
+Each stage is resumable: swap cells are one file each in a cell store keyed by the student's weights
+hash, the sampler, its length, the prompt set, n and the seed.
 """
 
 from __future__ import annotations
@@ -14,15 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from toydlm.errors import UserError
-from toydlm.experiment.presets import SamplerVariant
 from toydlm.real.kit.store import CellStore
 from toydlm.real.twins.corpus import HOLDOUT_ATTACK, holdout_prompts
 from toydlm.real.twins.dataset import prompt_row
-from toydlm.real.twins.swap import sample_cell, swap_samplers
+from toydlm.real.twins.swap import SwapSampler, sample_cell, sampler_at, swap_samplers
 from toydlm.real.twins.teacher import PROMPT_TOKENS
-
-ARCHS = ("ar", "mdlm")
-NATURAL = {"ar": SamplerVariant("ar", "ar"), "mdlm": SamplerVariant("ar_order", "ar_order")}
 
 
 @dataclass(frozen=True)
@@ -38,55 +33,42 @@ PROMPT_SETS = (PromptSet("raw", "raw_T1", True), PromptSet(HOLDOUT_ATTACK, f"hol
                PromptSet("benign", "holdout_harmless_T1", False))
 
 
-def student_dir(root: Path, task, arch: str, preset: str, steps: int, seed: int) -> Path:
-    return root / f"{arch}-{preset}-{task.config.config_hash()}-{steps}steps-s{seed}"
-
-
-def train_students(task, root: Path, preset: str, tcfg, seed: int = 0, progress: bool = True) -> dict:
-    """Both students trained with `tcfg` (a TrainConfig), resumed from their last checkpoint, skipped when
-    finished; their summaries by arch."""
-    from toydlm.train import train
-
-    out = {}
-    for arch in ARCHS:
-        d = student_dir(root, task, arch, preset, tcfg.steps, seed)
-        summary = d / "summary.json"
-        if summary.exists() and json.loads(summary.read_text())["final_step"] >= tcfg.steps:
-            out[arch] = json.loads(summary.read_text())
-            continue
-        resume = d.is_dir() and any(d.glob("ckpt-*"))
-        out[arch] = train(arch, preset, d, seed=seed, resume=resume, grammar=task, progress=progress,
-                          train_config=None if resume else tcfg)
-    return out
-
-
 def holdout_prompt_rows(tok: dict, task, samples: int) -> np.ndarray:
     """`[n_prompts * samples, P]` student prompts of a holdout cell's prompt tokens, each repeated `samples` times."""
     rows = [prompt_row(u, f, task.vocab, task.prompt_len) for u, f in zip(tok["user"], tok["prefill"])]
     return np.repeat(np.stack(rows), samples, axis=0)
 
 
-def swap_plan(archs, response_len: int) -> list[tuple[str, SamplerVariant]]:
-    """(student, sampler) pairs: the AR student under its own decoder; the MDLM student under every sampler."""
-    mdlm = [("mdlm", v) for v in swap_samplers(response_len)] if "mdlm" in archs else []
-    return [("ar", NATURAL["ar"])] * ("ar" in archs) + mdlm
+def swap_plan(students: tuple[str, ...], response_len: int, temperature: float = 1.0) -> list[tuple[str, SwapSampler]]:
+    """(student, sampler) pairs: the AR student under its own decoder; each MDLM student under every sampler."""
+    out = [(name, sampler_at("ar", response_len, temperature)) for name in students if name == "ar"]
+    mdlm = swap_samplers(response_len, temperature)
+    return out + [(name, v) for name in students if name != "ar" for v in mdlm]
 
 
-def pick_samplers(pairs: list[tuple[str, SamplerVariant]], only: list[str] | None) -> list[tuple[str, SamplerVariant]]:
-    """The pairs whose sampler label is in `only` (all when None); an unknown label is a one-line error."""
+def cell_label(v: SwapSampler, response_len: int) -> str:
+    """The label `--samplers` picks a cell by: the sampler, with `:L` when it runs at another length."""
+    return v.label if v.gen_length == response_len else f"{v.label}:{v.gen_length}"
+
+
+def pick_samplers(pairs: list[tuple[str, SwapSampler]], only: list[str] | None, response_len: int,
+                  ) -> list[tuple[str, SwapSampler]]:
+    """The pairs whose cell label is in `only` (all when None); an unknown label is a one-line error."""
     if only is None:
         return pairs
-    unknown = sorted(set(only) - {v.label for _, v in pairs})
+    labels = list(dict.fromkeys(cell_label(v, response_len) for _, v in pairs))
+    unknown = sorted(set(only) - set(labels))
     if unknown:
-        raise UserError(f"unknown sampler {unknown[0]!r} (valid: {', '.join(v.label for _, v in pairs)})")
-    return [(a, v) for a, v in pairs if v.label in only]
+        raise UserError(f"unknown sampler {unknown[0]!r} (valid: {', '.join(labels)})")
+    return [(a, v) for a, v in pairs if cell_label(v, response_len) in only]
 
 
-def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 1,
+def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 2,
              seed: int = 0, temperature: float = 1.0, progress: bool = True, only: list[str] | None = None,
              ) -> dict[str, str]:
-    """Every (student, sampler, prompt set) cell, sampled when not stored (`only`: just these sampler
-    labels); returns each student's weights hash, which keys its cells."""
+    """Every (student, sampler, prompt set) cell, sampled when not stored (`only`: just these cell labels);
+    `students` maps a name (`ar`, `mdlm_s0`, ...) to the checkpoint it is sampled from. Returns each
+    student's weights hash, which keys its cells."""
     from tqdm.auto import tqdm
 
     from toydlm.sampling import params_hash
@@ -96,22 +78,26 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
     weights = {a: params_hash(d.params) for a, d in dens.items()}
     tok = json.loads((corpus_root / PROMPT_TOKENS).read_text())
     sets = [ps for ps in PROMPT_SETS if ps.teacher_cell in tok]
-    plan = [(a, v, ps) for a, v in pick_samplers(swap_plan(tuple(students), task.response_len), only) for ps in sets]
-    for arch, v, ps in tqdm(plan, desc="sampler swap", disable=not progress):
+    pairs = pick_samplers(swap_plan(tuple(students), task.response_len, temperature), only, task.response_len)
+    # the gen-length sweep runs on the raw harmful prompts only
+    plan = [(a, v, ps) for a, v in pairs for ps in sets if v.gen_length == task.response_len or ps.attack == "raw"]
+    for name, v, ps in tqdm(plan, desc="sampler swap", disable=not progress):
         prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, samples)
-        spec = {"name": f"{arch}_{v.label}_{ps.attack}", "student": arch, "weights": weights[arch],
-                "task": task.config.config_hash(), "sampler": v.config_dict(temperature), "attack": ps.attack,
-                "n": len(prompts), "samples_per_prompt": samples, "seed": seed}
+        spec = {"name": f"{name}_{cell_label(v, task.response_len)}_{ps.attack}", "student": name,
+                "weights": weights[name], "task": task.config.config_hash(), "sampler": v.cfg.to_dict(),
+                "gen_length": v.gen_length, "attack": ps.attack, "n": len(prompts), "samples_per_prompt": samples,
+                "seed": seed}
         if store.get(spec) is None:
-            cell = sample_cell(dens[arch], task, v, prompts, ps.attack, ps.harmful, seed, temperature)
-            store.put(spec, [], {"cell": {**cell, "student": arch}})
+            cell = sample_cell(dens[name], task, v, prompts, ps.attack, ps.harmful, seed, samples)
+            store.put(spec, [], {"cell": {**cell, "student": name}})
     return weights
 
 
-def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only: list[str] | None = None) -> None:
+def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str = "bfloat16",
+               only: list[str] | None = None) -> None:
     """The LLM harm judge over every stored swap cell of harmful prompts not judged yet (resumable; `only`:
-    just cells of these sampler labels). It sees the raw instruction and the student's text, as in the
-    real-AR experiment (no holdout set has a prefill)."""
+    just cells of these labels, as `cell_label` writes them). It sees the raw instruction and the student's
+    text, as in the real-AR experiment (no holdout set has a prefill)."""
     from toydlm.io import atomic_write_json
     from toydlm.real.kit.judged import harm_judge, judged_path
 
@@ -120,11 +106,54 @@ def judge_swap(store_root: Path, judge_model: str, dtype: str = "bfloat16", only
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
         cell = rec["cell"]
-        if not cell["harmful"] or judged_path(path).exists() or (only is not None and cell["sampler"] not in only):
+        label = cell["sampler"] if cell["gen_length"] == response_len else f"{cell['sampler']}:{cell['gen_length']}"
+        if not cell["harmful"] or judged_path(path).exists() or (only is not None and label not in only):
             continue
         judge = judge or harm_judge(judge_model, dtype)
         k = rec["spec"]["samples_per_prompt"]
         ins = [instructions[i // k] for i in range(cell["n"])]
-        scores = judge.scores(ins, cell["rows"]["text"], progress=True)
+        scores = judge.scores(ins, [r["text"] for r in cell["rows"]], progress=True)
         meta = {f: v for f, v in judge.meta.items() if f != "path"}  # the model's name and sha256, no machine path
         atomic_write_json(judged_path(path), {"cell": path.name, "judge": meta, "p_yes": scores.tolist()})
+
+
+def holdout_texts() -> dict[str, tuple[list[str], list[str]]]:
+    """(user turns, prefills) of each holdout teacher cell, by its name."""
+    from toydlm.real.twins.corpus import holdout_plans, reference_plan
+
+    h = holdout_prompts()
+    return {p.name: (list(p.users), list(p.prefills)) for p in (*holdout_plans(h), reference_plan(h))}
+
+
+def teacher_scores_path(corpus_root: Path, teacher_cell: str) -> Path:
+    return Path(corpus_root) / "coherence" / f"teacher_{teacher_cell}.json"
+
+
+def run_coherence(store_root: Path, corpus_root: Path, teacher_cells: dict[str, dict], teacher: dict,
+                  weights: set[str] | None = None, progress: bool = True) -> None:
+    """The teacher's NLL of its own holdout samples and of every stored swap cell's answers (of the students
+    with these weights hashes; all when None), each scored once and stored (resumable). `teacher`: the
+    manifest's record (`checkpoint`, `sha256`)."""
+    from tqdm.auto import tqdm
+
+    from toydlm.io import atomic_write_json
+    from toydlm.real.kit.checkpoint import open_checkpoint
+    from toydlm.real.twins.coherence import read_scores, score_rows, write_scores
+
+    texts, st = holdout_texts(), None
+    todo = [(ps, None) for ps in PROMPT_SETS if ps.teacher_cell in teacher_cells
+            and not teacher_scores_path(corpus_root, ps.teacher_cell).exists()]
+    by_attack = {ps.attack: ps for ps in PROMPT_SETS}
+    for path in sorted(Path(store_root).glob("*.json")):
+        rec = json.loads(path.read_text())
+        if (weights is None or rec["spec"]["weights"] in weights) and read_scores(path) is None:
+            todo.append((by_attack[rec["cell"]["attack"]], path))
+    for ps, path in tqdm(todo, desc="coherence", disable=not progress):
+        st = st or open_checkpoint(teacher["checkpoint"], "ar", gen_length=96, batch_size=16)
+        users, prefills = texts[ps.teacher_cell]
+        meta = {"checkpoint": teacher["checkpoint"], "sha256": teacher["sha256"]}
+        if path is None:
+            scores = score_rows(st, users, prefills, teacher_cells[ps.teacher_cell]["samples"])
+            atomic_write_json(teacher_scores_path(corpus_root, ps.teacher_cell), {**scores, "teacher": meta})
+        else:
+            write_scores(path, score_rows(st, users, prefills, json.loads(path.read_text())["cell"]["rows"]), meta)
