@@ -90,3 +90,17 @@ def test_the_swap_set_is_the_audits_core_set_and_the_sweep():
         SamplerConfig(**v.cfg.to_dict()).resolved(v.gen_length)
         assert v.cfg.steps is None if v.label == "ar_order" else v.cfg.steps == v.gen_length // 2
     assert [v.label for v in swap_samplers(24)][3] == "low_confidence@12"
+
+
+def test_training_minutes_add_up_over_a_resumed_run(tmp_path):
+    import json
+
+    from toydlm.real.twins.students import training_minutes
+
+    log = [{"event": "start", "step": 0}, {"step": 60, "loss": 1.0, "steps_per_s": 1.0},
+           {"step": 120, "loss": 1.0, "steps_per_s": 2.0}, {"step": 120, "eval_loss": 2.0},
+           {"event": "start", "step": 60}, {"step": 180, "loss": 1.0, "steps_per_s": 0.5}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    m = training_minutes(tmp_path)
+    assert m[60] == pytest.approx(1.0) and m[120] == pytest.approx(1.0)  # 120 steps at 2 per second
+    assert m[180] == pytest.approx(1.0 + 120 / 0.5 / 60)  # resumed at step 60, whose minutes it continues

@@ -69,6 +69,7 @@ def pooled_cell(parts: list[dict]) -> dict:
     out["per_seed"] = [seed_values(c) for c in parts]
     ref = [p["refusal_rate"] for p in out["per_seed"]]
     out["refusal_seed_sd"] = float(np.std(ref, ddof=1)) if len(ref) > 1 else None
+    out["seconds"] = float(sum(c.get("seconds") or 0.0 for c in parts))  # sampling wall time, all seeds
     out["rows"] = rows
     return out
 

@@ -19,7 +19,7 @@ from toydlm.real.twins.stages import PROMPT_SETS
 CELL_KEYS = ("student", "sampler", "attack", "gen_length", "n", "refusal_rate", "refusal_rate_se", "asr", "asr_se",
              "harm_reading", "mean_length", "length_sd", "truncated_share", "unk_share", "eos_first_share",
              "eos_first_excess", "coherence_nll", "coherence_rows", "per_seed", "refusal_seed_sd", "seed",
-             "temperature")
+             "temperature", "seconds")
 PORTABLE = ("out_dir", "checkpoint")  # path fields of a student's training summary
 NATURAL = {"ar": "ar", "mdlm": "ar_order"}  # each student's own left-to-right order
 FIDELITY_GAP, LENGTH_TOLERANCE = 0.05, 0.10  # rule R1

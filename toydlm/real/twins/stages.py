@@ -83,7 +83,7 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
     plan = [(a, v, ps) for a, v in pairs for ps in sets if v.gen_length == task.response_len or ps.attack == "raw"]
     for name, v, ps in tqdm(plan, desc="sampler swap", disable=not progress):
         prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, samples)
-        spec = {"name": f"{name}_{cell_label(v, task.response_len)}_{ps.attack}", "student": name,
+        spec = {"name": f"{name}_{v.label}_{ps.attack}_L{v.gen_length}", "student": name,
                 "weights": weights[name], "task": task.config.config_hash(), "sampler": v.cfg.to_dict(),
                 "gen_length": v.gen_length, "attack": ps.attack, "n": len(prompts), "samples_per_prompt": samples,
                 "seed": seed}

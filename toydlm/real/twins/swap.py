@@ -132,8 +132,11 @@ def cluster_se(values: np.ndarray, clusters: list) -> float:
 def sample_cell(denoiser, task, sampler: SwapSampler, prompts: np.ndarray, attack: str, harmful: bool, seed: int,
                 samples: int, batch_size: int = 256) -> dict:
     """One (sampler, prompt set, length) cell of one student on fixed weights: its rows and rates."""
+    import time
+
     from toydlm.sampling import sample
 
+    t0 = time.perf_counter()
     canvas = SimpleNamespace(response_len=sampler.gen_length, mask_id=MASK_ID, config=task.config)
     batch = prompt_batch(prompts, sampler.gen_length, attack, harmful)
     trace = sample(denoiser, canvas, sampler.cfg, attack=batch, seed=seed, batch_size=batch_size,
@@ -141,4 +144,5 @@ def sample_cell(denoiser, task, sampler: SwapSampler, prompts: np.ndarray, attac
     rows = trace_rows(trace, task.vocab, samples)
     return {"sampler": sampler.label, "gen_length": sampler.gen_length, "attack": attack, "harmful": harmful,
             "seed": seed, "temperature": sampler.cfg.temperature, "samples_per_prompt": samples,
-            "n_first_commits": int(trace.meta["n_first_commits"]), **rows_summary(rows), "rows": rows}
+            "n_first_commits": int(trace.meta["n_first_commits"]), **rows_summary(rows),
+            "seconds": time.perf_counter() - t0, "rows": rows}
