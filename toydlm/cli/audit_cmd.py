@@ -80,8 +80,10 @@ def cmd_audit(args) -> int:
     check_config(cfg)
     need_torch()
     from toydlm.bridge.loading import require_local
+    from toydlm.real.twins.student_setup import student_root
 
-    require_local(cfg.model)  # an unknown model fails before --out is created
+    if student_root(cfg.model) is None:  # a twins student is checked when the audit inspects it
+        require_local(cfg.model)  # an unknown model fails before --out is created
     check_output_dir(cfg.out)
     from toydlm.real.audit.runner import run_audit
 

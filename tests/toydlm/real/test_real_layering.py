@@ -4,7 +4,8 @@ wing's import rule.
 - Library code never takes an argparse namespace: nothing under `toydlm/` outside `toydlm/cli/` imports
   argparse or has a parameter annotated `argparse.Namespace` (each stage takes its own frozen config).
 - The wing (`toydlm/real/`): `kit` imports none of the analyses; `ar`, `sri` and `twins` import only the
-  kit of the wing; `audit` may import `kit`, `ar` and `sri`; nothing in the wing imports the CLI or the
+  kit of the wing; `audit` may import `kit`, `ar`, `sri` and `twins` (it opens twins students); nothing in
+  the wing imports the CLI or the
   benchmarks, or another package's private (underscore) names; below the wing, only the CLI and the
   benchmarks import it.
 
@@ -21,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / "toydlm"
 WING = "toydlm.real"
-ALLOWED = {"kit": set(), "ar": {"kit"}, "sri": {"kit"}, "twins": {"kit"}, "audit": {"kit", "ar", "sri"}}
+ALLOWED = {"kit": set(), "ar": {"kit"}, "sri": {"kit"}, "twins": {"kit"}, "audit": {"kit", "ar", "sri", "twins"}}
 NEVER = ("toydlm.cli", "toydlm.bench")  # the top layers: nothing in the wing imports them
 
 
@@ -166,7 +167,8 @@ def test_the_argparse_check_catches_a_planted_violation(source, n_bad):
     ("toydlm.real.kit.store", "from toydlm.real.ar.plan import TIERS\n", 1),
     ("toydlm.real.kit.store", "from toydlm.bridge.run import load_setup\nfrom toydlm.weights import checkpoint\n", 0),
     ("toydlm.real.audit.plan", "from toydlm.real.ar.plan import INJECT_STEPS\nfrom toydlm.real.sri import plan\n", 0),
-    ("toydlm.real.audit.plan", "from toydlm.real.twins.corpus import CorpusMix\n", 1),
+    ("toydlm.real.audit.plan", "from toydlm.real.twins.corpus import CorpusMix\n", 0),
+    ("toydlm.real.twins.swap", "from toydlm.real.audit.spec import parse_sampler\n", 1),
     ("toydlm.real.audit.plan", "from toydlm.cli.audit_cmd import main\n", 1),
     ("toydlm.real.sri.load", "from toydlm.real.sri.anchors import _cache\n", 0),  # private within its package
     ("toydlm.real.sri.load", "from toydlm.real.kit._helpers import x\n", 1),

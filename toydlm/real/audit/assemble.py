@@ -30,7 +30,7 @@ def assemble(cfg: AuditConfig, model: dict, cells: list[AuditCell], records: dic
               "note": "sampling of this invocation only (cells found in the store cost nothing); the estimate is "
                       "printed after the first decoded batch, from its measured rate"}
     return {"model": {k: model[k] for k in ("name", "path", "sha256", "kind", "mask_id", "end_tokens",
-                                            "logits_shift")},
+                                            "logits_shift")} | {"twins_student": bool(model.get("student"))},
             "settings": settings(cfg), "judge": judge.meta, "complete": not clock.stopped,
             "cells": rows, "length_test": tests, "length_distributions": dists,
             "recovery": {k: v for k, v in curves.items() if v}, "timing": timing}

@@ -49,8 +49,11 @@ def work_units(cell: AuditCell, rows: int, tokens_per_row: float) -> float:
 def inspect_model(cfg: AuditConfig, out: Path) -> tuple[Path, object, bool, str]:
     """(folder, tokenizer, logits shift, weights sha256): every check that needs no weights loaded."""
     from toydlm.bridge.loading import check_device_map, load_tokenizer, require_local
+    from toydlm.real.twins.student_setup import student_root
 
     check_device_map(cfg.device_map)
+    if student_root(cfg.model) is not None:
+        return _inspect_student(cfg)
     p = require_local(cfg.model)
     tok = load_tokenizer(p, cfg.trust_remote_code)
     check_kind(p, cfg.kind, tok, cfg.mask_id)
@@ -58,9 +61,29 @@ def inspect_model(cfg: AuditConfig, out: Path) -> tuple[Path, object, bool, str]
     return p, tok, shift, weights_sha256(p, out / "weights-sha256.json")
 
 
+def _inspect_student(cfg: AuditConfig) -> tuple[Path, object, bool, str]:
+    """A twins student's folder: it runs as a diffusion model on canvases up to the one it was trained on."""
+    from toydlm.real.twins.student_setup import read_record, student_root, student_sha256, student_tokenizer
+
+    root = student_root(cfg.model)
+    if cfg.kind != "dlm":
+        raise UserError(f"{cfg.model} is a twins student: audit it with --kind dlm")
+    L = read_record(root)["response_len"]
+    if max(cfg.gen_lengths) > L:
+        raise UserError(f"--gen-length {max(cfg.gen_lengths)} is longer than the {L}-token canvas the student "
+                        "was trained on")
+    return Path(cfg.model), student_tokenizer(root), False, student_sha256(cfg.model)
+
+
 def load_weights(cfg: AuditConfig, p: Path, tok, shift: bool, sha: str) -> tuple[dict, object]:
-    """(model description, loaded bridge Setup)."""
+    """(model description, loaded bridge Setup, or a twins student's)."""
     from toydlm.real.kit.checkpoint import open_checkpoint
+    from toydlm.real.twins.student_setup import StudentTokenizer, open_student
+
+    if isinstance(tok, StudentTokenizer):
+        st = open_student(p, tok)
+        return {"name": st.name, "path": str(cfg.model), "sha256": sha, "kind": "dlm", "mask_id": st.mask_id,
+                "end_tokens": end_tokens(tok, st.end_ids), "logits_shift": False, "student": True}, st
 
     st = open_checkpoint(str(p), cfg.kind, gen_length=max(cfg.gen_lengths), batch_size=cfg.batch_size,
                          dtype=cfg.dtype, device=cfg.device, seed=cfg.seed, trust_remote_code=cfg.trust_remote_code,

@@ -21,6 +21,8 @@ def batch_inputs(st, cell: AuditCell, a: int, b: int, chat: bool = True) -> tupl
 
     users = [cell.users[r // cell.samples] for r in range(a, b)]
     prefills = [cell.prefills[r // cell.samples] for r in range(a, b)]
+    if hasattr(st.tok, "encode_prompts"):  # a twins student lays its prompts out itself
+        return st.tok.encode_prompts(users, prefills)
     return encode_prompts(st.tok, users, prefills, chat)
 
 
@@ -52,6 +54,9 @@ def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, a: int, forbid, on_step
     from toydlm.bridge.adapters import HFDenoiser
     from toydlm.bridge.sampling import loop_sample
 
+    if hasattr(st, "den"):  # a twins student: its JAX denoiser, on the same key stream as the twins' swap
+        return loop_sample(st.den, ids, cell.gen_length, cfg, cell.seed, st.mask_id, st.eos_id, len(ids),
+                           row_offset=a, on_step=on_step, end_ids=st.end_ids)
     den = HFDenoiser(st.hf, "dlm", mask_id=st.mask_id, pad_id=st.pad_id, vocab_size=st.vocab,
                      prompt_len=ids.shape[1], response_len=cell.gen_length, name=st.name,
                      logits_shift=st.logits_shift, forbid=forbid)

@@ -64,8 +64,10 @@ def run_stage(stage: str, cfg: TwinsConfig) -> dict | None:
           f"{info['unk_share_holdout']:.4f} on the holdout)", flush=True)
     if stage == "train":
         from toydlm.real.twins.students import train_students
+        from toydlm.real.twins.teacher import read_manifest
 
-        train_students(task, p["runs"], cfg.students, only=cfg.only_students)
+        train_students(task, p["runs"], cfg.students, only=cfg.only_students,
+                       teacher=read_manifest(p["corpus"])["teacher"])
     elif stage == "swap":
         _swap(cfg, task, p, only)
     elif stage == "coherence":

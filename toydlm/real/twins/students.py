@@ -87,15 +87,20 @@ def finished(run_dir: Path) -> dict | None:
 
 
 def train_students(task, root: Path, plan: StudentPlan, progress: bool = True, only: tuple[str, ...] | None = None,
-                   ) -> dict[str, dict]:
+                   teacher: dict | None = None) -> dict[str, dict]:
     """Train (or resume, or skip when finished) the AR student, then each MDLM seed; their summaries by
-    name. `only`: just these students (an MDLM adapted from the AR student still needs it finished)."""
+    name. `only`: just these students (an MDLM adapted from the AR student still needs it finished).
+    `teacher` (the corpus manifest's record) is written beside each student, so `toydlm audit` can open it."""
+    from toydlm.real.twins.student_setup import write_student_record
     from toydlm.train import train
 
     out = {}
     for name, d in student_dirs(root, task, plan).items():
         if only is not None and name not in only:
             continue
+        if teacher is not None:
+            d.mkdir(parents=True, exist_ok=True)
+            write_student_record(d, task, teacher)
         done = finished(d)
         if done is not None:
             out[name] = done
