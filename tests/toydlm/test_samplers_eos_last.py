@@ -19,7 +19,9 @@ PAD = 24
 _top_k = jax.jit(top_k_mask)
 
 
-@given(st.lists(st.floats(-3, 3), min_size=1, max_size=PAD), st.data())
+# XLA on the CPU flushes subnormal floats to zero, so a subnormal score ties with 0 inside `top_k_mask` while
+# numpy still orders them: the law is stated over normal float32 scores (hypothesis found 1.4e-45 against 0.0)
+@given(st.lists(st.floats(-3, 3, width=32, allow_subnormal=False), min_size=1, max_size=PAD), st.data())
 def test_flagged_positions_rank_below_every_other_eligible_one(scores, data):
     n = len(scores)
     elig, last = np.zeros(PAD, bool), np.zeros(PAD, bool)
