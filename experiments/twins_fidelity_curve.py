@@ -2,9 +2,8 @@
 checkpoint of its run, beside the teacher's on the same holdout prompts.
 
 Each (checkpoint, prompt set) cell is sampled once and stored (resumable) under `--work`; the curve is
-written to `--out` as JSON with a figure. The minutes are read from the run's log (the wall time of the
-training steps up to each checkpoint on this machine), so the curve says what each step of compute
-bought.
+written to `--out` as JSON with a figure. The compute axis is training steps (batch 32); each point also
+carries the wall minutes read from the run's log, which depend on what else the machine was running.
 
   python experiments/twins_fidelity_curve.py --run runs/twins/<teacher>/mdlm-...-s0 --sets raw
 """
@@ -31,12 +30,20 @@ def args() -> argparse.Namespace:
     ap.add_argument("--sets", default="raw,prefix_injection,benign", help="holdout prompt sets")
     ap.add_argument("--samples", type=int, default=1, help="samples per holdout prompt")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prompt-len", type=int, default=64)
+    ap.add_argument("--response-len", type=int, default=96)
+    ap.add_argument("--validation-every", type=int, default=20, help="as the students were trained with")
     ap.add_argument("--out", default=str(ROOT / "results" / "twins_fidelity_curve.json"))
     return ap.parse_args()
 
 
 def checkpoints(run: Path) -> list[Path]:
-    return sorted(d for d in run.glob("ckpt-*") if d.is_dir())
+    """Every regular checkpoint, then the best one (by validation loss) when the run kept it apart."""
+    from toydlm.real.twins.students import best_checkpoint
+
+    regular = sorted(d for d in run.glob("ckpt-*") if d.is_dir())
+    best = best_checkpoint(run)
+    return regular + ([best] if best != run else [])
 
 
 def main() -> None:
@@ -51,14 +58,14 @@ def main() -> None:
     from toydlm.train.checkpoint import load_denoiser, read_checkpoint
 
     corpus, real_ar, run = Path(a.work) / a.teacher, Path(a.real_ar_work) / a.teacher, Path(a.run)
-    task, _ = build_task(corpus, real_ar)
+    task, _ = build_task(corpus, real_ar, a.prompt_len, a.response_len, validation_every=a.validation_every)
     tok = json.loads((corpus / PROMPT_TOKENS).read_text())
     _, hold = teacher_cells(corpus, real_ar)
-    sets = [ps for ps in PROMPT_SETS if ps.attack in a.sets.split(",")]
+    sets = [ps for ps in PROMPT_SETS if ps.attack in a.sets.split(",") and ps.teacher_cell in tok]
     store, v = CellStore(corpus / "fidelity_curve"), sampler_at("ar_order", task.response_len)
     minutes, points = training_minutes(run), []
     for ck in checkpoints(run):
-        step = int(read_checkpoint(ck)[0]["step"])
+        step, is_best = int(read_checkpoint(ck)[0]["step"]), ck.name == "best"
         den = load_denoiser(ck, grammar=task)
         for ps in sets:
             prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, a.samples)
@@ -72,7 +79,8 @@ def main() -> None:
             t = hold[ps.teacher_cell]["samples"]
             t_ref = float(np.mean([_refusal(s["text"]) for s in t]))
             t_len = float(np.mean([s["length"] for s in t]))
-            points.append({"step": step, "minutes": minutes.get(step), "attack": ps.attack, "n": c["n"],
+            points.append({"step": step, "best": is_best, "minutes": minutes.get(step), "attack": ps.attack,
+                           "n": c["n"],
                            "refusal_rate": c["refusal_rate"], "refusal_rate_se": c["refusal_rate_se"],
                            "teacher_refusal_rate": t_ref, "refusal_gap": c["refusal_rate"] - t_ref,
                            "mean_length": c["mean_length"], "teacher_mean_length": t_len,
@@ -100,16 +108,20 @@ def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> No
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for attack in dict.fromkeys(p["attack"] for p in points):
-        pts = [p for p in points if p["attack"] == attack]
-        x = [p["minutes"] if p["minutes"] is not None else np.nan for p in pts]
-        axes[0].errorbar(x, [p["refusal_gap"] for p in pts], yerr=[2 * p["refusal_rate_se"] for p in pts],
-                         marker="o", capsize=3, label=attack)
+        pts = [p for p in points if p["attack"] == attack and not p["best"]]
+        x = [p["step"] for p in pts]
+        line = axes[0].errorbar(x, [p["refusal_gap"] for p in pts], yerr=[2 * p["refusal_rate_se"] for p in pts],
+                                marker="o", capsize=3, label=attack)
         axes[1].plot(x, [p["length_gap_share"] for p in pts], marker="o", label=attack)
+        for b in (p for p in points if p["attack"] == attack and p["best"]):  # the checkpoint the swap samples
+            color = line[0].get_color()
+            axes[0].plot(b["step"], b["refusal_gap"], "*", ms=12, color=color)
+            axes[1].plot(b["step"], b["length_gap_share"], "*", ms=12, color=color)
     for ax, lim, title in ((axes[0], 0.05, "refusal gap to the teacher (AR order)"),
                            (axes[1], 0.10, "mean-length gap (share of the teacher's)")):
         ax.axhspan(-lim, lim, color="0.9")
         ax.axhline(0, color="0.5", lw=0.6)
-        ax.set(xlabel="training minutes (this machine)", title=title)
+        ax.set(xlabel="MDLM training steps (batch 32)", title=title)
         ax.legend(fontsize=8)
     print(f"wrote {out} and {save_figure(fig, out.parent, out.stem + '.png')}")
 

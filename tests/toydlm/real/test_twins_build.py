@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -133,6 +134,31 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     assert judged[("mdlm", "raw")]["asr"] is None  # not among the judged samplers
     with pytest.raises(UserError, match="unknown sampler"):
         run_stage("judge", replace(cfg, samplers=("nope",)))
+    fidelity_curve(monkeypatch, cfg, tmp_path)
+
+
+def fidelity_curve(monkeypatch, cfg, tmp_path) -> None:
+    """experiments/twins_fidelity_curve.py on the tiny MDLM seed 0: a point per stored checkpoint and prompt
+    set, the best one marked."""
+    import runpy
+    import sys
+
+    from toydlm.real.twins.build import build_task
+    from toydlm.real.twins.students import student_dirs
+
+    task, _ = build_task(cfg.work / cfg.teacher, cfg.real_ar_work / cfg.teacher, 4, 24, validation_every=7)
+    run = student_dirs(cfg.runs / cfg.teacher, task, cfg.students)["mdlm_s0"]
+    out = tmp_path / "curve.json"
+    script = Path(__file__).resolve().parents[3] / "experiments" / "twins_fidelity_curve.py"
+    monkeypatch.setattr(sys, "argv", ["x", "--run", str(run), "--teacher", cfg.teacher, "--work", str(cfg.work),
+                                      "--real-ar-work", str(cfg.real_ar_work), "--out", str(out),
+                                      "--prompt-len", "4", "--response-len", "24", "--validation-every", "7"])
+    runpy.run_path(str(script), run_name="__main__")
+    rec = json.loads(out.read_text())
+    steps = sorted({(p["step"], p["best"]) for p in rec["points"]})
+    assert (6, False) in steps and any(b for _, b in steps)
+    assert {p["attack"] for p in rec["points"]} == {"raw", "benign"}
+    assert (tmp_path / "curve.png").exists()
 
 
 def judge_only_the_ar_cells(monkeypatch, run_stage, cfg) -> None:
