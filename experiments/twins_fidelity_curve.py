@@ -5,7 +5,7 @@ Each (checkpoint, prompt set) cell is sampled once and stored (resumable) under 
 written to `--out` as JSON with a figure. The compute axis is training steps (batch 32); each point also
 carries the wall minutes read from the run's log, which depend on what else the machine was running.
 
-  python experiments/twins_fidelity_curve.py --run runs/twins/<teacher>/mdlm-...-s0 --sets raw
+  python experiments/twins_fidelity_curve.py --run runs/twins/<teacher>/mdlm-...-s0
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def args() -> argparse.Namespace:
     ap.add_argument("--teacher", default="qwen2.5-coder-0.5b-instruct")
     ap.add_argument("--work", default=str(ROOT / "results" / "twins_cells"))
     ap.add_argument("--real-ar-work", default=str(ROOT / "results" / "real_ar_cells"))
-    ap.add_argument("--sets", default="raw,prefix_injection,benign", help="holdout prompt sets")
+    ap.add_argument("--curve-sets", default="raw", help="holdout prompt sets sampled at every checkpoint")
+    ap.add_argument("--best-sets", default="raw,prefix_injection,benign",
+                    help="holdout prompt sets sampled at the best checkpoint (the one the swap uses)")
     ap.add_argument("--samples", type=int, default=1, help="samples per holdout prompt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt-len", type=int, default=64)
@@ -61,13 +63,13 @@ def main() -> None:
     task, _ = build_task(corpus, real_ar, a.prompt_len, a.response_len, validation_every=a.validation_every)
     tok = json.loads((corpus / PROMPT_TOKENS).read_text())
     _, hold = teacher_cells(corpus, real_ar)
-    sets = [ps for ps in PROMPT_SETS if ps.attack in a.sets.split(",") and ps.teacher_cell in tok]
+    pick = lambda names: [ps for ps in PROMPT_SETS if ps.attack in names.split(",") and ps.teacher_cell in tok]
     store, v = CellStore(corpus / "fidelity_curve"), sampler_at("ar_order", task.response_len)
     minutes, points = training_minutes(run), []
     for ck in checkpoints(run):
         step, is_best = int(read_checkpoint(ck)[0]["step"]), ck.name == "best"
         den = load_denoiser(ck, grammar=task)
-        for ps in sets:
+        for ps in pick(a.best_sets if is_best else a.curve_sets):
             prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, a.samples)
             spec = {"name": f"{run.name}_{step}_{ps.attack}", "weights": params_hash(den.params), "n": len(prompts),
                     "seed": a.seed, "sampler": v.cfg.to_dict(), "attack": ps.attack}
