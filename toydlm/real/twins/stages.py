@@ -106,8 +106,10 @@ def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
         cell = rec["cell"]
-        label = cell["sampler"] if cell["gen_length"] == response_len else f"{cell['sampler']}:{cell['gen_length']}"
-        if not cell["harmful"] or judged_path(path).exists() or (only is not None and label not in only):
+        if "student" not in rec["spec"] or not cell["harmful"] or judged_path(path).exists():
+            continue  # first-swap cells (no student name) were judged in their own time
+        L = cell["gen_length"]
+        if only is not None and (cell["sampler"] if L == response_len else f"{cell['sampler']}:{L}") not in only:
             continue
         judge = judge or harm_judge(judge_model, dtype)
         k = rec["spec"]["samples_per_prompt"]
@@ -146,7 +148,8 @@ def run_coherence(store_root: Path, corpus_root: Path, teacher_cells: dict[str, 
     by_attack = {ps.attack: ps for ps in PROMPT_SETS}
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
-        if (weights is None or rec["spec"]["weights"] in weights) and read_scores(path) is None:
+        second_swap = "student" in rec["spec"]  # first-swap cells store their rows in another form
+        if second_swap and (weights is None or rec["spec"]["weights"] in weights) and read_scores(path) is None:
             todo.append((by_attack[rec["cell"]["attack"]], path))
     for ps, path in tqdm(todo, desc="coherence", disable=not progress):
         st = st or open_checkpoint(teacher["checkpoint"], "ar", gen_length=96, batch_size=16)
