@@ -39,7 +39,8 @@ def args() -> argparse.Namespace:
     ap.add_argument("--raw-samples", type=int, default=d.raw_samples, help="teacher samples per raw harmful prompt")
     ap.add_argument("--n-attacked", type=int, default=d.n_attacked, help="attacked harmful training prompts")
     ap.add_argument("--n-harmless", type=int, default=d.n_harmless, help="harmless training prompts")
-    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--seed", type=int, default=d.seed, help="the corpus's and the swap's sampling seed")
+    ap.add_argument("--train-seed", type=int, default=0, help="the AR student's training seed")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--limit-cells", type=int, default=None, help="corpus: sample only the first N cells")
     ap.add_argument("--real-ar-work", default=str(ROOT / "results" / "real_ar_cells"),
@@ -75,7 +76,7 @@ def twins_config(a: argparse.Namespace) -> TwinsConfig:
     split = lambda s: tuple(x for x in s.split(",") if x) if s else None
     plan = StudentPlan(preset=a.preset, batch=a.train_batch, ar_steps=a.ar_steps, mdlm_steps=a.mdlm_steps,
                        mdlm_lr=a.mdlm_lr, mdlm_seeds=tuple(int(x) for x in split(a.mdlm_seeds)),
-                       mdlm_init=a.mdlm_init, patience=a.patience, seed=a.seed)
+                       mdlm_init=a.mdlm_init, patience=a.patience, seed=a.train_seed)
     return TwinsConfig(work=Path(a.work), real_ar_work=Path(a.real_ar_work), runs=Path(a.runs), out=Path(a.out),
                        teacher=a.teacher, prompt_len=a.prompt_len, response_len=a.response_len, students=plan,
                        only_students=split(a.students), seed=a.seed, samples=a.samples,

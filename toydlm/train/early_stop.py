@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,11 @@ class Patience:
     best: float | None = None
     best_step: int | None = None
     since: int = 0
+    seen: set[int] = field(default_factory=set)  # the steps evaluated so far
 
     def update(self, step: int, loss: float) -> bool:
         """Record an evaluation; True when it is a new best."""
+        self.seen.add(step)
         if self.best is None or loss < self.best:
             self.best, self.best_step, self.since = loss, step, 0
             return True
@@ -56,13 +58,12 @@ class Patience:
 
     @classmethod
     def from_log(cls, patience: int | None, log: Path, upto: int) -> Patience:
-        """The state after the evaluations logged at steps <= `upto` (the step a resumed run starts from)."""
+        """The state after the evaluations on the cadence logged at steps <= `upto` (the step a resumed run
+        starts from), each step once."""
         p = cls(patience)
         if log.exists():
-            seen = set()
             for line in log.read_text().splitlines():
                 r = json.loads(line) if line.strip() else {}
-                if "eval_loss" in r and r["step"] <= upto and r["step"] not in seen:
-                    seen.add(r["step"])
+                if "eval_loss" in r and r.get("on_cadence", True) and r["step"] <= upto and r["step"] not in p.seen:
                     p.update(r["step"], r["eval_loss"])
         return p

@@ -181,6 +181,7 @@ def train(
                "entropy_floor": run.floor, **run.meta})
     meter = Meter(t_start=time.perf_counter(), patience=Patience.from_log(plan.patience, plan.out / LOG, plan.start))
     try:
+        _catch_up(run, state, meter, log)
         state = _train_to_end(run, state, meter, log, bar)
     finally:
         bar.close()
@@ -196,7 +197,7 @@ def _set_up(plan: Plan, devices: list) -> tuple[Run, State]:
     g, tcfg = plan.grammar, plan.tcfg
     mcfg = model_config(plan.preset, g, plan.arch, shift=plan.shift)
     graphdef, params = nnx.split(init_model(mcfg, plan.seed))
-    init = None
+    init = plan.init_record  # a resumed run keeps the record of where it started
     if plan.init_from is not None and plan.arrays is None:
         params, init = init_params_from(plan.init_from, params, mcfg.to_dict())
     tx = make_optimizer(tcfg)
@@ -284,16 +285,32 @@ def _at_cadence(run: Run, state: State, meter: Meter, info: dict, log: JsonlLog,
         ev = {"eval": f"{meter.eval_loss:.4f}"} if meter.eval_loss else {}
         bar.set_postfix(loss=f"{rec['loss']:.4f}", **ev)
         meter.window = []
-    evaluated = step % tcfg.eval_every == 0 or last
-    if evaluated:
-        meter.eval_loss = _evaluate(run, state.params)
-        best = meter.patience.update(step, meter.eval_loss)
-        log.write({"step": step, "eval_loss": meter.eval_loss, "entropy_floor": run.floor, "best": best})
-        if best and run.plan.patience is not None:
-            _save(run, state, run.plan.out / BEST, keep=1)
-    if step % tcfg.ckpt_every == 0 or last or (evaluated and meter.patience.stop):
+    on_cadence = step % tcfg.eval_every == 0 or step == tcfg.steps
+    if on_cadence or last:
+        _evaluate_and_log(run, state, meter, log, on_cadence)
+    if step % tcfg.ckpt_every == 0 or last or meter.patience.stop:
         state = dataclasses.replace(state, last_good=_save(run, state))
     return state
+
+
+def _evaluate_and_log(run: Run, state: State, meter: Meter, log: JsonlLog, on_cadence: bool = True) -> None:
+    """Evaluate the held-out loss. Only evaluations on the cadence (or at the schedule's end) count for early
+    stopping, so a run stopped off the cadence resumes to the same best; a new best is checkpointed before
+    its log record, so the log never names a best that is not on disk."""
+    meter.eval_loss = _evaluate(run, state.params)
+    best = meter.patience.update(state.step, meter.eval_loss) if on_cadence else False
+    if best and run.plan.patience is not None:
+        _save(run, state, run.plan.out / BEST, keep=1)
+    log.write({"step": state.step, "eval_loss": meter.eval_loss, "entropy_floor": run.floor, "best": best,
+               "on_cadence": on_cadence})
+
+
+def _catch_up(run: Run, state: State, meter: Meter, log: JsonlLog) -> None:
+    """A run resumed from a checkpoint taken at an evaluation step whose evaluation never finished (an
+    interruption during it) evaluates that step first, as the straight run did."""
+    p = run.plan
+    if p.resume and p.start > 0 and p.start % p.tcfg.eval_every == 0 and p.start not in meter.patience.seen:
+        _evaluate_and_log(run, state, meter, log)
 
 
 def _evaluate(run: Run, params: Any) -> float:
@@ -334,7 +351,7 @@ def _summary(run: Run, state: State, meter: Meter) -> dict:
         "seed": p.seed,
         "eval_loss": eval_loss,
         "entropy_floor": run.floor,
-        "train_loss": last_train_loss(p.out),  # the final step is always logged
+        "train_loss": last_train_loss(p.out),  # the last logged training loss
         "seconds": seconds,
         "steps_per_s": meter.steps_per_s(state.step - p.start - 1),
         "n_params": run.meta["n_params"],

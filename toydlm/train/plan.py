@@ -36,6 +36,7 @@ class Plan:
     init_from: Path | None = None  # a run (or checkpoint) whose weights a new run starts from
     patience: int | None = None  # stop after this many evaluations without a new best held-out loss
     keep: int = 2  # regular checkpoints kept (the best one is kept apart when `patience` is set)
+    init_record: dict | None = None  # a resumed run's record of the weights it started from
 
 
 def _check_seed(seed) -> int:
@@ -51,10 +52,11 @@ def make_plan(arch: str, preset: str, out: Path, steps: int | None, seed: int, r
     check_arch(arch)
     check_preset(preset)
     seed = _check_seed(seed)
-    arrays = None
+    arrays, init_record = None, None
     if resume:
-        tcfg, seed, start, arrays, stored_shift = _resume_point(arch, preset, out, steps, g)
-        shift = stored_shift  # the objective of the run being continued
+        tcfg, seed, start, arrays, meta = _resume_point(arch, preset, out, steps, g)
+        shift = bool(meta["model_config"].get("shift", False))  # the objective of the run being continued
+        init_record = meta.get("init_from")
     else:
         if out.exists() and any(out.glob("ckpt-*")):
             raise UserError(
@@ -74,12 +76,12 @@ def make_plan(arch: str, preset: str, out: Path, steps: int | None, seed: int, r
     if init_from is not None and not resume:
         ckpt.find_checkpoint(init_from)  # a one-line error before anything is built
     return Plan(arch, preset, out, g, tcfg, seed, start, end, resume, arrays, shift,
-                None if init_from is None else Path(init_from), patience, keep)
+                None if init_from is None else Path(init_from), patience, keep, init_record)
 
 
 def _resume_point(arch: str, preset: str, out: Path, steps: int | None, g: Any
-                  ) -> tuple[TrainConfig, int, int, dict, bool]:
-    """(train config, seed, step, arrays, shift) of the checkpoint to resume; `steps` sets a new horizon."""
+                  ) -> tuple[TrainConfig, int, int, dict, dict]:
+    """(train config, seed, step, arrays, meta) of the checkpoint to resume; `steps` sets a new horizon."""
     meta, arrays, where = ckpt.read_checkpoint(out)
     ckpt.check_grammar(meta, g, where)
     if (meta["arch"], meta.get("preset")) != (arch, preset):
@@ -89,4 +91,4 @@ def _resume_point(arch: str, preset: str, out: Path, steps: int | None, g: Any
     tcfg = TrainConfig.from_dict(meta["train_config"])
     if steps is not None:
         tcfg = tcfg.replace(steps=steps)  # a new schedule horizon: no longer a straight run's twin
-    return tcfg, int(meta["seed"]), int(meta["step"]), arrays, bool(meta["model_config"].get("shift", False))
+    return tcfg, int(meta["seed"]), int(meta["step"]), arrays, meta

@@ -104,3 +104,7 @@ def test_training_minutes_add_up_over_a_resumed_run(tmp_path):
     m = training_minutes(tmp_path)
     assert m[60] == pytest.approx(1.0) and m[120] == pytest.approx(1.0)  # 120 steps at 2 per second
     assert m[180] == pytest.approx(1.0 + 120 / 0.5 / 60)  # resumed at step 60, whose minutes it continues
+    log += [{"event": "start", "step": 170}, {"step": 200, "loss": 1.0, "steps_per_s": 1.0}]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    # resumed at an unlogged step (an interruption's checkpoint): from the last logged step before it
+    assert training_minutes(tmp_path)[200] == pytest.approx(m[120] + 30 / 60)

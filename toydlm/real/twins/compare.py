@@ -3,13 +3,15 @@
 The prediction asks what a sampler would do if it acted only by making responses end early: for a model
 with the teacher's distribution that is P(refusal | length <= L_hat), L_hat being the student's measured
 mean length under the sampler, estimated by rejection from the teacher's holdout samples (the real-AR
-length test, with its prompt bootstrap). When L_hat reaches the cap nothing is forced, so the prediction
-is the teacher's plain refusal rate.
+length test, with its prompt bootstrap). When L_hat reaches the student's canvas L, every teacher sample
+counts as ended: the prediction is P(refusal | length <= L), the plain refusal rate at the teacher's cap.
 
 The mean is a crude summary of a sampler's lengths: near the cap it drops the teacher's truncated
 compliances though most of the student's own samples run to the cap. The length-distribution prediction
 uses the whole distribution instead: each student sample of length l counts with the teacher's refusal
-rate among its samples of about that length (8-token bins, the cap its own bin).
+rate among its samples of about that length (8-token bins; a row that did not end is matched to the
+teacher's samples that had not ended within the row's canvas). It is the rule preregistered for the second
+swap (docs/real-text-twins.md, section 0).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ def teacher_rows(rec: dict) -> dict[str, np.ndarray]:
 
 def predicted_refusal(teacher: dict[str, np.ndarray], l_hat: float, cap: int, n_boot: int = 1000,
                       seed: int = 0) -> dict:
-    """P_teacher(refusal | length <= round(l_hat)) with a 95% prompt-bootstrap CI (all samples at the cap)."""
+    """P_teacher(refusal | length <= round(l_hat)) with a 95% prompt-bootstrap CI. At or past `cap` (the
+    student's canvas) every teacher sample counts as ended, so it is P_teacher(refusal | length <= cap): at
+    the teacher's own cap, its plain refusal rate."""
     k = int(round(l_hat))
     if k >= cap:
         r = length_test(teacher["prompt"], teacher["length"], np.ones_like(teacher["ended"]), teacher["refusal"],

@@ -89,7 +89,7 @@ def fig_gen_length(rep: dict, out: Path) -> str | None:
         pts = sorted((c["gen_length"], c) for c in cells if c["sampler"] == s)
         L = [p[0] for p in pts]
         axes[0].errorbar(L, [c["mean_length"] for _, c in pts],
-                         yerr=[2 * c["length_sd"] / np.sqrt(c["n"]) for _, c in pts], marker="o", label=s, capsize=3)
+                         yerr=[2 * c["mean_length_se"] for _, c in pts], marker="o", label=s, capsize=3)
         axes[1].errorbar(L, [c["refusal_rate"] for _, c in pts], yerr=[2 * c["refusal_rate_se"] for _, c in pts],
                          marker="o", label=s, capsize=3)
     axes[0].set(xlabel="canvas (gen length, tokens)", ylabel="mean answer length", title="Answer length")

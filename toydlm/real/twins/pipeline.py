@@ -101,7 +101,8 @@ def _swap(cfg: TwinsConfig, task, p: dict[str, Path], only: list[str] | None) ->
     ready = {name: best_checkpoint(dirs[name]) for name, s in done.items() if s is not None}
     weights = run_swap(task, ready, p["corpus"], p["swap"], samples=cfg.samples, seed=cfg.seed, only=only)
     atomic_write_json(p["corpus"] / STUDENTS, portable_students(
-        {name: {**done[name], "weights": weights[name], "curve": training_curve(dirs[name])} for name in ready},
+        {name: {**done[name], "sampled_checkpoint": str(ready[name]), "weights": weights[name],
+                "curve": training_curve(dirs[name])} for name in ready},
         REPO))
 
 

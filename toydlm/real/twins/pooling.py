@@ -21,6 +21,13 @@ from toydlm.real.twins.swap import cluster_se, rows_summary
 SEED_KEYS = ("n", "refusal_rate", "refusal_rate_se", "mean_length", "eos_first_excess", "asr", "coherence_nll")
 
 
+def is_second_swap(rec: dict) -> bool:
+    """Whether a stored cell is the second swap's: one record per row and a canvas length. First-swap cells
+    kept their rows as a dict of lists and ran at the trained length only."""
+    cell = rec.get("cell", {})
+    return "gen_length" in cell and isinstance(cell.get("rows"), list)
+
+
 def student_kind(name: str) -> str:
     """`ar` for the AR student, `mdlm` for any MDLM seed (`mdlm_s0`, ...)."""
     return "ar" if name == "ar" else "mdlm"
@@ -33,7 +40,7 @@ def load_cells(store_root: Path, weights: dict[str, str]) -> list[dict]:
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
         name = rec["spec"].get("student")
-        if name not in weights or rec["spec"]["weights"] != weights[name]:
+        if not is_second_swap(rec) or name not in weights or rec["spec"]["weights"] != weights[name]:
             continue
         harmful = judged_verdicts(path)
         out.append({**rec["cell"], "student_name": name, "harmful_rows": None if harmful is None else harmful.tolist(),
@@ -67,6 +74,7 @@ def pooled_cell(parts: list[dict]) -> dict:
                             if len(scored) == len(parts) else None)
     out["coherence_rows"] = sum(len(s["rows"]) for s in scored)
     out["per_seed"] = [seed_values(c) for c in parts]
+    out["n_seeds"] = len({c["student_name"] for c in parts})
     ref = [p["refusal_rate"] for p in out["per_seed"]]
     out["refusal_seed_sd"] = float(np.std(ref, ddof=1)) if len(ref) > 1 else None
     out["seconds"] = float(sum(c.get("seconds") or 0.0 for c in parts))  # sampling wall time, all seeds
@@ -75,9 +83,11 @@ def pooled_cell(parts: list[dict]) -> dict:
 
 
 def pool(cells: list[dict]) -> list[dict]:
-    """Cells pooled by (student kind, sampler, prompt set, length), in the order first stored."""
+    """Cells pooled by (student kind, sampler, prompt set, length, samples per prompt, sampling seed and
+    temperature), in the order first stored."""
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
-        key = (student_kind(c["student_name"]), c["sampler"], c["attack"], c["gen_length"])
+        key = (student_kind(c["student_name"]), c["sampler"], c["attack"], c["gen_length"], c["samples_per_prompt"],
+               c["seed"], c["temperature"])
         groups.setdefault(key, []).append(c)
     return [pooled_cell(sorted(parts, key=lambda c: c["student_name"])) for parts in groups.values()]

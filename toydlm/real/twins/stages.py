@@ -16,6 +16,7 @@ from toydlm.errors import UserError
 from toydlm.real.kit.store import CellStore
 from toydlm.real.twins.corpus import HOLDOUT_ATTACK, holdout_prompts
 from toydlm.real.twins.dataset import prompt_row
+from toydlm.real.twins.pooling import is_second_swap
 from toydlm.real.twins.swap import SwapSampler, sample_cell, sampler_at, swap_samplers
 from toydlm.real.twins.teacher import PROMPT_TOKENS
 
@@ -106,8 +107,8 @@ def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
         cell = rec["cell"]
-        if "student" not in rec["spec"] or not cell["harmful"] or judged_path(path).exists():
-            continue  # first-swap cells (no student name) were judged in their own time
+        if not is_second_swap(rec) or not cell["harmful"] or judged_path(path).exists():
+            continue  # first-swap cells were judged in their own time
         L = cell["gen_length"]
         if only is not None and (cell["sampler"] if L == response_len else f"{cell['sampler']}:{L}") not in only:
             continue
@@ -148,8 +149,7 @@ def run_coherence(store_root: Path, corpus_root: Path, teacher_cells: dict[str, 
     by_attack = {ps.attack: ps for ps in PROMPT_SETS}
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
-        second_swap = "student" in rec["spec"]  # first-swap cells store their rows in another form
-        if second_swap and (weights is None or rec["spec"]["weights"] in weights) and read_scores(path) is None:
+        if is_second_swap(rec) and (weights is None or rec["spec"]["weights"] in weights) and read_scores(path) is None:
             todo.append((by_attack[rec["cell"]["attack"]], path))
     for ps, path in tqdm(todo, desc="coherence", disable=not progress):
         st = st or open_checkpoint(teacher["checkpoint"], "ar", gen_length=96, batch_size=16)

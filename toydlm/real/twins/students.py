@@ -132,7 +132,8 @@ def training_minutes(run: Path) -> dict[int, float]:
     for r in read_log(run):
         if r.get("event") == "start":
             start = r["step"]
-            base = out.get(start, base if start else 0.0)
+            logged = [k for k in out if k <= start]  # a resume continues from the minutes of its start step
+            base = out[max(logged)] if start and logged else 0.0
         elif "loss" in r and r.get("steps_per_s"):
             out[r["step"]] = base + (r["step"] - start) / r["steps_per_s"] / 60
     return out

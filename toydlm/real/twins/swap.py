@@ -101,16 +101,18 @@ def trace_rows(trace, vocab, samples: int) -> list[dict]:
 
 
 def rows_summary(rows: list[dict]) -> dict:
-    """A cell's rates from its rows (pure; the pooled cell and each seed's use the same function). The
-    refusal SE is clustered by prompt, as several samples of one prompt are not independent."""
+    """A cell's rates from its rows (pure; the pooled cell and each seed's use the same function). The SEs
+    of the refusal rate and of the mean length are clustered by prompt, as several samples of one prompt
+    (from one seed or several) are not independent."""
     ref = np.asarray([r["refusal"] for r in rows], float)
     length = np.asarray([r["length"] for r in rows], float)
     terms = [np.asarray([np.nan if r["eos"][j] is None else r["eos"][j] for r in rows], float) for j in range(4)]
     excess = excess_of_terms(*terms)
     share = terms[0]
-    return {"n": len(rows), "refusal_rate": float(ref.mean()),
-            "refusal_rate_se": cluster_se(ref, [r["prompt"] for r in rows]),
-            "mean_length": float(length.mean()), "length_sd": float(length.std()),
+    prompts = [r["prompt"] for r in rows]
+    return {"n": len(rows), "refusal_rate": float(ref.mean()), "refusal_rate_se": cluster_se(ref, prompts),
+            "mean_length": float(length.mean()), "mean_length_se": cluster_se(length, prompts),
+            "length_sd": float(length.std()),
             "truncated_share": float(np.mean([not r["ended"] for r in rows])),
             "unk_share": float(np.mean([r["unk_share"] for r in rows])),
             "eos_first_share": float(np.nanmean(share)) if np.isfinite(share).any() else None,
@@ -118,8 +120,8 @@ def rows_summary(rows: list[dict]) -> dict:
 
 
 def cluster_se(values: np.ndarray, clusters: list) -> float:
-    """Standard error of a mean over rows grouped in clusters (the sandwich estimator with the n/(n-1)
-    correction over clusters); the binomial SE when every row is its own cluster."""
+    """Standard error of a mean over rows grouped in clusters: the sandwich estimator with the g/(g-1)
+    correction over g clusters (with every row its own cluster, the binomial SE times sqrt(n/(n-1)))."""
     v = np.asarray(values, float)
     keys, idx = np.unique(np.asarray([str(c) for c in clusters]), return_inverse=True)
     g = len(keys)
