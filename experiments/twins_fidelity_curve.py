@@ -97,6 +97,12 @@ def _refusal(text: str) -> bool:
     return keyword_refusal(text)
 
 
+def portable_args(a: argparse.Namespace, run: Path) -> dict:
+    """The arguments as a stored record: folders by name only (no machine path)."""
+    return {**{k: v for k, v in vars(a).items() if k not in ("run", "work", "real_ar_work", "out")},
+            "run": run.name, "out": Path(a.out).name}
+
+
 def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> None:
     from toydlm.io import atomic_write_json, provenance
     from toydlm.real.kit.figures import pyplot, save_figure
@@ -106,7 +112,7 @@ def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> No
     atomic_write_json(out, {"run": run.name, "sampler": "ar_order", "samples_per_prompt": a.samples,
                             "points": points, "validation_loss": evals, "goal": {"refusal_gap": 0.05,
                                                                                  "length_gap_share": 0.10},
-                            "provenance": provenance(a.seed, config=vars(a) | {"run": run.name})})
+                            "provenance": provenance(a.seed, config=portable_args(a, run))})
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for attack in dict.fromkeys(p["attack"] for p in points):
