@@ -103,35 +103,6 @@ def test_patience_counts_evaluations_since_the_best():
     assert p.stop and Patience(None).stop is False
 
 
-def test_early_stopping_keeps_the_best_checkpoint_and_resumes_to_the_same_stop(tmp_path, monkeypatch):
-    """A held-out loss that rises after step 4 stops the run two evaluations later, keeping step 4's weights
-    in `best/`; an interrupted run resumed from step 6 stops at the same step with the same best."""
-    import toydlm.train.loop as loop
-
-    losses = {2: 5.0, 4: 4.0, 6: 4.5, 8: 4.6, 10: 4.7, 12: 4.8}
-    monkeypatch.setattr(loop, "_evaluate", lambda run, params, _l=losses: _l[int(run_step[0])])
-    run_step = [0]
-    real_cadence = loop._at_cadence
-
-    def cadence(run, state, *a):
-        run_step[0] = state.step
-        return real_cadence(run, state, *a)
-
-    monkeypatch.setattr(loop, "_at_cadence", cadence)
-    cfg = FAST.replace(steps=12)
-    straight = train("mdlm", "tiny", tmp_path / "a", train_config=cfg, progress=False, patience=2)
-    assert straight["stopped_early"] and straight["final_step"] == 8
-    assert (straight["best_step"], straight["best_eval_loss"]) == (4, 4.0)
-    assert read_checkpoint(tmp_path / "a" / BEST)[0]["step"] == 4
-    assert [r["best"] for r in read_log(tmp_path / "a") if "eval_loss" in r] == [True, True, False, False]
-    train("mdlm", "tiny", tmp_path / "b", train_config=cfg, progress=False, patience=2, stop_after=6)
-    resumed = train("mdlm", "tiny", tmp_path / "b", progress=False, patience=2, resume=True)
-    assert resumed["stopped_early"] and resumed["final_step"] == 8 and resumed["best_step"] == 4
-    a, b = read_checkpoint(tmp_path / "a" / BEST)[1], read_checkpoint(tmp_path / "b" / BEST)[1]
-    for k in a:
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-
-
 def _scripted_losses(monkeypatch, losses: dict[int, float]) -> None:
     """The held-out loss at each step comes from `losses` (the loop's own evaluation is replaced)."""
     import toydlm.train.loop as loop
@@ -145,6 +116,24 @@ def _scripted_losses(monkeypatch, losses: dict[int, float]) -> None:
 
     monkeypatch.setattr(loop, "_at_cadence", cadence)
     monkeypatch.setattr(loop, "_evaluate", lambda run, params: losses[at[0]])
+
+
+def test_early_stopping_keeps_the_best_checkpoint_and_resumes_to_the_same_stop(tmp_path, monkeypatch):
+    """A held-out loss that rises after step 4 stops the run two evaluations later, keeping step 4's weights
+    in `best/`; an interrupted run resumed from step 6 stops at the same step with the same best."""
+    _scripted_losses(monkeypatch, {2: 5.0, 4: 4.0, 6: 4.5, 8: 4.6, 10: 4.7, 12: 4.8})
+    cfg = FAST.replace(steps=12)
+    straight = train("mdlm", "tiny", tmp_path / "a", train_config=cfg, progress=False, patience=2)
+    assert straight["stopped_early"] and straight["final_step"] == 8
+    assert (straight["best_step"], straight["best_eval_loss"]) == (4, 4.0)
+    assert read_checkpoint(tmp_path / "a" / BEST)[0]["step"] == 4
+    assert [r["best"] for r in read_log(tmp_path / "a") if "eval_loss" in r] == [True, True, False, False]
+    train("mdlm", "tiny", tmp_path / "b", train_config=cfg, progress=False, patience=2, stop_after=6)
+    resumed = train("mdlm", "tiny", tmp_path / "b", progress=False, patience=2, resume=True)
+    assert resumed["stopped_early"] and resumed["final_step"] == 8 and resumed["best_step"] == 4
+    a, b = read_checkpoint(tmp_path / "a" / BEST)[1], read_checkpoint(tmp_path / "b" / BEST)[1]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
 def test_a_run_stopped_off_the_cadence_resumes_to_the_same_stop(tmp_path, monkeypatch):
