@@ -15,8 +15,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -52,6 +50,7 @@ def main() -> None:
     a = args()
     from toydlm.real.kit.store import CellStore
     from toydlm.real.twins.build import build_task, teacher_cells
+    from toydlm.real.twins.compare import teacher_rows
     from toydlm.real.twins.stages import PROMPT_SETS, holdout_prompt_rows
     from toydlm.real.twins.students import training_minutes
     from toydlm.real.twins.swap import sample_cell, sampler_at
@@ -78,9 +77,8 @@ def main() -> None:
                 cell = sample_cell(den, task, v, prompts, ps.attack, ps.harmful, a.seed, a.samples)
                 rec = store.put(spec, [], {"cell": {k: x for k, x in cell.items() if k != "rows"}})
             c = rec["cell"]
-            t = hold[ps.teacher_cell]["samples"]
-            t_ref = float(np.mean([_refusal(s["text"]) for s in t]))
-            t_len = float(np.mean([s["length"] for s in t]))
+            t = teacher_rows(hold[ps.teacher_cell])
+            t_ref, t_len = float(t["refusal"].mean()), float(t["length"].mean())
             points.append({"step": step, "best": is_best, "minutes": minutes.get(step), "attack": ps.attack,
                            "n": c["n"],
                            "refusal_rate": c["refusal_rate"], "refusal_rate_se": c["refusal_rate_se"],
@@ -89,12 +87,6 @@ def main() -> None:
                            "length_gap_share": c["mean_length"] / t_len - 1})
             print(json.dumps(points[-1]), flush=True)
     write(Path(a.out), run, points, a)
-
-
-def _refusal(text: str) -> bool:
-    from toydlm.bridge.judges import keyword_refusal
-
-    return keyword_refusal(text)
 
 
 def portable_args(a: argparse.Namespace, run: Path) -> dict:

@@ -52,8 +52,9 @@ def run_stage(stage: str, cfg: TwinsConfig) -> dict | None:
     only = None if cfg.samplers is None else list(cfg.samplers)
     if stage == "judge":
         from toydlm.real.twins.stages import judge_swap, pick_samplers, swap_plan
+        from toydlm.real.twins.students import student_names
 
-        names = ("ar", *(f"mdlm_s{s}" for s in cfg.students.mdlm_seeds))
+        names = student_names(cfg.students)
         pick_samplers(swap_plan(names, cfg.response_len), only, cfg.response_len)  # unknown label: an error
         judge_swap(p["swap"], cfg.judge_model, cfg.response_len, only=only)
         return None

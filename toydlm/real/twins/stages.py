@@ -47,9 +47,9 @@ def swap_plan(students: tuple[str, ...], response_len: int, temperature: float =
     return out + [(name, v) for name in students if name != "ar" for v in mdlm]
 
 
-def cell_label(v: SwapSampler, response_len: int) -> str:
+def cell_label(sampler: str, gen_length: int, response_len: int) -> str:
     """The label `--samplers` picks a cell by: the sampler, with `:L` when it runs at another length."""
-    return v.label if v.gen_length == response_len else f"{v.label}:{v.gen_length}"
+    return sampler if gen_length == response_len else f"{sampler}:{gen_length}"
 
 
 def pick_samplers(pairs: list[tuple[str, SwapSampler]], only: list[str] | None, response_len: int,
@@ -57,11 +57,11 @@ def pick_samplers(pairs: list[tuple[str, SwapSampler]], only: list[str] | None, 
     """The pairs whose cell label is in `only` (all when None); an unknown label is a one-line error."""
     if only is None:
         return pairs
-    labels = list(dict.fromkeys(cell_label(v, response_len) for _, v in pairs))
+    labels = list(dict.fromkeys(cell_label(v.label, v.gen_length, response_len) for _, v in pairs))
     unknown = sorted(set(only) - set(labels))
     if unknown:
         raise UserError(f"unknown sampler {unknown[0]!r} (valid: {', '.join(labels)})")
-    return [(a, v) for a, v in pairs if cell_label(v, response_len) in only]
+    return [(a, v) for a, v in pairs if cell_label(v.label, v.gen_length, response_len) in only]
 
 
 def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 2,
@@ -109,8 +109,7 @@ def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str
         cell = rec["cell"]
         if not is_second_swap(rec) or not cell["harmful"] or judged_path(path).exists():
             continue  # first-swap cells were judged in their own time
-        L = cell["gen_length"]
-        if only is not None and (cell["sampler"] if L == response_len else f"{cell['sampler']}:{L}") not in only:
+        if only is not None and cell_label(cell["sampler"], cell["gen_length"], response_len) not in only:
             continue
         judge = judge or harm_judge(judge_model, dtype)
         k = rec["spec"]["samples_per_prompt"]

@@ -118,11 +118,9 @@ def student_tokenizer(root: Path) -> StudentTokenizer:
 def open_student(path: str | Path, tok: StudentTokenizer) -> StudentSetup:
     """The loaded student at `path`: its best checkpoint when `path` is the run folder."""
     from toydlm.model import make_denoiser
-    from toydlm.real.twins.students import best_checkpoint
     from toydlm.train.checkpoint import load_checkpoint
 
-    root = student_root(path)
-    p = best_checkpoint(root) if Path(path) == root else Path(path)
+    root, p = student_root(path), student_checkpoint(path)
     model, meta = load_checkpoint(p)
     if meta["arch"] != "mdlm":
         raise UserError(f"{p} is an {meta['arch']} student: the audit runs diffusion students (--kind dlm)")
@@ -145,11 +143,16 @@ class _Layout:
     mask_id: int = MASK_ID
 
 
-def student_sha256(path: str | Path) -> str:
-    """The sha256 of the weights the audit would load (from the checkpoint's own record)."""
+def student_checkpoint(path: str | Path) -> Path:
+    """The checkpoint the audit loads for `path`: the run's best when `path` is the run folder, else `path`."""
     from toydlm.real.twins.students import best_checkpoint
-    from toydlm.train.checkpoint import read_checkpoint
 
     root = student_root(path)
-    p = best_checkpoint(root) if Path(path) == root else Path(path)
-    return read_checkpoint(p)[0]["arrays_sha256"]
+    return best_checkpoint(root) if Path(path) == root else Path(path)
+
+
+def student_sha256(path: str | Path) -> str:
+    """The sha256 of the weights the audit would load (from the checkpoint's own record)."""
+    from toydlm.train.checkpoint import read_checkpoint
+
+    return read_checkpoint(student_checkpoint(path))[0]["arrays_sha256"]

@@ -67,9 +67,15 @@ def mdlm_dir(root: Path, task, plan: StudentPlan, seed: int) -> Path:
     return root / f"mdlm-{plan.preset}-{task.config.config_hash()}-{plan.mdlm_init}-{tag}-s{seed}"
 
 
+def student_names(plan: StudentPlan) -> tuple[str, ...]:
+    """`ar`, then `mdlm_s<seed>` for each MDLM seed."""
+    return ("ar", *(f"mdlm_s{s}" for s in plan.mdlm_seeds))
+
+
 def student_dirs(root: Path, task, plan: StudentPlan) -> dict[str, Path]:
-    """Run folders by student name: `ar`, then `mdlm_s<seed>` for each MDLM seed."""
-    return {"ar": ar_dir(root, task, plan), **{f"mdlm_s{s}": mdlm_dir(root, task, plan, s) for s in plan.mdlm_seeds}}
+    """Run folders by student name (`student_names`)."""
+    dirs = [ar_dir(root, task, plan), *(mdlm_dir(root, task, plan, s) for s in plan.mdlm_seeds)]
+    return dict(zip(student_names(plan), dirs))
 
 
 def best_checkpoint(run_dir: Path) -> Path:
