@@ -1,5 +1,6 @@
-"""Fidelity against compute: an MDLM student's refusal rate and mean length in AR order, at each stored
-checkpoint of its run, beside the teacher's on the same holdout prompts.
+"""Fidelity against compute: a student's refusal rate and mean length in AR order (an MDLM student's AR-order
+decoding, the AR student's own left-to-right decoder), at each stored checkpoint of its run, beside the
+teacher's on the same holdout prompts.
 
 Each (checkpoint, prompt set) cell is sampled once and stored (resumable) under `--work`; the curve is
 written to `--out` as JSON with a figure. The compute axis is training steps (batch 32); each point also
@@ -63,10 +64,11 @@ def main() -> None:
     tok = json.loads((corpus / PROMPT_TOKENS).read_text())
     _, hold = teacher_cells(corpus, real_ar)
     pick = lambda names: [ps for ps in PROMPT_SETS if ps.attack in names.split(",") and ps.teacher_cell in tok]
-    store, v = CellStore(corpus / "fidelity_curve"), sampler_at("ar_order", task.response_len)
-    minutes, points = training_minutes(run), []
+    store, minutes, points = CellStore(corpus / "fidelity_curve"), training_minutes(run), []
     for ck in checkpoints(run):
-        step, is_best = int(read_checkpoint(ck)[0]["step"]), ck.name == "best"
+        meta = read_checkpoint(ck)[0]
+        step, is_best = int(meta["step"]), ck.name == "best"
+        v = sampler_at("ar" if meta["arch"] == "ar" else "ar_order", task.response_len)
         den = load_denoiser(ck, grammar=task)
         for ps in pick(a.best_sets if is_best else a.curve_sets):
             prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, a.samples)
@@ -99,9 +101,12 @@ def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> No
     from toydlm.io import atomic_write_json, provenance
     from toydlm.real.kit.figures import pyplot, save_figure
     from toydlm.train import read_log
+    from toydlm.train.checkpoint import read_checkpoint
 
     evals = [[r["step"], r["eval_loss"]] for r in read_log(run) if "eval_loss" in r]
-    atomic_write_json(out, {"run": run.name, "sampler": "ar_order", "samples_per_prompt": a.samples,
+    arch = read_checkpoint(checkpoints(run)[0])[0]["arch"]
+    atomic_write_json(out, {"run": run.name, "sampler": "ar" if arch == "ar" else "ar_order",
+                            "samples_per_prompt": a.samples,
                             "points": points, "validation_loss": evals, "goal": {"refusal_gap": 0.05,
                                                                                  "length_gap_share": 0.10},
                             "provenance": provenance(a.seed, config=portable_args(a, run))})
@@ -121,7 +126,7 @@ def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> No
                            (axes[1], 0.10, "mean-length gap (share of the teacher's)")):
         ax.axhspan(-lim, lim, color="0.9")
         ax.axhline(0, color="0.5", lw=0.6)
-        ax.set(xlabel="MDLM training steps (batch 32)", title=title)
+        ax.set(xlabel=f"{arch.upper()} training steps (batch 32)", title=title)
         ax.legend(fontsize=8)
     print(f"wrote {out} and {save_figure(fig, out.parent, out.stem + '.png')}")
 

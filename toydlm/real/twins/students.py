@@ -2,8 +2,11 @@
 training seeds, each adapted from the AR student by default (shifted logits, attention opened up), as
 Dream 7B was adapted from Qwen2.5 and DiffuLLaMA from LLaMA.
 
-Every run stops early on the validation loss (prompts of the training corpus held out of training) and
-keeps its best checkpoint, which is what the swap samples. Runs are resumable and named by what defines
+Each MDLM run stops early on the validation loss (prompts of the training corpus held out of training) and
+keeps its best checkpoint, which is what the swap samples. The AR student runs its whole schedule by
+default (`ar_patience` None): stopped at its best validation loss it refused 0.26 on raw harmful holdout
+prompts against the teacher's 0.48 (docs/real-text-twins.md), so validation loss is not the criterion
+that keeps the reference faithful. Runs are resumable and named by what defines
 them, so a changed corpus, schedule or starting point trains a new student instead of resuming an old one.
 """
 
@@ -35,7 +38,8 @@ class StudentPlan:
     mdlm_eval_every: int = 250
     mdlm_seeds: tuple[int, ...] = (0, 1, 2)
     mdlm_init: str = "ar"
-    patience: int = 4  # evaluations without a new best validation loss before a run stops
+    patience: int = 4  # evaluations without a new best validation loss before an MDLM run stops
+    ar_patience: int | None = None  # the same for the AR student; None: it runs its whole schedule
     seed: int = 0  # the AR student's
 
     def __post_init__(self) -> None:
@@ -58,7 +62,7 @@ def _tag(d: dict) -> str:
 
 def ar_dir(root: Path, task, plan: StudentPlan) -> Path:
     tc = plan.train_config("ar").to_dict()
-    return root / f"ar-{plan.preset}-{task.config.config_hash()}-{_tag({**tc, 'p': plan.patience})}-s{plan.seed}"
+    return root / f"ar-{plan.preset}-{task.config.config_hash()}-{_tag({**tc, 'p': plan.ar_patience})}-s{plan.seed}"
 
 
 def mdlm_dir(root: Path, task, plan: StudentPlan, seed: int) -> Path:
@@ -123,7 +127,8 @@ def train_students(task, root: Path, plan: StudentPlan, progress: bool = True, o
         resume = d.is_dir() and any(d.glob("ckpt-*"))
         out[name] = train(arch, plan.preset, d, seed=seed, resume=resume, grammar=task, progress=progress,
                           train_config=None if resume else plan.train_config(arch), shift=arch == "mdlm" and
-                          plan.mdlm_init == "ar", init_from=None if resume else start, patience=plan.patience,
+                          plan.mdlm_init == "ar", init_from=None if resume else start,
+                          patience=plan.ar_patience if arch == "ar" else plan.patience,
                           keep=1000)
     return out
 
