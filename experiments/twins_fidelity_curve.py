@@ -38,13 +38,16 @@ def args() -> argparse.Namespace:
     return ap.parse_args()
 
 
-def checkpoints(run: Path) -> list[Path]:
-    """Every regular checkpoint, then the best one (by validation loss) when the run kept it apart."""
+def checkpoints(run: Path) -> list[tuple[Path, bool]]:
+    """Every regular checkpoint, each with whether the swap samples it: the best one (by validation loss)
+    comes last when the run kept it apart, otherwise the swap's is the last regular one."""
     from toydlm.real.twins.students import best_checkpoint
 
     regular = sorted(d for d in run.glob("ckpt-*") if d.is_dir())
     best = best_checkpoint(run)
-    return regular + ([best] if best != run else [])
+    if best != run:
+        return [(d, False) for d in regular] + [(best, True)]
+    return [(d, d == regular[-1]) for d in regular]
 
 
 def main() -> None:
@@ -65,12 +68,12 @@ def main() -> None:
     _, hold = teacher_cells(corpus, real_ar)
     pick = lambda names: [ps for ps in PROMPT_SETS if ps.attack in names.split(",") and ps.teacher_cell in tok]
     store, minutes, points = CellStore(corpus / "fidelity_curve"), training_minutes(run), []
-    for ck in checkpoints(run):
+    for ck, is_best in checkpoints(run):
         meta = read_checkpoint(ck)[0]
-        step, is_best = int(meta["step"]), ck.name == "best"
+        step = int(meta["step"])
         v = sampler_at("ar" if meta["arch"] == "ar" else "ar_order", task.response_len)
         den = load_denoiser(ck, grammar=task)
-        for ps in pick(a.best_sets if is_best else a.curve_sets):
+        for ps in pick(",".join([a.curve_sets, a.best_sets]) if is_best else a.curve_sets):
             prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, a.samples)
             spec = {"name": f"{run.name}_{step}_{ps.attack}", "weights": params_hash(den.params), "n": len(prompts),
                     "seed": a.seed, "sampler": v.cfg.to_dict(), "attack": ps.attack}
@@ -104,7 +107,7 @@ def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> No
     from toydlm.train.checkpoint import read_checkpoint
 
     evals = [[r["step"], r["eval_loss"]] for r in read_log(run) if "eval_loss" in r]
-    arch = read_checkpoint(checkpoints(run)[0])[0]["arch"]
+    arch = read_checkpoint(checkpoints(run)[0][0])[0]["arch"]
     atomic_write_json(out, {"run": run.name, "sampler": "ar" if arch == "ar" else "ar_order",
                             "samples_per_prompt": a.samples,
                             "points": points, "validation_loss": evals, "goal": {"refusal_gap": 0.05,
@@ -113,7 +116,7 @@ def write(out: Path, run: Path, points: list[dict], a: argparse.Namespace) -> No
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for attack in dict.fromkeys(p["attack"] for p in points):
-        pts = [p for p in points if p["attack"] == attack and not p["best"]]
+        pts = sorted({p["step"]: p for p in points if p["attack"] == attack}.values(), key=lambda p: p["step"])
         x = [p["step"] for p in pts]
         line = axes[0].errorbar(x, [p["refusal_gap"] for p in pts], yerr=[2 * p["refusal_rate_se"] for p in pts],
                                 marker="o", capsize=3, label=attack)

@@ -138,8 +138,9 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
 
 
 def fidelity_curve(monkeypatch, cfg, tmp_path) -> None:
-    """experiments/twins_fidelity_curve.py on the tiny MDLM seed 0: a point per stored checkpoint and prompt
-    set, the best one marked."""
+    """experiments/twins_fidelity_curve.py on the tiny MDLM seed 0 and the AR student: a point per stored
+    checkpoint and prompt set, the swap's checkpoint marked (the MDLM's best; the AR's last, as it ran its
+    whole schedule), each student with its own decoder."""
     import runpy
     import sys
 
@@ -147,18 +148,22 @@ def fidelity_curve(monkeypatch, cfg, tmp_path) -> None:
     from toydlm.real.twins.students import student_dirs
 
     task, _ = build_task(cfg.work / cfg.teacher, cfg.real_ar_work / cfg.teacher, 4, 24, validation_every=7)
-    run = student_dirs(cfg.runs / cfg.teacher, task, cfg.students)["mdlm_s0"]
-    out = tmp_path / "curve.json"
     script = Path(__file__).resolve().parents[3] / "experiments" / "twins_fidelity_curve.py"
-    monkeypatch.setattr(sys, "argv", ["x", "--run", str(run), "--teacher", cfg.teacher, "--work", str(cfg.work),
-                                      "--real-ar-work", str(cfg.real_ar_work), "--out", str(out),
-                                      "--prompt-len", "4", "--response-len", "24", "--validation-every", "7"])
-    runpy.run_path(str(script), run_name="__main__")
-    rec = json.loads(out.read_text())
-    steps = sorted({(p["step"], p["best"]) for p in rec["points"]})
-    assert (6, False) in steps and any(b for _, b in steps)
-    assert {p["attack"] for p in rec["points"]} == {"raw", "benign"}
-    assert (tmp_path / "curve.png").exists()
+    for name, sampler in (("mdlm_s0", "ar_order"), ("ar", "ar")):
+        run = student_dirs(cfg.runs / cfg.teacher, task, cfg.students)[name]
+        out = tmp_path / f"curve_{name}.json"
+        monkeypatch.setattr(sys, "argv", ["x", "--run", str(run), "--teacher", cfg.teacher, "--work", str(cfg.work),
+                                          "--real-ar-work", str(cfg.real_ar_work), "--out", str(out),
+                                          "--prompt-len", "4", "--response-len", "24", "--validation-every", "7"])
+        runpy.run_path(str(script), run_name="__main__")
+        rec = json.loads(out.read_text())
+        steps = sorted({(p["step"], p["best"]) for p in rec["points"]})
+        assert rec["sampler"] == sampler and {p["attack"] for p in rec["points"]} == {"raw", "benign"}
+        assert (tmp_path / f"curve_{name}.png").exists()
+        if name == "ar":
+            assert steps[-1] == (6, True) and not any(b for _, b in steps[:-1])
+        else:
+            assert (6, False) in steps and any(b for _, b in steps)
 
 
 def judge_only_the_ar_cells(monkeypatch, run_stage, cfg) -> None:

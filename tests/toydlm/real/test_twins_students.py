@@ -108,3 +108,31 @@ def test_training_minutes_add_up_over_a_resumed_run(tmp_path):
     (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
     # resumed at an unlogged step (an interruption's checkpoint): from the last logged step before it
     assert training_minutes(tmp_path)[200] == pytest.approx(m[120] + 30 / 60)
+
+
+def test_the_ar_student_has_its_own_patience_and_names_its_run(tmp_path, monkeypatch):
+    """The AR run gets `ar_patience` (none by default), each MDLM run `patience`; a changed AR patience names
+    a new AR run and so new MDLM runs (they start from it)."""
+    import json
+
+    import toydlm.train as train_pkg
+    from toydlm.real.twins.students import StudentPlan, ar_dir, mdlm_dir, train_students
+
+    task, seen = corpus_task(), {}
+
+    def fake_train(arch, preset, out, patience=None, **k):
+        seen[arch] = patience
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {"final_step": 6, "steps": 6, "stopped_early": False}
+        (out / "summary.json").write_text(json.dumps(summary))
+        return summary
+
+    monkeypatch.setattr(train_pkg, "train", fake_train)
+    plan = StudentPlan(mdlm_seeds=(0,), patience=3)
+    train_students(task, tmp_path, plan, progress=False)
+    assert seen == {"ar": None, "mdlm": 3}
+    stopped = StudentPlan(mdlm_seeds=(0,), patience=3, ar_patience=2)
+    train_students(task, tmp_path / "b", stopped, progress=False)
+    assert seen == {"ar": 2, "mdlm": 3}
+    assert ar_dir(tmp_path, task, plan) != ar_dir(tmp_path, task, stopped)
+    assert mdlm_dir(tmp_path, task, plan, 0) != mdlm_dir(tmp_path, task, stopped, 0)
