@@ -135,6 +135,7 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="unknown sampler"):
         run_stage("judge", replace(cfg, samplers=("nope",)))
     fidelity_curve(monkeypatch, cfg, tmp_path)
+    end_hazard(monkeypatch, cfg, tmp_path)
 
 
 def fidelity_curve(monkeypatch, cfg, tmp_path) -> None:
@@ -164,6 +165,32 @@ def fidelity_curve(monkeypatch, cfg, tmp_path) -> None:
             assert steps[-1] == (6, True) and not any(b for _, b in steps[:-1])
         else:
             assert (6, False) in steps and any(b for _, b in steps)
+
+
+def end_hazard(monkeypatch, cfg, tmp_path) -> None:
+    """experiments/twins_end_hazard.py on the tiny AR and MDLM students: both summarised on the validation
+    rows, with the hazard at the teacher's end among the figure's points."""
+    import math
+    import runpy
+    import sys
+
+    from toydlm.real.twins.build import build_task
+    from toydlm.real.twins.students import student_dirs
+
+    task, _ = build_task(cfg.work / cfg.teacher, cfg.real_ar_work / cfg.teacher, 4, 24, validation_every=7)
+    dirs = student_dirs(cfg.runs / cfg.teacher, task, cfg.students)
+    out = tmp_path / "hazard.json"
+    monkeypatch.setattr(sys, "argv", ["x", "--run", str(dirs["ar"]), "--run", str(dirs["mdlm_s0"]), "--teacher",
+                                      cfg.teacher, "--work", str(cfg.work), "--real-ar-work", str(cfg.real_ar_work),
+                                      "--out", str(out), "--prompt-len", "4", "--response-len", "24",
+                                      "--validation-every", "7"])
+    runpy.run_path(str(Path(__file__).resolve().parents[3] / "experiments" / "twins_end_hazard.py"),
+                   run_name="__main__")
+    rec = json.loads(out.read_text())
+    assert [s["arch"] for s in rec["students"].values()] == ["ar", "mdlm"]
+    assert rec["n_rows"] == len(task.held_out_rows) > 0
+    assert all(math.isfinite(s["length_nll"]) and s["length_nll"] > 0 for s in rec["students"].values())
+    assert (tmp_path / "hazard.png").exists()
 
 
 def judge_only_the_ar_cells(monkeypatch, run_stage, cfg) -> None:
