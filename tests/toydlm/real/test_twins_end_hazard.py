@@ -32,16 +32,20 @@ def test_first_end_takes_either_end_token_and_the_canvas_length_without_one():
     assert first_end(np.array([9, 9, 9])) == 3
 
 
-def test_the_summary_of_a_constant_hazard_is_its_closed_form():
+def test_the_summary_is_its_closed_form():
+    """Distinct hazards per position, so reading the wrong position or mixing up the end and the
+    positions before it changes the numbers."""
     rows = np.array([[7, 7, 7, 9, 9, EOT_ID, EOS_ID],  # ends at response index 2
                      [7, 7, 7, 9, 9, 9, 9]])           # never ends: survives all 4 positions
-    hazards = [np.full(3, 0.25), np.full(4, 0.25)]
+    hazards = [np.array([0.1, 0.2, 0.6]), np.array([0.05, 0.1, 0.15, 0.3])]
     s = hazard_summary(rows, hazards, P)
+    survive = [math.log(0.9) + math.log(0.8), math.log(0.95) + math.log(0.9) + math.log(0.85) + math.log(0.7)]
     assert s["n_rows"] == 2 and s["n_ended"] == 1
-    assert s["end_logprob"] == pytest.approx(math.log(0.25))
-    assert s["survival_logprob"] == pytest.approx((2 * math.log(0.75) + 4 * math.log(0.75)) / 2)
-    assert s["length_nll"] == pytest.approx(-(math.log(0.25) + 6 * math.log(0.75)) / 2)
-    assert s["mean_hazard_at_end"] == 0.25 and s["mean_hazard_before_end"] == 0.25
+    assert s["end_logprob"] == pytest.approx(math.log(0.6))
+    assert s["survival_logprob"] == pytest.approx(sum(survive) / 2)
+    assert s["length_nll"] == pytest.approx(-(math.log(0.6) + sum(survive)) / 2)
+    assert s["mean_hazard_at_end"] == pytest.approx(0.6)
+    assert s["mean_hazard_before_end"] == pytest.approx(np.mean([0.1, 0.2, 0.05, 0.1, 0.15, 0.3]))
 
 
 @pytest.fixture(scope="module")
