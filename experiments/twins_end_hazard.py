@@ -35,12 +35,11 @@ def args() -> argparse.Namespace:
 
 def by_offset(rows: np.ndarray, hazards: list[np.ndarray], prompt_len: int) -> list[float | None]:
     """Mean hazard at offsets -OFFSETS..0 from the teacher's end, over the rows that end."""
-    from toydlm.real.twins.end_hazard import first_end
+    from toydlm.real.twins.swap import end_lengths
 
     sums, counts = np.zeros(OFFSETS + 1), np.zeros(OFFSETS + 1)
-    for r, h in zip(rows, hazards):
-        e = first_end(r[prompt_len:])
-        if e >= rows.shape[1] - prompt_len:
+    for e, ended, h in zip(*end_lengths(rows[:, prompt_len:]), hazards):
+        if not ended:
             continue
         for k in range(OFFSETS + 1):
             if e - OFFSETS + k >= 0:

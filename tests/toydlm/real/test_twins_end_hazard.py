@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toydlm.real.twins.end_hazard import ar_order_canvases, first_end, hazard_summary, row_hazards
+from toydlm.real.twins.end_hazard import ar_order_canvases, hazard_summary, row_hazards
+from toydlm.real.twins.swap import end_lengths
 from toydlm.real.twins.vocab import EOS_ID, EOT_ID, MASK_ID
 
 P = 3
@@ -26,10 +27,9 @@ def test_the_jth_canvas_keeps_the_prompt_and_j_response_tokens(resp, upto):
         assert (c[j, :P + j] == row[:P + j]).all() and (c[j, P + j:] == MASK_ID).all()
 
 
-def test_first_end_takes_either_end_token_and_the_canvas_length_without_one():
-    assert first_end(np.array([9, 9, EOT_ID, EOS_ID])) == 2
-    assert first_end(np.array([9, EOS_ID, EOT_ID])) == 1
-    assert first_end(np.array([9, 9, 9])) == 3
+def test_the_end_takes_either_end_token_and_the_canvas_length_without_one():
+    lengths, ended = end_lengths(np.array([[9, 9, EOT_ID, EOS_ID], [9, EOS_ID, EOT_ID, 9], [9, 9, 9, 9]]))
+    assert lengths.tolist() == [2, 1, 4] and ended.tolist() == [True, True, False]
 
 
 def test_the_summary_is_its_closed_form():
@@ -71,4 +71,4 @@ def test_a_causal_students_hazard_is_its_next_token_end_probability(ar_student):
     for r, h in zip(range(len(rows)), hazards):
         full = probs[r, task.prompt_len:task.prompt_len + len(h)][:, [EOS_ID, EOT_ID]].sum(-1)
         np.testing.assert_allclose(h, full, rtol=1e-4, atol=1e-6)
-        assert len(h) == min(first_end(rows[r, task.prompt_len:]), task.response_len - 1) + 1
+        assert len(h) == min(end_lengths(rows[r:r + 1, task.prompt_len:])[0][0], task.response_len - 1) + 1

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from toydlm.real.twins.swap import end_lengths
 from toydlm.real.twins.vocab import END_IDS, MASK_ID
-
-
-def first_end(response: np.ndarray, end_ids: tuple[int, ...] = END_IDS) -> int:
-    """The index of the response's first end token; its length when it has none (it ran to the canvas)."""
-    hits = np.flatnonzero(np.isin(response, end_ids))
-    return int(hits[0]) if hits.size else len(response)
 
 
 def ar_order_canvases(row: np.ndarray, prompt_len: int, upto: int, mask_id: int = MASK_ID) -> np.ndarray:
@@ -52,25 +47,21 @@ def _masked_from(canvases: np.ndarray, prompt_len: int) -> np.ndarray:
     return np.where(masked.any(1), masked.argmax(1), masked.shape[1])
 
 
-def row_hazards(denoiser, rows: np.ndarray, prompt_len: int, end_ids: tuple[int, ...] = END_IDS,
-                batch: int = 64) -> list[np.ndarray]:
+def row_hazards(denoiser, rows: np.ndarray, prompt_len: int, batch: int = 64) -> list[np.ndarray]:
     """Per row, the end probability at response positions 0..e (e: its first end; up to the canvas's last
     position when it has none)."""
-    lengths = [min(first_end(r[prompt_len:], end_ids), rows.shape[1] - prompt_len - 1) for r in rows]
+    lengths = np.minimum(end_lengths(rows[:, prompt_len:])[0], rows.shape[1] - prompt_len - 1).tolist()
     canvases = np.concatenate([ar_order_canvases(r, prompt_len, e) for r, e in zip(rows, lengths)])
-    flat = end_probabilities(denoiser, canvases, prompt_len, end_ids, batch)
+    flat = end_probabilities(denoiser, canvases, prompt_len, END_IDS, batch)
     return np.split(flat, np.cumsum([e + 1 for e in lengths])[:-1])
 
 
-def hazard_summary(rows: np.ndarray, hazards: list[np.ndarray], prompt_len: int,
-                   end_ids: tuple[int, ...] = END_IDS) -> dict:
+def hazard_summary(rows: np.ndarray, hazards: list[np.ndarray], prompt_len: int) -> dict:
     """The teacher-forced length log-likelihood, split in two: ending where the teacher's answer ended
     (rows that end), and not ending before it (every row)."""
     eps = 1e-12
     ends, survive, at_end, before = [], [], [], []
-    for r, h in zip(rows, hazards):
-        e = first_end(r[prompt_len:], end_ids)
-        ended = e < rows.shape[1] - prompt_len
+    for e, ended, h in zip(*end_lengths(rows[:, prompt_len:]), hazards):
         pre = h[:e] if ended else h
         survive.append(float(np.log1p(-np.minimum(pre, 1 - eps)).sum()))
         before.extend(pre.tolist())
