@@ -56,6 +56,8 @@ def args() -> argparse.Namespace:
     ap.add_argument("--mdlm-seeds", default=",".join(map(str, sp.mdlm_seeds)), help="MDLM training seeds")
     ap.add_argument("--mdlm-init", default=sp.mdlm_init, choices=INITS,
                     help="start each MDLM student from the AR student (shifted logits) or from scratch")
+    ap.add_argument("--mdlm-suffix-frac", type=float, default=sp.mdlm_suffix_frac,
+                    help="share of MDLM training rows masked as a suffix (the canvases AR-order decoding visits)")
     ap.add_argument("--patience", type=int, default=sp.patience,
                     help="stop an MDLM student after this many evaluations without a new best validation loss")
     ap.add_argument("--ar-patience", type=int, default=sp.ar_patience,
@@ -78,8 +80,8 @@ def twins_config(a: argparse.Namespace) -> TwinsConfig:
     split = lambda s: tuple(x for x in s.split(",") if x) if s else None
     plan = StudentPlan(preset=a.preset, batch=a.train_batch, ar_steps=a.ar_steps, mdlm_steps=a.mdlm_steps,
                        mdlm_lr=a.mdlm_lr, mdlm_seeds=tuple(int(x) for x in split(a.mdlm_seeds)),
-                       mdlm_init=a.mdlm_init, patience=a.patience, ar_patience=a.ar_patience,
-                       seed=a.train_seed)
+                       mdlm_init=a.mdlm_init, mdlm_suffix_frac=a.mdlm_suffix_frac, patience=a.patience,
+                       ar_patience=a.ar_patience, seed=a.train_seed)
     return TwinsConfig(work=Path(a.work), real_ar_work=Path(a.real_ar_work), runs=Path(a.runs), out=Path(a.out),
                        teacher=a.teacher, prompt_len=a.prompt_len, response_len=a.response_len, students=plan,
                        only_students=split(a.students), seed=a.seed, samples=a.samples,

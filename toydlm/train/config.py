@@ -28,9 +28,15 @@ class TrainConfig:
     eval_batch: int = 1024
     ckpt_every: int = 500
     log_every: int = 10
+    suffix_mask_frac: float = 0.0  # MDLM only: share of training rows masked as a suffix (`mdlm_corrupt`)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field, except `suffix_mask_frac` at its default 0: configs (and the run names hashed from
+        them) made before it existed stay what they were."""
+        d = asdict(self)
+        if not d["suffix_mask_frac"]:
+            del d["suffix_mask_frac"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -91,6 +97,9 @@ def validate(cfg: TrainConfig, n_devices: int = 1) -> TrainConfig:
         v = getattr(cfg, name)
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
             raise UserError(f"train config {name}={v!r}: must be a non-negative finite number")
+    f = cfg.suffix_mask_frac
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 <= f <= 1:
+        raise UserError(f"train config suffix_mask_frac={f!r}: must be a number in [0, 1]")
     for name in ("batch", "eval_batch"):
         if getattr(cfg, name) % n_devices:
             raise UserError(

@@ -180,6 +180,8 @@ def _set_up_ensemble(plans: list[Plan]) -> tuple[Ensemble, EnsembleState]:
     if len(tcfgs) != 1:
         raise UserError("ensemble members must share one training config (resumed runs with other step counts?)")
     p0 = plans[0]
+    if p0.tcfg.suffix_mask_frac:
+        raise UserError("seed ensembles train the plain objective: suffix_mask_frac must be 0")
     devices = devices_for(p0.tcfg.batch, p0.tcfg.eval_batch)
     pairs = [_set_up(p, devices) for p in plans]  # the single steps it builds are never compiled
     runs = tuple(r for r, _ in pairs)

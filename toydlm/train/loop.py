@@ -209,7 +209,9 @@ def _set_up(plan: Plan, devices: list) -> tuple[Run, State]:
         key = jnp.asarray(plan.arrays["rng"])
     mesh = data_mesh(devices)
     params, opt_state = replicate(params, mesh), replicate(opt_state, mesh)
-    train_step, eval_step = make_steps(make_loss(graphdef, plan.arch, g.prompt_len, g.mask_id), tx, mesh)
+    # the held-out loss stays the plain objective (for an MDLM the NELBO), whatever masks training adds
+    train_step, eval_step = make_steps(make_loss(graphdef, plan.arch, g.prompt_len, g.mask_id, tcfg.suffix_mask_frac),
+                                       tx, mesh, make_loss(graphdef, plan.arch, g.prompt_len, g.mask_id))
     held_out = eval_batch(g, plan.seed, tcfg.eval_batch)
     eval_keys = tuple(jax.random.fold_in(jax.random.fold_in(key, EVAL_STREAM), r)
                       for r in range(EVAL_REPEATS[plan.arch]))

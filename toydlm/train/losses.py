@@ -44,10 +44,18 @@ def stratified_times(key: jax.Array, batch: int) -> jax.Array:
     return (1.0 - T_EPS) * t + T_EPS
 
 
+def suffix_masks(t_B: jax.Array, resp_len: int) -> jax.Array:
+    """The last round(t * R) response positions of each row masked: the canvases AR-order decoding visits
+    (a clean prefix, the rest masked), at the same masked fraction t as the independent masks."""
+    first_masked_B = jnp.round((1.0 - t_B) * resp_len)
+    return jnp.arange(resp_len)[None, :] >= first_masked_B[:, None]
+
+
 def mdlm_corrupt(
-    tokens_BL: jax.Array, key: jax.Array, *, prompt_len: int, mask_id: int
+    tokens_BL: jax.Array, key: jax.Array, *, prompt_len: int, mask_id: int, suffix_frac: float = 0.0
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Mask each response token independently with probability t (alpha_t = 1 - t).
+    """Mask each response token independently with probability t (alpha_t = 1 - t); with `suffix_frac` > 0,
+    that share of rows (drawn per row) gets `suffix_masks` at its t instead.
 
     Returns (z_BL, masked_BR, t_B); the prompt is never masked.
     """
@@ -55,19 +63,25 @@ def mdlm_corrupt(
     B, L = tokens_BL.shape
     t_B = stratified_times(kt, B)
     masked_BR = jax.random.uniform(km, (B, L - prompt_len)) < t_B[:, None]
+    if suffix_frac > 0.0:  # a static branch: with none, the random streams are those of plain MDLM training
+        as_suffix_B = jax.random.uniform(jax.random.fold_in(key, 1), (B,)) < suffix_frac
+        masked_BR = jnp.where(as_suffix_B[:, None], suffix_masks(t_B, L - prompt_len), masked_BR)
     resp = jnp.where(masked_BR, mask_id, tokens_BL[:, prompt_len:])
     return jnp.concatenate([tokens_BL[:, :prompt_len], resp], axis=1), masked_BR, t_B
 
 
 def mdlm_loss(
-    logits_fn: LogitsFn, tokens_BL: jax.Array, key: jax.Array, *, prompt_len: int, mask_id: int
+    logits_fn: LogitsFn, tokens_BL: jax.Array, key: jax.Array, *, prompt_len: int, mask_id: int,
+    suffix_frac: float = 0.0,
 ) -> tuple[jax.Array, dict]:
     """Continuous-time MDLM NELBO per response token, linear schedule, weight 1/t.
 
     sum over masked response tokens of CE / t, divided by B * L_resp (not by the number of
-    masked tokens). Unmasked positions contribute 0 (SUBS carry-over).
+    masked tokens). Unmasked positions contribute 0 (SUBS carry-over). `suffix_frac`: the share of
+    rows masked as a suffix (`mdlm_corrupt`); with any, the loss is a training objective, not the NELBO.
     """
-    z_BL, masked_BR, t_B = mdlm_corrupt(tokens_BL, key, prompt_len=prompt_len, mask_id=mask_id)
+    z_BL, masked_BR, t_B = mdlm_corrupt(tokens_BL, key, prompt_len=prompt_len, mask_id=mask_id,
+                                        suffix_frac=suffix_frac)
     lp_BR = token_logprobs(logits_fn(z_BL)[:, prompt_len:], tokens_BL[:, prompt_len:], mask_id)
     ce_BR = jnp.where(masked_BR, -lp_BR, 0.0)
     loss = (ce_BR / t_B[:, None]).sum() / ce_BR.size

@@ -9,12 +9,14 @@ training state a pytree that checkpoints and shards like any other.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
 import optax
 from flax import nnx
 
+from toydlm.errors import UserError
 from toydlm.model import shift_right
 from toydlm.parallel import batch_sharded, replicated
 from toydlm.train.config import TrainConfig
@@ -47,9 +49,15 @@ def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-def make_loss(graphdef: nnx.GraphDef, arch: str, prompt_len: int, mask_id: int) -> Callable:
-    """`loss(params, tokens_BL, key) -> (loss, aux)` for the arch's objective."""
+def make_loss(graphdef: nnx.GraphDef, arch: str, prompt_len: int, mask_id: int, suffix_frac: float = 0.0
+              ) -> Callable:
+    """`loss(params, tokens_BL, key) -> (loss, aux)` for the arch's objective; `suffix_frac` (MDLM only):
+    the share of rows masked as a suffix (`toydlm.train.losses.mdlm_corrupt`)."""
     objective = LOSSES[arch]
+    if suffix_frac:
+        if arch != "mdlm":
+            raise UserError(f"suffix masking applies to an mdlm run, not {arch}")
+        objective = partial(objective, suffix_frac=suffix_frac)
 
     def loss(params: Any, tokens_BL: jax.Array, key: jax.Array):
         model = nnx.merge(graphdef, params)
@@ -60,9 +68,11 @@ def make_loss(graphdef: nnx.GraphDef, arch: str, prompt_len: int, mask_id: int) 
     return loss
 
 
-def step_fns(loss_fn: Callable, tx: optax.GradientTransformation) -> tuple[Callable, Callable]:
+def step_fns(loss_fn: Callable, tx: optax.GradientTransformation, eval_loss_fn: Callable | None = None
+             ) -> tuple[Callable, Callable]:
     """(train_step, eval_step) of one model, not yet jitted: `make_steps` jits them, seed ensembles
-    (`toydlm.train.ensemble`) `vmap` them first.
+    (`toydlm.train.ensemble`) `vmap` them first. `eval_loss_fn`: the held-out objective when it differs
+    from the trained one (default: the same).
 
     `train_step(params, opt_state, tokens_BL, key, lr) -> (params, opt_state, metrics)`.
     """
@@ -73,17 +83,20 @@ def step_fns(loss_fn: Callable, tx: optax.GradientTransformation) -> tuple[Calla
         params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
         return params, opt_state, {"loss": loss, "grad_norm": optax.tree.norm(grads), **aux}
 
+    scored = eval_loss_fn or loss_fn
+
     def eval_step(params, tokens_BL, key):
-        loss, aux = loss_fn(params, tokens_BL, key)
+        loss, aux = scored(params, tokens_BL, key)
         return {"loss": loss, **aux}
 
     return train_step, eval_step
 
 
-def make_steps(loss_fn: Callable, tx: optax.GradientTransformation, mesh) -> tuple[Callable, Callable]:
+def make_steps(loss_fn: Callable, tx: optax.GradientTransformation, mesh, eval_loss_fn: Callable | None = None
+               ) -> tuple[Callable, Callable]:
     """(train_step, eval_step) of `step_fns`, jitted with params replicated and the batch sharded on `data`."""
     rep, dat = replicated(mesh), batch_sharded(mesh)
-    train_step, eval_step = step_fns(loss_fn, tx)
+    train_step, eval_step = step_fns(loss_fn, tx, eval_loss_fn)
     train = jax.jit(train_step, in_shardings=(rep, rep, dat, rep, rep), out_shardings=(rep, rep, rep))
     evaluate = jax.jit(eval_step, in_shardings=(rep, dat, rep), out_shardings=rep)
     return train, evaluate

@@ -38,6 +38,7 @@ class StudentPlan:
     mdlm_eval_every: int = 250
     mdlm_seeds: tuple[int, ...] = (0, 1, 2)
     mdlm_init: str = "ar"
+    mdlm_suffix_frac: float = 0.0  # share of MDLM training rows masked as a suffix, the canvases of AR order
     patience: int = 4  # evaluations without a new best validation loss before an MDLM run stops
     ar_patience: int | None = None  # the same for the AR student; None: it runs its whole schedule
     seed: int = 0  # the AR student's
@@ -45,6 +46,8 @@ class StudentPlan:
     def __post_init__(self) -> None:
         if self.mdlm_init not in INITS:
             raise UserError(f"unknown MDLM start {self.mdlm_init!r} (valid: {', '.join(INITS)})")
+        if not 0 <= self.mdlm_suffix_frac <= 1:
+            raise UserError(f"the MDLM suffix-mask share must be in [0, 1], got {self.mdlm_suffix_frac}")
         if not self.mdlm_seeds or len(set(self.mdlm_seeds)) != len(self.mdlm_seeds):
             raise UserError(f"MDLM seeds must be distinct and at least one, got {self.mdlm_seeds}")
 
@@ -53,7 +56,8 @@ class StudentPlan:
         steps, lr, every = ((self.ar_steps, self.ar_lr, self.ar_eval_every) if arch == "ar"
                             else (self.mdlm_steps, self.mdlm_lr, self.mdlm_eval_every))
         return TrainConfig(batch=self.batch, steps=steps, lr=lr, warmup=min(200, steps // 10), eval_every=every,
-                           eval_batch=256, ckpt_every=min(500, steps), log_every=max(1, min(25, steps // 20)))
+                           eval_batch=256, ckpt_every=min(500, steps), log_every=max(1, min(25, steps // 20)),
+                           suffix_mask_frac=0.0 if arch == "ar" else self.mdlm_suffix_frac)
 
 
 def _tag(d: dict) -> str:
