@@ -111,3 +111,11 @@ def test_cli_trains_an_ensemble_one_folder_per_seed(tmp_path, capsys):
     assert read_checkpoint(out / "seed-7")[0]["seed"] == 7
     assert main([*args[:-2], "2,x", "--no-progress"]) != 0
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_an_ensemble_refuses_suffix_masks(tmp_path):
+    """Ensembles share one objective for training and held-out loss, so they train the plain NELBO only."""
+    with pytest.raises(UserError, match="suffix_mask_frac must be 0"):
+        train_ensemble("mdlm", "tiny", [tmp_path / "a", tmp_path / "b"], [0, 1],
+                       train_config=FAST.replace(suffix_mask_frac=0.5), progress=False)
+    assert not any(tmp_path.iterdir())

@@ -111,6 +111,9 @@ def test_existing_run_needs_resume(tmp_path):
         (dict(train_config=FAST.replace(batch=0)), "batch"),
         (dict(train_config=FAST.replace(lr=float("nan"))), "lr"),
         (dict(train_config=FAST.replace(warmup=8)), "warmup"),
+        (dict(train_config=FAST.replace(suffix_mask_frac=1.5)), "suffix_mask_frac"),
+        (dict(train_config=FAST.replace(suffix_mask_frac=True)), "suffix_mask_frac"),
+        (dict(arch="ar", train_config=FAST.replace(suffix_mask_frac=0.5)), "suffix_mask_frac applies to an mdlm"),
     ],
 )
 def test_bad_requests_are_rejected_before_compiling(tmp_path, monkeypatch, kw, match):

@@ -4,10 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from toydlm.grammar import Grammar
 from toydlm.train.data import batch_at, eval_batch, stream_seed
-from toydlm.train.losses import T_EPS, ar_loss, mdlm_corrupt, mdlm_loss, stratified_times
+from toydlm.train.losses import T_EPS, ar_loss, mdlm_corrupt, mdlm_loss, stratified_times, suffix_masks
 
 G = Grammar()
 P, V, M = G.prompt_len, G.vocab_size, G.mask_id
@@ -105,3 +107,75 @@ def test_data_stream_is_a_function_of_seed_and_step():
     assert not np.array_equal(a, batch_at(G, 4, 10, 32))
     assert not np.array_equal(eval_batch(G, 3, 32), batch_at(G, 3, 0, 32))
     assert len({stream_seed(s, k) for s in range(20) for k in range(50)}) == 1000
+
+
+@given(st.floats(T_EPS, 1.0), st.integers(1, 40))
+def test_suffix_masks_mask_a_suffix_at_the_masked_fraction_t(t, r):
+    """Each row masks its last positions, round(t * R) of them up to rounding at the boundary."""
+    m = np.asarray(suffix_masks(jnp.asarray([t], jnp.float32), r))[0]
+    assert (np.diff(m.astype(int)) >= 0).all()  # once masked, masked to the end
+    assert abs(m.sum() - t * r) <= 0.5 + 1e-4 * r
+
+
+def test_suffix_rows_replace_independent_masks_row_by_row(tokens):
+    """suffix_frac 1: every row a suffix at the plain run's own t; 0.5: each row is either the plain mask or
+    the suffix mask, both kinds occur, and the prompt is never masked."""
+    key = jax.random.PRNGKey(4)
+    z0, m0, t0 = map(np.asarray, mdlm_corrupt(tokens, key, prompt_len=P, mask_id=M))
+    z1, m1, t1 = map(np.asarray, mdlm_corrupt(tokens, key, prompt_len=P, mask_id=M, suffix_frac=1.0))
+    np.testing.assert_array_equal(t1, t0)
+    suffix = np.asarray(suffix_masks(jnp.asarray(t0), m0.shape[1]))
+    np.testing.assert_array_equal(m1, suffix)
+    np.testing.assert_array_equal(z1[:, P:] == M, m1)
+    _, mh, _ = map(np.asarray, mdlm_corrupt(tokens, key, prompt_len=P, mask_id=M, suffix_frac=0.5))
+    as_plain = (mh == m0).all(1)
+    as_suffix = (mh == suffix).all(1)
+    assert (as_plain | as_suffix).all()
+    differ = ~(m0 == suffix).all(1)  # rows where the two kinds are distinguishable
+    assert as_plain[differ].any() and as_suffix[differ].any()
+    assert 0.3 < as_suffix[differ].mean() < 0.7  # 256 rows at one half
+
+
+def test_suffix_masking_is_an_mdlm_option_only():
+    from flax import nnx
+
+    from toydlm.model import init_model, model_config
+    from toydlm.train.step import make_loss
+
+    graphdef, _ = nnx.split(init_model(model_config("tiny", G, "ar"), 0))
+    with pytest.raises(ValueError, match="applies to an mdlm run"):
+        make_loss(graphdef, "ar", P, M, suffix_frac=0.5)
+
+
+def test_the_held_out_step_scores_its_own_objective():
+    """`step_fns` trains on one loss and evaluates another when given one: the held-out loss of a run that
+    trains on suffix masks stays the plain NELBO."""
+    import optax
+
+    from toydlm.train.step import step_fns
+
+    def trained(p, x, k):
+        return (p["w"] * 2.0).sum(), {}
+
+    def scored(p, x, k):
+        return (p["w"] * 3.0).sum(), {}
+
+    params = {"w": jnp.ones(2)}
+    train_step, eval_step = step_fns(trained, optax.sgd(1.0), scored)
+    assert float(eval_step(params, None, None)["loss"]) == 6.0
+    _, _, m = train_step(params, optax.sgd(1.0).init(params), None, None, 0.0)
+    assert float(m["loss"]) == 4.0
+    assert float(step_fns(trained, optax.sgd(1.0))[1](params, None, None)["loss"]) == 4.0
+
+
+def test_train_configs_name_suffix_masking_only_when_used():
+    """Configs without suffix masks serialise as before it existed (so old run names and checkpoints hold);
+    with them the share is recorded and read back."""
+    from toydlm.train.config import TRAIN_PRESETS, TrainConfig
+
+    cfg = TRAIN_PRESETS["tiny"]
+    assert "suffix_mask_frac" not in cfg.to_dict()
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with_suffix = cfg.replace(suffix_mask_frac=0.5)
+    assert with_suffix.to_dict()["suffix_mask_frac"] == 0.5
+    assert TrainConfig.from_dict(with_suffix.to_dict()) == with_suffix

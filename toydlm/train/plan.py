@@ -67,6 +67,8 @@ def make_plan(arch: str, preset: str, out: Path, steps: int | None, seed: int, r
     if stop_after is not None and (not isinstance(stop_after, int) or stop_after < 1):
         raise UserError(f"stop_after must be a positive integer, got {stop_after!r}")
     end = min(tcfg.steps, stop_after) if stop_after is not None else tcfg.steps
+    if tcfg.suffix_mask_frac and arch != "mdlm":
+        raise UserError(f"suffix_mask_frac applies to an mdlm run, not {arch}")
     if shift and arch != "mdlm":
         raise UserError(f"shift applies to an mdlm run (an {arch} model is always shifted)")
     if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):

@@ -136,3 +136,18 @@ def test_the_ar_student_has_its_own_patience_and_names_its_run(tmp_path, monkeyp
     assert seen == {"ar": 2, "mdlm": 3}
     assert ar_dir(tmp_path, task, plan) != ar_dir(tmp_path, task, stopped)
     assert mdlm_dir(tmp_path, task, plan, 0) != mdlm_dir(tmp_path, task, stopped, 0)
+
+
+def test_the_mdlm_suffix_share_names_new_mdlm_runs_only(tmp_path):
+    """Suffix-masked MDLM training is a different student: new MDLM run names, the same AR student (it is the
+    MDLMs' start), and the share reaches the MDLM train config only; a share outside [0, 1] is refused."""
+    from toydlm.real.twins.students import StudentPlan, ar_dir, mdlm_dir
+
+    task = corpus_task()
+    plain, suffix = StudentPlan(), StudentPlan(mdlm_suffix_frac=0.5)
+    assert ar_dir(tmp_path, task, plain) == ar_dir(tmp_path, task, suffix)
+    assert mdlm_dir(tmp_path, task, plain, 0) != mdlm_dir(tmp_path, task, suffix, 0)
+    assert suffix.train_config("mdlm").suffix_mask_frac == 0.5
+    assert suffix.train_config("ar").suffix_mask_frac == 0.0
+    with pytest.raises(ValueError, match="suffix-mask share"):
+        StudentPlan(mdlm_suffix_frac=1.5)
