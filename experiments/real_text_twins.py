@@ -66,6 +66,8 @@ def args() -> argparse.Namespace:
     ap.add_argument("--students", default=None, help="train: only these students (e.g. ar,mdlm_s0)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "twins"), help="where the students are trained")
     ap.add_argument("--samples", type=int, default=2, help="swap: samples per holdout prompt, per student")
+    ap.add_argument("--seeds-per-prompt", type=int, default=2,
+                    help="swap: MDLM seeds that sample each holdout prompt (0: all of them)")
     ap.add_argument("--samplers", default=None, help="swap and judge: comma-separated sampler labels (default: all)")
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")
     ap.add_argument("--out", default=str(ROOT / "results"))
@@ -85,6 +87,7 @@ def twins_config(a: argparse.Namespace) -> TwinsConfig:
     return TwinsConfig(work=Path(a.work), real_ar_work=Path(a.real_ar_work), runs=Path(a.runs), out=Path(a.out),
                        teacher=a.teacher, prompt_len=a.prompt_len, response_len=a.response_len, students=plan,
                        only_students=split(a.students), seed=a.seed, samples=a.samples,
+                       seeds_per_prompt=a.seeds_per_prompt or None,
                        samplers=split(a.samplers), judge_model=a.judge_model)
 
 

@@ -134,8 +134,24 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     assert judged[("mdlm", "raw")]["asr"] is None  # not among the judged samplers
     with pytest.raises(UserError, match="unknown sampler"):
         run_stage("judge", replace(cfg, samplers=("nope",)))
+    seeds_share_the_prompts(run_stage, replace(cfg, samplers=("random",), seeds_per_prompt=1))
     fidelity_curve(monkeypatch, cfg, tmp_path)
     end_hazard(monkeypatch, cfg, tmp_path)
+
+
+def seeds_share_the_prompts(run_stage, cfg) -> None:
+    """With one seed per prompt, the two MDLM seeds split each prompt set: every holdout prompt is sampled
+    exactly once over the seeds, and rows keep the holdout prompt's index."""
+    run_stage("swap", cfg)
+    stored = [json.loads(f.read_text())["cell"] for f in (cfg.work / cfg.teacher / "swap").glob("mdlm_*random*.json")]
+    for attack in ("raw", "benign"):
+        prompts = sorted(r["prompt"] for c in stored if c["attack"] == attack for r in c["rows"])
+        assert prompts == list(range(len(prompts)))  # each prompt once over the seeds, by its holdout index
+    cells = [c for c in run_stage("report", cfg)["cells"] if c["sampler"] == "random"]
+    assert {c["attack"] for c in cells} == {"raw", "benign"}
+    assert all(sum(s["n"] for s in c["per_seed"]) == c["n"] for c in cells)
+    raw = next(c for c in cells if c["attack"] == "raw")
+    assert [s["n"] for s in raw["per_seed"]] == [50, 50]
 
 
 def fidelity_curve(monkeypatch, cfg, tmp_path) -> None:

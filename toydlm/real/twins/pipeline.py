@@ -33,8 +33,13 @@ class TwinsConfig:
     validation_every: int = 20  # one training prompt in this many is held out for early stopping
     seed: int = 0
     samples: int = 2  # swap: samples per holdout prompt, per student
+    seeds_per_prompt: int | None = 2  # swap: MDLM seeds sampling each holdout prompt (None: all of them)
     samplers: tuple[str, ...] | None = None
     judge_model: str = "qwen2.5-coder-1.5b-instruct"
+
+    def __post_init__(self) -> None:
+        if self.seeds_per_prompt is not None and self.seeds_per_prompt < 1:
+            raise UserError(f"seeds per prompt must be at least 1 (or all), got {self.seeds_per_prompt}")
 
 
 def paths(cfg: TwinsConfig) -> dict[str, Path]:
@@ -100,7 +105,9 @@ def _swap(cfg: TwinsConfig, task, p: dict[str, Path], only: list[str] | None) ->
     if len(missing) == len(dirs):
         raise UserError("no student has finished training: run the train stage first")
     ready = {name: best_checkpoint(dirs[name]) for name, s in done.items() if s is not None}
-    weights = run_swap(task, ready, p["corpus"], p["swap"], samples=cfg.samples, seed=cfg.seed, only=only)
+    mdlm = tuple(name for name in dirs if name != "ar")
+    weights = run_swap(task, ready, p["corpus"], p["swap"], samples=cfg.samples, seed=cfg.seed, only=only,
+                       shares=mdlm, seeds_per_prompt=cfg.seeds_per_prompt)
     atomic_write_json(p["corpus"] / STUDENTS, portable_students(
         {name: {**done[name], "sampled_checkpoint": str(ready[name]), "weights": weights[name],
                 "curve": training_curve(dirs[name])} for name in ready},

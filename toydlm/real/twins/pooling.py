@@ -83,11 +83,11 @@ def pooled_cell(parts: list[dict]) -> dict:
 
 
 def pool(cells: list[dict]) -> list[dict]:
-    """Cells pooled by (student kind, sampler, prompt set, length, samples per prompt, sampling seed and
-    temperature), in the order first stored."""
+    """Cells pooled by (student kind, sampler, prompt set, length, samples per prompt, sampling seed,
+    temperature, and whether each seed sampled a share of the prompts), in the order first stored."""
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
         key = (student_kind(c["student_name"]), c["sampler"], c["attack"], c["gen_length"], c["samples_per_prompt"],
-               c["seed"], c["temperature"])
+               c["seed"], c["temperature"], "prompts" in c)
         groups.setdefault(key, []).append(c)
     return [pooled_cell(sorted(parts, key=lambda c: c["student_name"])) for parts in groups.values()]

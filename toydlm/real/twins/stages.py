@@ -34,10 +34,26 @@ PROMPT_SETS = (PromptSet("raw", "raw_T1", True), PromptSet(HOLDOUT_ATTACK, f"hol
                PromptSet("benign", "holdout_harmless_T1", False))
 
 
-def holdout_prompt_rows(tok: dict, task, samples: int) -> np.ndarray:
-    """`[n_prompts * samples, P]` student prompts of a holdout cell's prompt tokens, each repeated `samples` times."""
+def holdout_prompt_rows(tok: dict, task, samples: int, prompts: np.ndarray | None = None) -> np.ndarray:
+    """`[n_prompts * samples, P]` student prompts of a holdout cell's prompt tokens, each repeated `samples` times
+    (`prompts`: only these prompt indices, in order)."""
     rows = [prompt_row(u, f, task.vocab, task.prompt_len) for u, f in zip(tok["user"], tok["prefill"])]
-    return np.repeat(np.stack(rows), samples, axis=0)
+    rows = np.stack(rows) if prompts is None else np.stack(rows)[np.asarray(prompts)]
+    return np.repeat(rows, samples, axis=0)
+
+
+def seed_prompt_shares(seed_names: tuple[str, ...], n_prompts: int, seeds_per_prompt: int | None
+                       ) -> dict[str, np.ndarray | None]:
+    """Which holdout prompts each MDLM seed samples: prompt i goes to the `seeds_per_prompt` seeds j (in
+    `seed_names` order) with (i - j) mod S < seeds_per_prompt, so every prompt gets the same number of seeds
+    and every seed about the same number of prompts. None (or S): every seed samples every prompt."""
+    S = len(seed_names)
+    if seeds_per_prompt is None or seeds_per_prompt >= S:
+        return {name: None for name in seed_names}
+    if seeds_per_prompt < 1:
+        raise UserError(f"seeds per prompt must be at least 1, got {seeds_per_prompt}")
+    i = np.arange(n_prompts)
+    return {name: i[(i - j) % S < seeds_per_prompt] for j, name in enumerate(seed_names)}
 
 
 def swap_plan(students: tuple[str, ...], response_len: int, temperature: float = 1.0) -> list[tuple[str, SwapSampler]]:
@@ -66,10 +82,12 @@ def pick_samplers(pairs: list[tuple[str, SwapSampler]], only: list[str] | None, 
 
 def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 2,
              seed: int = 0, temperature: float = 1.0, progress: bool = True, only: list[str] | None = None,
+             shares: dict[str, tuple[str, ...]] | None = None, seeds_per_prompt: int | None = None,
              ) -> dict[str, str]:
     """Every (student, sampler, prompt set) cell, sampled when not stored (`only`: just these cell labels);
-    `students` maps a name (`ar`, `mdlm_s0`, ...) to the checkpoint it is sampled from. Returns each
-    student's weights hash, which keys its cells."""
+    `students` maps a name (`ar`, `mdlm_s0`, ...) to the checkpoint it is sampled from. With
+    `seeds_per_prompt`, the MDLM seeds named in `shares` (all of the plan's, finished or not) split each
+    prompt set by `seed_prompt_shares`. Returns each student's weights hash, which keys its cells."""
     from tqdm.auto import tqdm
 
     from toydlm.sampling import params_hash
@@ -83,13 +101,18 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
     # the gen-length sweep runs on the raw harmful prompts only
     plan = [(a, v, ps) for a, v in pairs for ps in sets if v.gen_length == task.response_len or ps.attack == "raw"]
     for name, v, ps in tqdm(plan, desc="sampler swap", disable=not progress):
-        prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, samples)
+        n_prompts = len(tok[ps.teacher_cell]["user"])
+        share = seed_prompt_shares(shares or (), n_prompts, seeds_per_prompt).get(name)
+        prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, samples, share)
         spec = {"name": f"{name}_{v.label}_{ps.attack}_L{v.gen_length}", "student": name,
                 "weights": weights[name], "task": task.config.config_hash(), "sampler": v.cfg.to_dict(),
                 "gen_length": v.gen_length, "attack": ps.attack, "n": len(prompts), "samples_per_prompt": samples,
-                "seed": seed}
+                "seed": seed, **({} if share is None else {"prompts": share.tolist()})}
         if store.get(spec) is None:
             cell = sample_cell(dens[name], task, v, prompts, ps.attack, ps.harmful, seed, samples)
+            if share is not None:  # rows name the holdout prompt, so pooled seeds cluster by the same prompt
+                cell["rows"] = [{**r, "prompt": int(share[r["prompt"]])} for r in cell["rows"]]
+                cell["prompts"] = share.tolist()
             store.put(spec, [], {"cell": {**cell, "student": name}})
     return weights
 
