@@ -145,3 +145,19 @@ def test_models_of_one_architecture_share_one_denoiser_function():
     np.testing.assert_allclose(lb, a.fn(b.params, canvas).logits)
     np.testing.assert_allclose(np.asarray(lb)[..., : G.mask_id], np.asarray(m(canvas)[0])[..., : G.mask_id],
                                rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch, shift", [("ar", False), ("mdlm", False), ("mdlm", True)])
+def test_response_only_logits_match_the_full_ones_on_the_response(arch, shift, tokens):
+    """The head run on the response only gives the same aligned logits there (shifted or not) and the same
+    hidden states; the prompt positions, which no sampler reads, are zeros (the mask id still excluded)."""
+    m = init_model(model_config("tiny", G, arch, shift=shift), seed=5)
+    full, fast = make_denoiser(m, arch, G)(tokens), make_denoiser(m, arch, G, response_logits_only=True)(tokens)
+    P = G.prompt_len
+    assert fast.logits.shape == full.logits.shape
+    np.testing.assert_allclose(np.asarray(fast.logits[:, P:]), np.asarray(full.logits[:, P:]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(fast.hidden), np.asarray(full.hidden), rtol=1e-6, atol=1e-6)
+    prompt = np.asarray(fast.logits[:, :P]).copy()
+    assert (prompt[..., G.mask_id] <= -1e8).all()
+    prompt[..., G.mask_id] = 0.0
+    assert not prompt.any()

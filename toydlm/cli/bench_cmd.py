@@ -12,6 +12,7 @@ PARTS = {
     "grammar": "toydlm.bench.grammar",
     "train": "toydlm.bench.train",
     "sample": "toydlm.bench.sample",
+    "head": "toydlm.bench.head",
     "theory": "toydlm.bench.theory",
     "bridge": "toydlm.bench.bridge",  # needs the [bridge] extra (torch, transformers)
 }

@@ -194,8 +194,9 @@ def load_checkpoint(path: str | Path):
     return model, {**meta, "path": str(d)}
 
 
-def load_denoiser(path: str | Path, grammar=None):
-    """A JaxDenoiser for a checkpoint; validates the grammar's hash when one is given."""
+def load_denoiser(path: str | Path, grammar=None, response_logits_only: bool = False):
+    """A JaxDenoiser for a checkpoint; validates the grammar's hash when one is given
+    (`response_logits_only`: see `toydlm.model.make_denoiser`)."""
     from toydlm.model import make_denoiser
 
     model, meta = load_checkpoint(path)
@@ -203,4 +204,4 @@ def load_denoiser(path: str | Path, grammar=None):
         grammar = grammar_of(meta, meta["path"])
     else:
         check_grammar(meta, grammar, meta["path"])
-    return make_denoiser(model, meta["arch"], grammar)
+    return make_denoiser(model, meta["arch"], grammar, response_logits_only)

@@ -93,7 +93,8 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
     from toydlm.sampling import params_hash
     from toydlm.train.checkpoint import load_denoiser
 
-    store, dens = CellStore(store_root), {a: load_denoiser(p, grammar=task) for a, p in students.items()}
+    store, dens = CellStore(store_root), {a: load_denoiser(p, grammar=task, response_logits_only=True)
+                                            for a, p in students.items()}
     weights = {a: params_hash(d.params) for a, d in dens.items()}
     tok = json.loads((corpus_root / PROMPT_TOKENS).read_text())
     sets = [ps for ps in PROMPT_SETS if ps.teacher_cell in tok]
