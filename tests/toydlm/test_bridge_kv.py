@@ -142,3 +142,12 @@ def test_icdf_is_a_new_draw_but_the_same_at_temperature_zero(tiny_ar):
     assert a.meta["draw"] == "icdf"
     with pytest.raises(ValueError, match="draw"):
         run(1.0, "gumbel")
+
+
+def test_the_kv_path_refuses_a_draw_it_does_not_implement():
+    """Its noise is the race's row, so an inverse-CDF config is an error, not a silently wrong draw."""
+    from toydlm.bridge.kvar import ar_row_step
+    from toydlm.samplers import SamplerConfig
+
+    with pytest.raises(ValueError, match="exponential race only"):
+        ar_row_step(SamplerConfig("ar", draw="inverse_cdf"), 1, None, None, None)

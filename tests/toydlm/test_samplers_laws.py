@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from toydlm.samplers import SamplerConfig, anneal_weight, k_schedule, remdm
 from toydlm.samplers.config import k_at
-from toydlm.samplers.proposals import top_p_filter
+from toydlm.samplers.proposals import inverse_cdf_draw, top_p_filter
 from toydlm.samplers.selection import entropy_score, margin_score, top_k_mask
 
 
@@ -134,6 +134,7 @@ def test_remdm_loop_phase_keeps_the_masked_fraction_stationary():
     (dict(name="random", temperature=-1.0), "temperature"),
     (dict(name="ar", top_p=0.0), "top_p"),
     (dict(name="remdm", remdm_schedule="switch"), "remdm schedule"),
+    (dict(name="random", draw="gumbel"), "unknown draw"),
 ])
 def test_invalid_configs_raise(kw, msg):
     with pytest.raises(ValueError, match=msg):
@@ -143,5 +144,48 @@ def test_invalid_configs_raise(kw, msg):
 def test_config_roundtrip():
     c = SamplerConfig("remdm", steps=32, remdm_schedule="loop", eta=0.05)
     assert SamplerConfig.from_dict(c.to_dict()) == c
+    assert "draw" not in c.to_dict()  # the default draw keeps the keys of configs made before it existed
+    icdf = c.replace(draw="inverse_cdf")
+    assert icdf.to_dict()["draw"] == "inverse_cdf" and SamplerConfig.from_dict(icdf.to_dict()) == icdf
     with pytest.raises(ValueError, match="unknown sampler config field"):
         SamplerConfig.from_dict({"name": "mdlm", "bogus": 1})
+
+
+_icdf = jax.jit(inverse_cdf_draw)
+
+
+@given(st.lists(st.floats(0, 10), min_size=2, max_size=PAD), st.lists(st.floats(0, 1, exclude_min=True,
+       exclude_max=True), min_size=1, max_size=8))
+def test_inverse_cdf_draws_the_token_whose_cumulative_mass_first_reaches_u(weights, us):
+    """Against a float64 reference; a token of zero probability is never drawn."""
+    w = np.zeros(PAD)
+    w[: len(weights)] = weights
+    if w.sum() == 0:
+        w[0] = 1.0
+    p = w / w.sum()
+    tok = np.asarray(_icdf(jnp.asarray(np.tile(p, (len(us), 1)), jnp.float32), jnp.asarray(us, jnp.float32)[:, None]))
+    assert (p[tok] > 0).all()
+    c = np.cumsum(p)
+    for t, u in zip(tok, us):
+        ref = int(np.searchsorted(c, u * c[-1]))
+        if abs(c[min(ref, PAD - 1)] - u * c[-1]) > 1e-5 and (ref == 0 or abs(c[ref - 1] - u * c[-1]) > 1e-5):
+            assert t == ref  # away from float32 rounding at a boundary the token is the reference's
+
+
+@pytest.mark.parametrize("draw", ["race", "inverse_cdf"])
+def test_both_draws_sample_the_tempered_distribution(draw):
+    """Proposals at T = 0.7 over 20,000 draws match softmax(logits / T) (each frequency within 4.5 binomial
+    SEs; a fixed key), and the mask id is never proposed."""
+    from toydlm.samplers.proposals import draw as propose
+    from toydlm.samplers.proposals import process_logits, step_noise
+
+    cfg = SamplerConfig("random", temperature=0.7, draw=draw)
+    logits = jnp.asarray([0.0, 1.0, -1.0, 2.0, 0.5, 3.0], jnp.float32)
+    L = 20_000
+    lg = process_logits(jnp.tile(logits, (L, 1)), cfg, mask_id=5)
+    noise, _ = step_noise(jax.random.PRNGKey(11), L, 6, True, draw == "inverse_cdf")
+    tok = np.asarray(propose(lg, cfg, noise))
+    p = np.asarray(jax.nn.softmax(lg[0] / 0.7))
+    freq = np.bincount(tok, minlength=6) / L
+    assert freq[5] == 0.0
+    np.testing.assert_array_less(np.abs(freq - p), 4.5 * np.sqrt(p * (1 - p) / L) + 1e-12)

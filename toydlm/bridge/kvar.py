@@ -25,6 +25,7 @@ import numpy as np
 
 from toydlm.bridge.adapters import find_final_norm, position_ids, widen
 from toydlm.bridge.sampling import canonical_ends, prompt_batch
+from toydlm.errors import UserError
 from toydlm.samplers import SamplerConfig, init_state, row_keys, run_key
 from toydlm.samplers.drivers import all_step_keys
 from toydlm.samplers.proposals import N_UNIFORMS, draw, process_logits, step_noise, uniform_from_bits
@@ -60,6 +61,8 @@ def icdf_tokens(lg_BW, temperature: float, u_B: np.ndarray):
 
 def ar_row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, lg_W: jax.Array, key) -> SamplerState:
     """The `ar` policy's step for one row, from the next position's logits only."""
+    if cfg.draw != "race":
+        raise UserError(f"the KV-cache AR path draws by the exponential race only, not {cfg.draw!r}")
     L = state.pinned.shape[0]
     masked = state.canvas[state.canvas.shape[0] - L:] == mask_id
     pos = jnp.argmax(masked & (jnp.cumsum(masked) == 1))

@@ -12,7 +12,7 @@ PARTS = {
     "grammar": "toydlm.bench.grammar",
     "train": "toydlm.bench.train",
     "sample": "toydlm.bench.sample",
-    "head": "toydlm.bench.head",
+    "twin_sampling": "toydlm.bench.twin_sampling",
     "theory": "toydlm.bench.theory",
     "bridge": "toydlm.bench.bridge",  # needs the [bridge] extra (torch, transformers)
 }

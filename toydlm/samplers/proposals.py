@@ -41,23 +41,37 @@ def uniform_from_bits(bits: jax.Array) -> jax.Array:
     return ((bits >> 9).astype(jnp.float32) + 0.5) * jnp.float32(2.0 ** -23)
 
 
-def step_noise(key: jax.Array, L: int, V: int, with_race: bool) -> tuple[jax.Array | None, jax.Array]:
+def step_noise(key: jax.Array, L: int, V: int, with_race: bool, inverse_cdf: bool = False
+               ) -> tuple[jax.Array | None, jax.Array]:
     """All randomness of one row-step from one keyed draw (one threefry call compiles once).
 
-    Returns (Exp(1) race noise `[L, V]` or None, uniforms `[N_UNIFORMS, L]`).
+    Returns (the proposal noise or None, uniforms `[N_UNIFORMS, L]`). The proposal noise is Exp(1) race
+    noise `[L, V]`, or with `inverse_cdf` one uniform per position `[L, 1]`.
     """
-    u = uniform_from_bits(jax.random.bits(key, (L, (V if with_race else 0) + N_UNIFORMS), jnp.uint32))
-    race = -jnp.log(u[:, :V]) if with_race else None
-    return race, u[:, -N_UNIFORMS:].T
+    width = (1 if inverse_cdf else V) if with_race else 0
+    u = uniform_from_bits(jax.random.bits(key, (L, width + N_UNIFORMS), jnp.uint32))
+    noise = (u[:, :1] if inverse_cdf else -jnp.log(u[:, :V])) if with_race else None
+    return noise, u[:, -N_UNIFORMS:].T
+
+
+def inverse_cdf_draw(p_LV: jax.Array, u_L1: jax.Array) -> jax.Array:
+    """The token whose cumulative probability first reaches u (of the total mass, so rounding in the sum
+    cannot push u past it): a token of probability 0 is never drawn."""
+    c_LV = jnp.cumsum(p_LV, axis=-1)
+    idx = (c_LV < u_L1 * c_LV[:, -1:]).sum(-1)
+    return jnp.minimum(idx, p_LV.shape[-1] - 1).astype(jnp.int32)
 
 
 def draw(lg_LV: jax.Array, cfg: SamplerConfig, race_LV: jax.Array | None) -> jax.Array:
-    """Proposed token per position `[L]` from processed logits and Exp(1) noise."""
+    """Proposed token per position `[L]` from processed logits and the step's proposal noise (`step_noise`):
+    Exp(1) race noise, or with `cfg.draw == "inverse_cdf"` one uniform per position."""
     if cfg.temperature == 0:
         return jnp.argmax(lg_LV, axis=-1).astype(jnp.int32)
     z = lg_LV / jnp.float32(cfg.temperature)
     if cfg.top_p < 1:
         z = top_p_filter(z, cfg.top_p)
+    if cfg.draw == "inverse_cdf":
+        return inverse_cdf_draw(jax.nn.softmax(z, axis=-1), race_LV)
     # exponential race: argmax(p / E), E ~ Exp(1), is Gumbel-max (argmax(log p + G)) with one log
     # per entry instead of two (MDLM's form); the draw dominates a step's cost on CPU
     return jnp.argmax(jax.nn.softmax(z, axis=-1) / race_LV, axis=-1).astype(jnp.int32)
