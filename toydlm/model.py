@@ -221,8 +221,8 @@ def aligned_logits(logits_BLV: jax.Array, shifted: bool, mask_id: int) -> jax.Ar
 def response_logits(m: Transformer, canvas_BL: jax.Array, shifted: bool, mask_id: int, prompt_len: int
                     ) -> tuple[jax.Array, jax.Array]:
     """(aligned logits, hidden) with the output head run on the response only: the prompt positions' logits,
-    which no sampler reads, are zeros. With a vocabulary of thousands the head is most of a small model's
-    compute, so this saves about the prompt's share of it (`toydlm bench twin_sampling`)."""
+    which no sampler reads, are zeros. It saves the head's work on the prompt; in a sampler step on CPU that
+    is a few percent, as the proposals' draw dominates (`toydlm bench twin_sampling`)."""
     start = prompt_len - 1 if shifted else prompt_len  # a shifted model predicts position i at output i - 1
     raw_BRV, hidden_BLD = m(canvas_BL, logits_from=start)
     if shifted:
