@@ -37,3 +37,12 @@ def test_shares_depend_on_the_seed_order_not_on_which_seeds_finished():
 def test_no_seed_per_prompt_is_refused():
     with pytest.raises(ValueError, match="at least 1"):
         seed_prompt_shares(("a", "b"), 4, 0)
+
+
+def test_a_config_with_no_seed_per_prompt_is_refused(tmp_path):
+    from toydlm.real.twins.pipeline import TwinsConfig
+
+    with pytest.raises(ValueError, match="seeds per prompt"):
+        TwinsConfig(work=tmp_path, real_ar_work=tmp_path, runs=tmp_path, out=tmp_path, seeds_per_prompt=0)
+    assert TwinsConfig(work=tmp_path, real_ar_work=tmp_path, runs=tmp_path, out=tmp_path,
+                       seeds_per_prompt=None).seeds_per_prompt is None
