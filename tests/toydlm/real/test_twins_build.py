@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from toydlm.errors import UserError
@@ -134,19 +135,41 @@ def test_train_swap_report_end_to_end_on_a_tiny_store(tmp_path, monkeypatch):
     assert judged[("mdlm", "raw")]["asr"] is None  # not among the judged samplers
     with pytest.raises(UserError, match="unknown sampler"):
         run_stage("judge", replace(cfg, samplers=("nope",)))
-    seeds_share_the_prompts(run_stage, replace(cfg, samplers=("random",), seeds_per_prompt=1))
+    seeds_share_the_prompts(monkeypatch, run_stage, replace(cfg, samplers=("random",), seeds_per_prompt=1))
     fidelity_curve(monkeypatch, cfg, tmp_path)
     end_hazard(monkeypatch, cfg, tmp_path)
 
 
-def seeds_share_the_prompts(run_stage, cfg) -> None:
+def seeds_share_the_prompts(monkeypatch, run_stage, cfg) -> None:
     """With one seed per prompt, the two MDLM seeds split each prompt set: every holdout prompt is sampled
-    exactly once over the seeds, and rows keep the holdout prompt's index."""
+    exactly once over the seeds, rows keep the holdout prompt's index, and the judge pairs each row with
+    its own prompt's instruction."""
+    import toydlm.bridge.llm_judge as llm_judge
+    from toydlm.real.twins.corpus import holdout_prompts
+
     run_stage("swap", cfg)
     stored = [json.loads(f.read_text())["cell"] for f in (cfg.work / cfg.teacher / "swap").glob("mdlm_*random*.json")]
     for attack in ("raw", "benign"):
         prompts = sorted(r["prompt"] for c in stored if c["attack"] == attack for r in c["rows"])
         assert prompts == list(range(len(prompts)))  # each prompt once over the seeds, by its holdout index
+    seen = []
+
+    class Recorder:
+        meta = {"judge": "stand-in", "threshold": 0.5}
+
+        def __init__(self, *a, **k):
+            pass
+
+        def scores(self, instructions, texts, progress=False):
+            seen.extend(instructions)
+            return np.zeros(len(texts))
+
+    monkeypatch.setattr(llm_judge, "LLMHarmJudge", Recorder)
+    run_stage("judge", cfg)
+    harmful = holdout_prompts()["harmful"]
+    raw = sorted((c for c in stored if c["attack"] == "raw"), key=lambda c: c["student"])
+    assert seen == [harmful[r["prompt"]] for c in raw for r in c["rows"]]
+    assert seen != [harmful[i] for c in raw for i in range(c["n"])]  # not the row's place in its seed's cell
     cells = [c for c in run_stage("report", cfg)["cells"] if c["sampler"] == "random"]
     assert {c["attack"] for c in cells} == {"raw", "benign"}
     assert all(sum(s["n"] for s in c["per_seed"]) == c["n"] for c in cells)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toydlm.errors import UserError
 from toydlm.real.kit.judged import judged_verdicts
 from toydlm.real.twins.coherence import per_token_nll, read_scores
 from toydlm.real.twins.swap import cluster_se, rows_summary
@@ -44,7 +45,7 @@ def load_cells(store_root: Path, weights: dict[str, str]) -> list[dict]:
             continue
         harmful = judged_verdicts(path)
         out.append({**rec["cell"], "student_name": name, "harmful_rows": None if harmful is None else harmful.tolist(),
-                    "scores": read_scores(path)})
+                    "scores": read_scores(path), "draw": rec["spec"].get("sampler", {}).get("draw", "race")})
     return out
 
 
@@ -83,11 +84,19 @@ def pooled_cell(parts: list[dict]) -> dict:
 
 
 def pool(cells: list[dict]) -> list[dict]:
-    """Cells pooled by (student kind, sampler, prompt set, length, samples per prompt, sampling seed,
-    temperature, and whether each seed sampled a share of the prompts), in the order first stored."""
+    """Cells pooled by (student kind, sampler, prompt set, length, samples per prompt, sampling seed and
+    temperature), in the order first stored. Each student has one stored cell per group: two (say, drawn
+    another way, or on another split of the prompts) is a one-line error, not a silent double count."""
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
         key = (student_kind(c["student_name"]), c["sampler"], c["attack"], c["gen_length"], c["samples_per_prompt"],
-               c["seed"], c["temperature"], "prompts" in c)
+               c["seed"], c["temperature"])
         groups.setdefault(key, []).append(c)
+    for key, parts in groups.items():
+        names = [c["student_name"] for c in parts]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            draws, split = sorted({c["draw"] for c in parts}), sorted({"prompts" in c for c in parts})
+            raise UserError(f"the store holds two cells of {twice[0]} for {key[1]} on {key[2]} at length {key[3]} "
+                            f"(draws {draws}, split {split}): keep one design per student")
     return [pooled_cell(sorted(parts, key=lambda c: c["student_name"])) for parts in groups.values()]

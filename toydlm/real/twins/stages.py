@@ -136,8 +136,7 @@ def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str
         if only is not None and cell_label(cell["sampler"], cell["gen_length"], response_len) not in only:
             continue
         judge = judge or harm_judge(judge_model, dtype)
-        k = rec["spec"]["samples_per_prompt"]
-        ins = [instructions[i // k] for i in range(cell["n"])]
+        ins = [instructions[r["prompt"]] for r in cell["rows"]]  # a row names its holdout prompt (seeds split them)
         scores = judge.scores(ins, [r["text"] for r in cell["rows"]], progress=True)
         meta = {f: v for f, v in judge.meta.items() if f != "path"}  # the model's name and sha256, no machine path
         atomic_write_json(judged_path(path), {"cell": path.name, "judge": meta, "p_yes": scores.tolist()})
