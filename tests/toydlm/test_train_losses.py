@@ -134,6 +134,11 @@ def test_suffix_rows_replace_independent_masks_row_by_row(tokens):
     differ = ~(m0 == suffix).all(1)  # rows where the two kinds are distinguishable
     assert as_plain[differ].any() and as_suffix[differ].any()
     assert 0.3 < as_suffix[differ].mean() < 0.7  # 256 rows at one half
+    # the choice of suffix rows has a stream of its own, not the uniforms of the independent masks
+    _, km = jax.random.split(key)
+    u_mask = np.asarray(jax.random.uniform(km, m0.shape))
+    reused = u_mask.ravel()[: len(as_suffix)] < 0.5  # what a choice reusing the mask stream would be
+    assert not (reused == as_suffix)[differ].all()
 
 
 def test_suffix_masking_is_an_mdlm_option_only():

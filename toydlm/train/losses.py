@@ -64,7 +64,7 @@ def mdlm_corrupt(
     t_B = stratified_times(kt, B)
     masked_BR = jax.random.uniform(km, (B, L - prompt_len)) < t_B[:, None]
     if suffix_frac > 0.0:  # a static branch: with none, the random streams are those of plain MDLM training
-        as_suffix_B = jax.random.uniform(jax.random.fold_in(key, 1), (B,)) < suffix_frac
+        as_suffix_B = jax.random.uniform(jax.random.split(key, 3)[2], (B,)) < suffix_frac  # a stream of its own
         masked_BR = jnp.where(as_suffix_B[:, None], suffix_masks(t_B, L - prompt_len), masked_BR)
     resp = jnp.where(masked_BR, mask_id, tokens_BL[:, prompt_len:])
     return jnp.concatenate([tokens_BL[:, :prompt_len], resp], axis=1), masked_BR, t_B
