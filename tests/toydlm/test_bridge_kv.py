@@ -144,10 +144,14 @@ def test_icdf_is_a_new_draw_but_the_same_at_temperature_zero(tiny_ar):
         run(1.0, "gumbel")
 
 
-def test_the_kv_path_refuses_a_draw_it_does_not_implement():
-    """Its noise is the race's row, so an inverse-CDF config is an error, not a silently wrong draw."""
-    from toydlm.bridge.kvar import ar_row_step
+def test_the_kv_path_refuses_a_config_draw_it_takes_another_way():
+    """Its noise is the race's row (its inverse CDF is `draw='icdf'`), so a config asking for the inverse CDF
+    is a one-line error before any model call, not a silently wrong draw."""
+    from toydlm.bridge.kvar import ar_row_step, kv_ar_sample
     from toydlm.samplers import SamplerConfig
 
-    with pytest.raises(ValueError, match="exponential race only"):
-        ar_row_step(SamplerConfig("ar", draw="inverse_cdf"), 1, None, None, None)
+    cfg = SamplerConfig("ar", draw="inverse_cdf")
+    with pytest.raises(ValueError, match="draw='icdf'"):
+        kv_ar_sample(None, np.zeros((1, 2), np.int32), np.ones((1, 2), bool), 4, cfg, 0, 1, 0, 8)
+    with pytest.raises(ValueError, match="draw='icdf'"):
+        ar_row_step(cfg, 1, None, None, None)

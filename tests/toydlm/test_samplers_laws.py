@@ -189,3 +189,30 @@ def test_both_draws_sample_the_tempered_distribution(draw):
     freq = np.bincount(tok, minlength=6) / L
     assert freq[5] == 0.0
     np.testing.assert_array_less(np.abs(freq - p), 4.5 * np.sqrt(p * (1 - p) / L) + 1e-12)
+
+
+def test_inverse_cdf_never_draws_a_zero_probability_token_at_a_real_vocabulary_size():
+    """At 10,635 tokens with every other one at probability 0 (as top-p filtering or a ban leaves them), a
+    uniform aimed at the cumulative sum at each zero token, or just above it, still draws a token of positive
+    probability. (A float32 cumulative sum need not be monotone, which the draw guards against; on this
+    machine's XLA it was, so this checks the law, not that trap.)"""
+    V = 10635
+    rng = np.random.default_rng(0)
+    w = rng.random(V) * (np.arange(V) % 2 == 0)
+    p = jnp.asarray(w / w.sum(), jnp.float32)
+    c = np.asarray(jnp.cumsum(p))
+    at = c[np.asarray(p) == 0] / c[-1]
+    u = np.concatenate([at, np.nextafter(at, np.float32(1))]).astype(np.float32)
+    u = u[(u > 0) & (u < 1)]
+    tok = np.asarray(jax.jit(inverse_cdf_draw)(jnp.broadcast_to(p, (len(u), V)), jnp.asarray(u)[:, None]))
+    assert (np.asarray(p)[tok] > 0).all()
+
+
+def test_a_draw_given_the_other_kind_of_noise_fails_loudly():
+    from toydlm.samplers.proposals import draw as propose
+
+    lg = jnp.zeros((3, 8))
+    with pytest.raises(ValueError, match="width 1"):
+        propose(lg, SamplerConfig("random", draw="inverse_cdf"), jnp.ones((3, 8)))
+    with pytest.raises(ValueError, match="width 8"):
+        propose(lg, SamplerConfig("random"), jnp.ones((3, 1)))

@@ -32,6 +32,9 @@ from toydlm.samplers.proposals import N_UNIFORMS, draw, process_logits, step_noi
 from toydlm.samplers.state import SamplerState
 from toydlm.trace import Trace, build_trace, concat_traces
 
+KV_DRAW = ("the KV-cache AR path takes its inverse-CDF draw as kv_ar_sample(draw='icdf'); the sampler config's "
+           "draw must stay 'race', not {!r}")
+
 
 def _race_row(key: jax.Array, pos, L: int, W: int) -> jax.Array:
     """Row `pos` of the Exp(1) race noise `step_noise(key, L, W, True)` draws `[1, W]`, computed alone."""
@@ -62,7 +65,7 @@ def icdf_tokens(lg_BW, temperature: float, u_B: np.ndarray):
 def ar_row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, lg_W: jax.Array, key) -> SamplerState:
     """The `ar` policy's step for one row, from the next position's logits only."""
     if cfg.draw != "race":
-        raise UserError(f"the KV-cache AR path draws by the exponential race only, not {cfg.draw!r}")
+        raise UserError(KV_DRAW.format(cfg.draw))
     L = state.pinned.shape[0]
     masked = state.canvas[state.canvas.shape[0] - L:] == mask_id
     pos = jnp.argmax(masked & (jnp.cumsum(masked) == 1))
@@ -226,6 +229,8 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
     follow), so a set sampled in pieces equals one sampled at once."""
     if draw not in ("race", "icdf"):
         raise ValueError(f"draw must be 'race' or 'icdf', not {draw!r}")
+    if cfg.draw != "race":
+        raise UserError(KV_DRAW.format(cfg.draw))
     cfg = cfg.resolved(response_len)
     if cfg.name != "ar":
         raise ValueError(f"the KV-cached path runs the 'ar' sampler only, not {cfg.name!r}")

@@ -75,11 +75,11 @@ def row_step(cfg: SamplerConfig, mask_id: int, state: SamplerState, logits_NV: j
     i = state.step
     masked = resp == mask_id
     lg = process_logits(logits_NV[P:], cfg, mask_id)
-    race, (u_sel, u_tie, u_un, u_re) = step_noise(key, L, lg.shape[-1], cfg.temperature > 0,
-                                                  cfg.draw == "inverse_cdf")
+    noise, (u_sel, u_tie, u_un, u_re) = step_noise(key, L, lg.shape[-1], cfg.temperature > 0,
+                                                   cfg.draw == "inverse_cdf")
     p_LV = jax.nn.softmax(lg, axis=-1)
     x_arg = jnp.argmax(lg, axis=-1).astype(jnp.int32)
-    x_smp = draw(lg, cfg, race)
+    x_smp = draw(lg, cfg, noise)
     p_sample = jnp.take_along_axis(p_LV, x_smp[:, None], axis=-1)[:, 0]
     block_n = state.block_n
     if cfg.name in LEFT_TO_RIGHT:
