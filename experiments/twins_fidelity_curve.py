@@ -30,6 +30,8 @@ def args() -> argparse.Namespace:
     ap.add_argument("--best-sets", default="raw,prefix_injection,benign",
                     help="holdout prompt sets sampled at the best checkpoint (the one the swap uses)")
     ap.add_argument("--samples", type=int, default=1, help="samples per holdout prompt")
+    ap.add_argument("--draw", default="inverse_cdf", choices=("inverse_cdf", "race"),
+                    help="an MDLM's proposal draw (same distribution; the first curves were drawn with race)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prompt-len", type=int, default=64)
     ap.add_argument("--response-len", type=int, default=96)
@@ -71,7 +73,7 @@ def main() -> None:
     for ck, is_best in checkpoints(run):
         meta = read_checkpoint(ck)[0]
         step = int(meta["step"])
-        v = sampler_at("ar" if meta["arch"] == "ar" else "ar_order", task.response_len)
+        v = sampler_at("ar" if meta["arch"] == "ar" else "ar_order", task.response_len, draw=a.draw)
         den = load_denoiser(ck, grammar=task, response_logits_only=True)  # same distribution, faster
         for ps in pick(",".join([a.curve_sets, a.best_sets]) if is_best else a.curve_sets):
             prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, a.samples)

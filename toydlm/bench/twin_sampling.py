@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from toydlm.bench.timing import best_of_each
+from toydlm.io import provenance
 from toydlm.samplers import SamplerConfig, init_state, no_force, row_keys, scan_run
 
 TWIN = dict(vocab_size=10635, prompt_len=64, response_len=96, mask_id=1)
@@ -50,10 +51,11 @@ def run(seconds: float = 3.0, batch: int = 16, preset: str = "small") -> dict:
         return lambda: jax.block_until_ready(scan_run(den, cfg, state, keys, force, with_hidden=False))
 
     fns = {(s, w): sample(d, c.replace(draw=how)) for s, c in samplers.items() for w, (d, how) in ways.items()}
-    times = best_of_each(fns, k=max(2, round(seconds / 1.5)), warmup=1)
+    rounds = max(2, round(seconds / 1.5))
+    times = best_of_each(fns, k=rounds, warmup=1)
     out = {"part": "twin_sampling", "model": f"{preset}-preset shifted mdlm, twin-sized canvas, random init",
-           **TWIN, "batch": batch, "device": jax.devices()[0].platform, "n_devices": jax.device_count(),
-           "samplers": {}}
+           **TWIN, "batch": batch, "rounds": rounds, "device": jax.devices()[0].platform,
+           "n_devices": jax.device_count(), "git_revision": provenance(0)["git_revision"], "samplers": {}}
     for s in samplers:
         rate = {w: batch / times[(s, w)] for w in WAYS}
         out["samplers"][s] = {"steps": samplers[s].steps, "seqs_per_s": rate,

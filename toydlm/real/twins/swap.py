@@ -45,16 +45,16 @@ class SwapSampler:
     cfg: SamplerConfig
 
 
-def sampler_at(label: str, gen_length: int, temperature: float = 1.0) -> SwapSampler:
+def sampler_at(label: str, gen_length: int, temperature: float = 1.0, draw: str = "inverse_cdf") -> SwapSampler:
     """The student's sampler for a label: `ar` (the AR student's decoder) or any audit-style diffusion spec,
-    at two tokens per step, with EOS and EOT as its end tokens. The diffusion samplers draw proposals by the
-    inverse CDF, the same distribution as the race at a fraction of its cost on CPU (`toydlm bench
-    twin_sampling`); the AR student's decoder keeps the race its stored cells were drawn with."""
+    at two tokens per step, with EOS and EOT as its end tokens. The diffusion samplers draw proposals by
+    `draw`: by default the inverse CDF, the same distribution as the race at a fraction of its cost on CPU
+    (`toydlm bench twin_sampling`). The AR student's decoder keeps the race its stored cells were drawn with."""
     if label == "ar":
         cfg = SamplerConfig("ar", temperature=temperature)
     else:
         spec = parse_sampler(label, "dlm", gen_length, temperature, max(1, gen_length // 2))
-        label, cfg = spec.label, spec.cfg.replace(draw="inverse_cdf")  # `@default`: the block length it runs
+        label, cfg = spec.label, spec.cfg.replace(draw=draw)  # `@default`: the block length it runs
     return SwapSampler(label, gen_length, cfg.replace(eos_id=EOS_ID, end_ids=(EOT_ID,)))
 
 
