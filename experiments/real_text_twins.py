@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 def args() -> argparse.Namespace:
     from toydlm.real.twins.corpus import CorpusMix
+    from toydlm.real.twins.pipeline import TwinsConfig
     from toydlm.real.twins.students import INITS, StudentPlan
 
     d = CorpusMix()
@@ -66,7 +67,7 @@ def args() -> argparse.Namespace:
     ap.add_argument("--students", default=None, help="train: only these students (e.g. ar,mdlm_s0)")
     ap.add_argument("--runs", default=str(ROOT / "runs" / "twins"), help="where the students are trained")
     ap.add_argument("--samples", type=int, default=2, help="swap: samples per holdout prompt, per student")
-    ap.add_argument("--seeds-per-prompt", type=int, default=2,
+    ap.add_argument("--seeds-per-prompt", type=int, default=TwinsConfig.seeds_per_prompt or 0,
                     help="swap: MDLM seeds that sample each holdout prompt (0: all of them)")
     ap.add_argument("--samplers", default=None, help="swap and judge: comma-separated sampler labels (default: all)")
     ap.add_argument("--judge-model", default="qwen2.5-coder-1.5b-instruct")

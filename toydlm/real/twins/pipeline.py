@@ -107,7 +107,7 @@ def _swap(cfg: TwinsConfig, task, p: dict[str, Path], only: list[str] | None) ->
     ready = {name: best_checkpoint(dirs[name]) for name, s in done.items() if s is not None}
     mdlm = tuple(name for name in dirs if name != "ar")
     weights = run_swap(task, ready, p["corpus"], p["swap"], samples=cfg.samples, seed=cfg.seed, only=only,
-                       shares=mdlm, seeds_per_prompt=cfg.seeds_per_prompt)
+                       split_seeds=mdlm, seeds_per_prompt=cfg.seeds_per_prompt)
     atomic_write_json(p["corpus"] / STUDENTS, portable_students(
         {name: {**done[name], "sampled_checkpoint": str(ready[name]), "weights": weights[name],
                 "curve": training_curve(dirs[name])} for name in ready},

@@ -82,12 +82,13 @@ def pick_samplers(pairs: list[tuple[str, SwapSampler]], only: list[str] | None, 
 
 def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Path, samples: int = 2,
              seed: int = 0, temperature: float = 1.0, progress: bool = True, only: list[str] | None = None,
-             shares: dict[str, tuple[str, ...]] | None = None, seeds_per_prompt: int | None = None,
+             split_seeds: tuple[str, ...] = (), seeds_per_prompt: int | None = None,
              ) -> dict[str, str]:
     """Every (student, sampler, prompt set) cell, sampled when not stored (`only`: just these cell labels);
     `students` maps a name (`ar`, `mdlm_s0`, ...) to the checkpoint it is sampled from. With
-    `seeds_per_prompt`, the MDLM seeds named in `shares` (all of the plan's, finished or not) split each
-    prompt set by `seed_prompt_shares`. Returns each student's weights hash, which keys its cells."""
+    `seeds_per_prompt`, the MDLM seeds in `split_seeds` (all of the plan's, finished or not) split each
+    prompt set by `seed_prompt_shares`; a seed whose share is empty samples nothing. Returns each student's
+    weights hash, which keys its cells."""
     from tqdm.auto import tqdm
 
     from toydlm.sampling import params_hash
@@ -103,7 +104,9 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
     plan = [(a, v, ps) for a, v in pairs for ps in sets if v.gen_length == task.response_len or ps.attack == "raw"]
     for name, v, ps in tqdm(plan, desc="sampler swap", disable=not progress):
         n_prompts = len(tok[ps.teacher_cell]["user"])
-        share = seed_prompt_shares(shares or (), n_prompts, seeds_per_prompt).get(name)
+        share = seed_prompt_shares(split_seeds, n_prompts, seeds_per_prompt).get(name)
+        if share is not None and not len(share):
+            continue
         prompts = holdout_prompt_rows(tok[ps.teacher_cell], task, samples, share)
         spec = {"name": f"{name}_{v.label}_{ps.attack}_L{v.gen_length}", "student": name,
                 "weights": weights[name], "task": task.config.config_hash(), "sampler": v.cfg.to_dict(),
