@@ -27,8 +27,11 @@ def batch_inputs(st, cell: AuditCell, a: int, b: int, chat: bool = True) -> tupl
 
 
 def cell_config(st, cell: AuditCell):
-    """The cell's sampler config on this checkpoint: its end ids, steps resolved at the cell's length."""
+    """The cell's sampler config on this checkpoint: its end ids, steps resolved at the cell's length. A twins
+    student draws proposals by the inverse CDF, as the twins' own swap does, so both give the same rows."""
     cfg = cell.sampler.cfg.replace(eos_id=st.eos_id, end_ids=tuple(st.end_ids[1:]))
+    if hasattr(st, "den"):
+        cfg = cfg.replace(draw="inverse_cdf")
     return cfg.resolved(cell.gen_length)
 
 

@@ -129,7 +129,9 @@ def open_student(path: str | Path, tok: StudentTokenizer) -> StudentSetup:
         raise UserError(f"{p} was trained on task {meta['grammar_hash']}, but {root / STUDENT} describes "
                         f"{rec['task_hash']}")
     layout = _Layout(tok.vocab.size, model.cfg.seq_len, rec["prompt_len"], rec["response_len"])
-    return StudentSetup(make_denoiser(model, "mdlm", layout), tok, root.name, rec["response_len"])
+    # the head on the response only, as in the twins' swap: the same logits, so the same rows
+    return StudentSetup(make_denoiser(model, "mdlm", layout, response_logits_only=True), tok, root.name,
+                        rec["response_len"])
 
 
 @dataclass(frozen=True)
