@@ -1,6 +1,8 @@
-"""How the MDLM seeds split the holdout prompts in the swap (`seed_prompt_shares`)."""
+"""How the MDLM seeds split the holdout prompts in the swap (`seed_prompt_shares`), and which cells the judge scores."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -46,3 +48,42 @@ def test_a_config_with_no_seed_per_prompt_is_refused(tmp_path):
         TwinsConfig(work=tmp_path, real_ar_work=tmp_path, runs=tmp_path, out=tmp_path, seeds_per_prompt=0)
     assert TwinsConfig(work=tmp_path, real_ar_work=tmp_path, runs=tmp_path, out=tmp_path,
                        seeds_per_prompt=None).seeds_per_prompt is None
+
+
+class _FakeJudge:
+    """Scores each pair by its instruction's length; records what it saw."""
+
+    meta = {"model": "fake", "threshold": 0.5, "path": "/nowhere"}
+
+    def __init__(self):
+        self.seen: list[list[str]] = []
+
+    def scores(self, instructions, texts, progress=False):
+        self.seen.append(list(instructions))
+        return np.asarray([len(i) / 1000 for i in instructions])
+
+
+def _cell_file(root, name: str, weights: str, harmful: bool, prompts: list[int]) -> None:
+    rows = [{"prompt": p, "text": "t"} for p in prompts]
+    rec = {"spec": {"weights": weights}, "cell": {"gen_length": 96, "harmful": harmful, "sampler": {}, "rows": rows}}
+    (root / f"{name}.json").write_text(json.dumps(rec))
+
+
+def test_the_judge_sees_each_rows_own_prompt_and_skips_superseded_students_and_harmless_cells(tmp_path, monkeypatch):
+    from toydlm.real.kit import judged
+    from toydlm.real.twins.corpus import holdout_prompts
+    from toydlm.real.twins.stages import judge_swap
+
+    fake = _FakeJudge()
+    monkeypatch.setattr(judged, "harm_judge", lambda model, dtype: fake)
+    _cell_file(tmp_path, "current", "w1", True, [7, 3])
+    _cell_file(tmp_path, "superseded", "w0", True, [1])
+    _cell_file(tmp_path, "harmless", "w1", False, [2])
+    judge_swap(tmp_path, "fake", 96, weights={"w1"})
+    harmful = holdout_prompts()["harmful"]
+    assert fake.seen == [[harmful[7], harmful[3]]]
+    stored = json.loads((tmp_path / "judged" / "current.json").read_text())
+    assert stored["p_yes"] == [len(harmful[7]) / 1000, len(harmful[3]) / 1000] and "path" not in stored["judge"]
+    assert not (tmp_path / "judged" / "superseded.json").exists()
+    judge_swap(tmp_path, "fake", 96)  # resumable: the judged cell is not judged again; without a filter, all are
+    assert fake.seen[1:] == [[harmful[1]]]

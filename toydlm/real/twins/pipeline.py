@@ -61,7 +61,7 @@ def run_stage(stage: str, cfg: TwinsConfig) -> dict | None:
 
         names = student_names(cfg.students)
         pick_samplers(swap_plan(names, cfg.response_len), only, cfg.response_len)  # unknown label: an error
-        judge_swap(p["swap"], cfg.judge_model, cfg.response_len, only=only)
+        judge_swap(p["swap"], cfg.judge_model, cfg.response_len, only=only, weights=_sampled_weights(p["corpus"]))
         return None
     task, info = build_task(p["corpus"], p["real_ar"], cfg.prompt_len, cfg.response_len,
                             validation_every=cfg.validation_every)
@@ -81,14 +81,18 @@ def run_stage(stage: str, cfg: TwinsConfig) -> dict | None:
         from toydlm.real.twins.stages import run_coherence
         from toydlm.real.twins.teacher import read_manifest
 
-        f = p["corpus"] / STUDENTS
-        weights = {s["weights"] for s in json.loads(f.read_text()).values()} if f.exists() else None
         run_coherence(p["swap"], p["corpus"], teacher_cells(p["corpus"], p["real_ar"])[1],
-                      read_manifest(p["corpus"])["teacher"], weights)
+                      read_manifest(p["corpus"])["teacher"], _sampled_weights(p["corpus"]))
     elif stage == "report":
         f = p["corpus"] / STUDENTS
         return _report(cfg, task, info, p, json.loads(f.read_text()) if f.exists() else {})
     return None
+
+
+def _sampled_weights(corpus: Path) -> set[str] | None:
+    """The weights hashes of the students the swap sampled last (`students.json`; None, all, before any swap)."""
+    f = corpus / STUDENTS
+    return {s["weights"] for s in json.loads(f.read_text()).values()} if f.exists() else None
 
 
 def _swap(cfg: TwinsConfig, task, p: dict[str, Path], only: list[str] | None) -> None:

@@ -122,9 +122,10 @@ def run_swap(task, students: dict[str, Path], corpus_root: Path, store_root: Pat
 
 
 def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str = "bfloat16",
-               only: list[str] | None = None) -> None:
+               only: list[str] | None = None, weights: set[str] | None = None) -> None:
     """The LLM harm judge over every stored swap cell of harmful prompts not judged yet (resumable; `only`:
-    just cells of these labels, as `cell_label` writes them). It sees the raw instruction and the student's
+    just cells of these labels, as `cell_label` writes them; `weights`: just cells of the students with these
+    weights hashes, so a superseded student costs nothing). It sees the raw instruction and the student's
     text, as in the real-AR experiment (no holdout set has a prefill)."""
     from toydlm.io import atomic_write_json
     from toydlm.real.kit.judged import harm_judge, judged_path
@@ -137,6 +138,8 @@ def judge_swap(store_root: Path, judge_model: str, response_len: int, dtype: str
         if not is_second_swap(rec) or not cell["harmful"] or judged_path(path).exists():
             continue  # first-swap cells were judged in their own time
         if only is not None and cell_label(cell["sampler"], cell["gen_length"], response_len) not in only:
+            continue
+        if weights is not None and rec["spec"]["weights"] not in weights:
             continue
         judge = judge or harm_judge(judge_model, dtype)
         ins = [instructions[r["prompt"]] for r in cell["rows"]]  # a row names its holdout prompt (seeds split them)
