@@ -66,3 +66,11 @@ def test_a_cell_scores_a_seeded_subset_and_pools_per_token(tiny_ar):
     assert s["rows"] == list(range(8)) and s["tokens"][2] == 0
     assert per_token_nll(s) == pytest.approx(sum(s["nll"]) / sum(s["tokens"]))
     assert per_token_nll({"nll": [0.0], "tokens": [0]}) is None
+
+
+def test_scores_of_another_dtype_or_without_one_are_not_current():
+    from toydlm.real.twins.coherence import SCORING_DTYPE, is_current
+
+    assert is_current({"teacher": {"dtype": SCORING_DTYPE}})
+    assert not is_current({"teacher": {"checkpoint": "x"}}) and not is_current(None)
+    assert not is_current({"teacher": {"dtype": "float32"}}, dtype="bfloat16")

@@ -22,6 +22,9 @@ from toydlm.io import atomic_write_json
 
 SCORED_ROWS = 128
 UNKNOWN_MARK = "\ufffd"
+# The teacher scores in bfloat16, native on CPUs with AMX or AVX-512 BF16 and much cheaper there than float32.
+# Every score of one swap must share the dtype (`is_current`).
+SCORING_DTYPE = "bfloat16"
 
 
 def coherence_path(cell: Path) -> Path:
@@ -83,6 +86,11 @@ def per_token_nll(scores: dict) -> float | None:
     """A cell's per-token NLL: summed NLL over its scored answers' tokens (None when none has a token)."""
     n = float(np.sum(scores["tokens"]))
     return float(np.sum(scores["nll"]) / n) if n > 0 else None
+
+
+def is_current(scores: dict | None, dtype: str = SCORING_DTYPE) -> bool:
+    """Whether stored scores exist and were made in the scoring dtype (older ones, without it, are redone)."""
+    return scores is not None and scores.get("teacher", {}).get("dtype") == dtype
 
 
 def read_scores(cell: Path) -> dict | None:

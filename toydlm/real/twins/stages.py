@@ -164,25 +164,29 @@ def run_coherence(store_root: Path, corpus_root: Path, teacher_cells: dict[str, 
                   weights: set[str] | None = None, progress: bool = True) -> None:
     """The teacher's NLL of its own holdout samples and of every stored swap cell's answers (of the students
     with these weights hashes; all when None), each scored once and stored (resumable). `teacher`: the
-    manifest's record (`checkpoint`, `sha256`)."""
+    manifest's record (`checkpoint`, `sha256`). Scores made in another dtype than `SCORING_DTYPE` are redone."""
     from tqdm.auto import tqdm
 
     from toydlm.io import atomic_write_json
     from toydlm.real.kit.checkpoint import open_checkpoint
-    from toydlm.real.twins.coherence import read_scores, score_rows, write_scores
+    from toydlm.real.twins.coherence import SCORING_DTYPE, is_current, read_scores, score_rows, write_scores
+
+    def stored(p: Path) -> dict | None:
+        return json.loads(p.read_text()) if p.exists() else None
 
     texts, st = holdout_texts(), None
     todo = [(ps, None) for ps in PROMPT_SETS if ps.teacher_cell in teacher_cells
-            and not teacher_scores_path(corpus_root, ps.teacher_cell).exists()]
+            and not is_current(stored(teacher_scores_path(corpus_root, ps.teacher_cell)))]
     by_attack = {ps.attack: ps for ps in PROMPT_SETS}
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())
-        if is_second_swap(rec) and (weights is None or rec["spec"]["weights"] in weights) and read_scores(path) is None:
+        if (is_second_swap(rec) and (weights is None or rec["spec"]["weights"] in weights)
+                and not is_current(read_scores(path))):
             todo.append((by_attack[rec["cell"]["attack"]], path))
     for ps, path in tqdm(todo, desc="coherence", disable=not progress):
-        st = st or open_checkpoint(teacher["checkpoint"], "ar", gen_length=96, batch_size=16)
+        st = st or open_checkpoint(teacher["checkpoint"], "ar", gen_length=96, batch_size=16, dtype=SCORING_DTYPE)
         users, prefills = texts[ps.teacher_cell]
-        meta = {"checkpoint": teacher["checkpoint"], "sha256": teacher["sha256"]}
+        meta = {"checkpoint": teacher["checkpoint"], "sha256": teacher["sha256"], "dtype": SCORING_DTYPE}
         if path is None:
             scores = score_rows(st, users, prefills, teacher_cells[ps.teacher_cell]["samples"])
             atomic_write_json(teacher_scores_path(corpus_root, ps.teacher_cell), {**scores, "teacher": meta})
