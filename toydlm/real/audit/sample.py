@@ -27,12 +27,11 @@ def batch_inputs(st, cell: AuditCell, a: int, b: int, chat: bool = True) -> tupl
 
 
 def cell_config(st, cell: AuditCell):
-    """The cell's sampler config on this checkpoint: its end ids, steps resolved at the cell's length. A twins
-    student draws proposals by the inverse CDF, as the twins' own swap does, so both give the same rows."""
+    """The cell's sampler config on this checkpoint: its end ids, steps resolved at the cell's length, and the
+    proposal draw where the checkpoint fixes one (a twins student draws as the twins' own swap does)."""
     cfg = cell.sampler.cfg.replace(eos_id=st.eos_id, end_ids=tuple(st.end_ids[1:]))
-    if hasattr(st, "den"):
-        cfg = cfg.replace(draw="inverse_cdf")
-    return cfg.resolved(cell.gen_length)
+    draw = getattr(st, "draw", None)
+    return (cfg if draw is None else cfg.replace(draw=draw)).resolved(cell.gen_length)
 
 
 def decode_batch(st, cell: AuditCell, a: int, b: int, chat: bool = True, on_step=None) -> list[dict]:

@@ -167,16 +167,13 @@ def run_coherence(store_root: Path, corpus_root: Path, teacher_cells: dict[str, 
     manifest's record (`checkpoint`, `sha256`). Scores made in another dtype than `SCORING_DTYPE` are redone."""
     from tqdm.auto import tqdm
 
-    from toydlm.io import atomic_write_json
+    from toydlm.io import atomic_write_json, read_json_or_none
     from toydlm.real.kit.checkpoint import open_checkpoint
     from toydlm.real.twins.coherence import SCORING_DTYPE, is_current, read_scores, score_rows, write_scores
 
-    def stored(p: Path) -> dict | None:
-        return json.loads(p.read_text()) if p.exists() else None
-
     texts, st = holdout_texts(), None
     todo = [(ps, None) for ps in PROMPT_SETS if ps.teacher_cell in teacher_cells
-            and not is_current(stored(teacher_scores_path(corpus_root, ps.teacher_cell)))]
+            and not is_current(read_json_or_none(teacher_scores_path(corpus_root, ps.teacher_cell), "teacher scores"))]
     by_attack = {ps.attack: ps for ps in PROMPT_SETS}
     for path in sorted(Path(store_root).glob("*.json")):
         rec = json.loads(path.read_text())

@@ -20,6 +20,7 @@ import numpy as np
 from toydlm.errors import UserError
 from toydlm.io import atomic_write_json
 from toydlm.real.twins.dataset import prompt_row
+from toydlm.real.twins.swap import DIFFUSION_DRAW
 from toydlm.real.twins.vocab import EOS_ID, EOT_ID, MASK_ID, PAD_ID, SPECIALS, CompactVocab
 
 STUDENT = "student.json"
@@ -83,6 +84,7 @@ class StudentSetup:
     mask_id: int = MASK_ID
     pad_id: int = PAD_ID
     logits_shift: bool = False  # a shifted student aligns its own logits (`toydlm.model.aligned_logits`)
+    draw: str = DIFFUSION_DRAW  # the audit draws proposals as the twins' swap does, so both give the same rows
 
     @property
     def end_ids(self) -> list[int]:

@@ -34,6 +34,7 @@ CORE_SAMPLERS = ("ar_order", "random", "low_confidence", "low_confidence@default
                  "low_confidence+eos_forbidden")
 SWEEP_SAMPLERS = ("ar_order", "low_confidence")
 SWEEP_LENGTHS = (32, 64)  # besides the trained canvas
+DIFFUSION_DRAW = "inverse_cdf"  # how the students' diffusion samplers draw proposals (an audit of a student too)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class SwapSampler:
     cfg: SamplerConfig
 
 
-def sampler_at(label: str, gen_length: int, temperature: float = 1.0, draw: str = "inverse_cdf") -> SwapSampler:
+def sampler_at(label: str, gen_length: int, temperature: float = 1.0, draw: str = DIFFUSION_DRAW) -> SwapSampler:
     """The student's sampler for a label: `ar` (the AR student's decoder) or any audit-style diffusion spec,
     at two tokens per step, with EOS and EOT as its end tokens. The diffusion samplers draw proposals by
     `draw`: by default the inverse CDF, the same distribution as the race at a fraction of its cost on CPU
