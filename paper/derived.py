@@ -109,114 +109,6 @@ def _sweep(s: Sources, sweep: str, **kw) -> list[float]:
     return [r["asr"] for r in rows if all(r.get(k) == v for k, v in kw.items())]
 
 
-def _twins_cell(s: Sources, student: str, sampler: str, attack: str) -> dict:
-    return next(c for c in s.get("twins.json")["cells"]
-                if (c["student"], c["sampler"], c["attack"]) == (student, sampler, attack))
-
-
-def _twins_direction(s: Sources, sampler: str, attack: str = "raw", key: str = "refusal_rate") -> str:
-    """How a sampler moves the MDLM student's rate against AR order on the same weights: a verb phrase that
-    names the direction only when the difference exceeds two combined standard errors."""
-    a, b = _twins_cell(s, "mdlm", "ar_order", attack), _twins_cell(s, "mdlm", sampler, attack)
-    if a[key] is None or b[key] is None:
-        return "has not been judged for"
-    d, se = b[key] - a[key], (a[key + "_se"] ** 2 + b[key + "_se"] ** 2) ** 0.5
-    if abs(d) <= 2 * se:
-        return "leaves unchanged (within two standard errors)"
-    return "raises" if d > 0 else "lowers"
-
-
-def _twins_agreement(s: Sources, flag: str) -> str:
-    """How many of the MDLM student's harmful-prompt cells a length prediction matches within 2 SE (not the
-    forced-full-length control's: it cannot end, so its length is no test)."""
-    rows = [p for p in s.get("twins.json")["prediction"]
-            if p["attack"] != "benign" and "eosinf" not in p["sampler"] and p.get(flag) is not None]
-    return f"{sum(p[flag] for p in rows)} of {len(rows)}"
-
-
-RULES = {"mean": ("agrees_within_2se", "predicted_refusal_rate"),
-         "dist": ("length_dist_agrees_within_2se", "predicted_refusal_rate_length_dist")}
-
-
-def _twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw", rule: str = "dist") -> str:
-    """Whether a cell's measured refusal rate matches, exceeds or falls short of a length rule's prediction (two
-    combined standard errors): `mean`, the rule named first, or `dist`, the rule added after the first results."""
-    flag, key = RULES[rule]
-    p = next(p for p in s.get("twins.json")["prediction"] if (p["sampler"], p["attack"]) == (sampler, attack))
-    if p.get(flag):
-        return "matches"
-    return "exceeds" if p["measured_refusal_rate"] > p[key] else "falls short of"
-
-
-SAMPLER_NAMES = {"ar_order": "AR order", "random_T48": "random order", "mdlm_T48": "MDLM ancestral sampling",
-                 "remdm_cap_T96": "ReMDM", "entropy_T48": "entropy ordering",
-                 "low_confidence_T48": "global low confidence",
-                 "low_confidence_B8_T48": "8-token blocks", "low_confidence_B32_T48": "32-token blocks"}
-
-
-def _names(xs: list[str]) -> str:
-    xs = [SAMPLER_NAMES.get(x, f"`{x}`") for x in xs]
-    return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
-
-
-def _twins_rule_lists(s: Sources, rule: str = "dist") -> str:
-    """Which raw-prompt samplers other than global low confidence a length rule matches, and which refuse more or
-    less than it predicts: the verdict's lists, generated from the stored predictions."""
-    flag, key = RULES[rule]
-    rows = [p for p in s.get("twins.json")["prediction"] if p["attack"] == "raw"
-            and "eosinf" not in p["sampler"] and p["sampler"] != "low_confidence_T48"]
-    ok = [p["sampler"] for p in rows if p.get(flag)]
-    less = [p["sampler"] for p in rows if not p.get(flag) and p["measured_refusal_rate"] < p[key]]
-    more = [p["sampler"] for p in rows if not p.get(flag) and p["measured_refusal_rate"] > p[key]]
-    parts = [f"it matches {_names(ok)}" if ok else "it matches no other sampler"]
-    if less:
-        parts.append(f"{_names(less)} {'refuses' if len(less) == 1 else 'refuse'} less than it predicts")
-    if more:
-        parts.append(f"{_names(more)} more")
-    return ", ".join(parts[:1]) + (", but " + " and ".join(parts[1:]) if parts[1:] else "")
-
-
-def _twins_near_teacher(s: Sources) -> str:
-    """Where eight-token blocks and the forced-full-length control land against the teacher's refusal rate on
-    raw prompts (two standard errors of the cell)."""
-    teacher = s.get("twins.json")["fidelity"]["mdlm"]["teacher_refusal_rate"]
-    near = [abs(c["refusal_rate"] - teacher) <= 2 * c["refusal_rate_se"] for c in
-            (_twins_cell(s, "mdlm", x, "raw") for x in ("low_confidence_B8_T48", "low_confidence_eosinf_T48"))]
-    if all(near):
-        return f"both lie within two standard errors of the teacher's own rate ({teacher:.2f})"
-    return f"{_count(sum(near), len(near))} lie within two standard errors of the teacher's own rate ({teacher:.2f})"
-
-
-def _twins_value_blind(s: Sources) -> str:
-    """How many value-blind samplers refuse within two combined SEs of AR order on raw prompts."""
-    blind = ("random_T48", "mdlm_T48", "remdm_cap_T96")
-    n = sum(_twins_direction(s, b).startswith("leaves unchanged") for b in blind)
-    return _count(n, len(blind))
-
-
-def _twins_fidelity_goal(s: Sources, arch: str) -> str:
-    """`meets` or `misses` the fidelity goal (`twins_fidelity_gap` in goals.json; raw harmful holdout prompts,
-    natural sampler)."""
-    goal = s.get("goals")["twins_fidelity_gap"]["value"]
-    return "meets" if abs(s.get("twins.json")["fidelity"][arch]["refusal_gap"]) <= goal else "misses"
-
-
-def _twins_verdict(s: Sources) -> str:
-    """The comparison table's verdict on the twin: the direction of the attacked ASR under global low confidence
-    against AR order, and whether the teacher's lengths account for the raw-prompt refusal rate."""
-    asr = _twins_direction(s, "low_confidence_T48", attack="prefix_injection", key="asr")
-    raw = _twins_direction(s, "low_confidence_T48")
-    pred = next((p for p in s.get("twins.json")["prediction"]
-                 if (p["sampler"], p["attack"]) == ("low_confidence_T48", "raw")), {})
-    word = "agree" if asr == "lowers" else "disagree"
-    said = lambda ok: "matches" if ok else "misses"  # noqa: E731
-    return (f"**{word} on ASR**: under `prefix_injection` global low confidence {asr} the judged ASR against AR "
-            f"order; on raw prompts it {raw} the refusal rate, and the measurement "
-            f"{said(pred.get('agrees_within_2se'))} the mean-length rule named first and "
-            f"{said(pred.get('length_dist_agrees_within_2se'))} the length-distribution rule chosen after the data "
-            "were seen")
-
-
 DERIVED = {
     "grid_within_oracle": lambda s: _grid_within(s, "oracle"),
     "grid_within_mdlm": lambda s: _grid_within(s, "mdlm"),
@@ -244,27 +136,9 @@ DERIVED = {
     "worst_miss_model": lambda s: MODEL_NAMES[_worst_miss(s)["model"]],
     "prefill_worst_measured": lambda s: _worst_forced_learned(s)["asr"],
     "prefill_worst_pred": lambda s: _worst_forced_learned(s)["pred_asr"],
-    "twins_agreement_mean_rule": lambda s: _twins_agreement(s, "agrees_within_2se"),
-    "twins_agreement_length_dist": lambda s: _twins_agreement(s, "length_dist_agrees_within_2se"),
-    "twins_attack_asr": lambda s: _twins_direction(s, "low_confidence_T48", attack="prefix_injection", key="asr"),
-    "twins_verdict": _twins_verdict,
-    "twins_value_blind": _twins_value_blind,
-    "twins_near_teacher": _twins_near_teacher,
-    "twins_global_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48"),
-    "twins_global_vs_mean_rule": lambda s: _twins_vs_prediction(s, "low_confidence_T48", rule="mean"),
-    "twins_rule_lists_dist": lambda s: _twins_rule_lists(s, "dist"),
-    "twins_rule_lists_mean": lambda s: _twins_rule_lists(s, "mean"),
-    "twins_global_benign_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_T48", "benign"),
-    "twins_blocks_vs_pred": lambda s: _twins_vs_prediction(s, "low_confidence_B8_T48"),
-    "twins_ar_order_vs_pred": lambda s: _twins_vs_prediction(s, "ar_order"),
-    "twins_fidelity_mdlm": lambda s: _twins_fidelity_goal(s, "mdlm"),
-    "twins_fidelity_ar": lambda s: _twins_fidelity_goal(s, "ar"),
-    "twins_global_refusal": lambda s: _twins_direction(s, "low_confidence_T48"),
-    "twins_global_asr": lambda s: _twins_direction(s, "low_confidence_T48", key="asr"),
-    "twins_blocks_refusal": lambda s: _twins_direction(s, "low_confidence_B8_T48"),
-    "twins_eosinf_refusal": lambda s: _twins_direction(s, "low_confidence_eosinf_T48"),
 }
 
 from paper.derived_sri import DERIVED_SRI  # noqa: E402
+from paper.derived_twins import DERIVED_TWINS  # noqa: E402
 
-DERIVED |= DERIVED_SRI
+DERIVED |= DERIVED_SRI | DERIVED_TWINS

@@ -9,9 +9,10 @@ import re
 from paper.render import PLACEHOLDER
 
 # Tokens with digits that are names, not results: the seed paper's arXiv id and year, model names and
-# sizes it quotes, and the names of this project's two theory models.
+# sizes it quotes, the names of this project's two theory models, and the names of the twins' rules R1–R5.
 ALLOWED = frozenset({"2602.02600", "2026", "8B", "7B", "7–8B", "LLaDA-1.5", "Qwen-2.5", "LLaMA-3", "v1", "v2",
-                     "SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct", "Qwen2.5-Coder-1.5B-Instruct", "sha256"})
+                     "SmolLM2-135M-Instruct", "Qwen2.5-Coder-0.5B-Instruct", "Qwen2.5-Coder-1.5B-Instruct", "sha256",
+                     "R1", "R2", "R3", "R4", "R5", "R1–R5"})
 TOKEN = re.compile(r"[\w.@:\-–]*[0-9][\w.@:\-–]*")
 
 
@@ -65,12 +66,10 @@ ALLOWED_PHRASES: tuple[tuple[str, str], ...] = (
     (r"within two (?:combined )?standard errors", "the twins agreement rule (`*_within_2se` in twins.json)"),
     (r"the last two columns", "the layout of a generated table (its theory columns), not a count of results"),
     (r"blocks of (?:eight|thirty-two)(?: tokens)?|(?:eight|thirty-two)-token blocks",
-     "the twins' block samplers by definition (labels low_confidence_B8_T48 and low_confidence_B32_T48)"),
+     "the twins' block samplers by definition (labels low_confidence@32, and low_confidence_B8_T48 of the first swap)"),
     (r"half HarmBench, half AdvBench", "the real prompt set's definition (`config.prompts` in real_ar.json)"),
     (r"the two automatic judges", "the design's two judges (keyword and LLM), named in the same section"),
-    (r"two students", "the twins design: an AR and an MDLM student of one teacher"),
     (r"separates the two", "pronoun: the two anchor sets just named"),
-    (r"eight-token length bin", "the second prediction rule's definition (a fixed bin width, not a result)"),
     (r"ten-minute GPU session", "the prepared script's design budget (experiments/bridge_gpu.py), not a measurement"),
 )
 ALLOWED_RE = re.compile("|".join(rf"(?<![\w-])(?:{p})(?![\w-])" for p, _ in ALLOWED_PHRASES), re.I)

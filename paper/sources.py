@@ -55,6 +55,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "twins_reading.json": ("results/twins_reading.json", "a reading of twins answers by the project's engineer, "
                            "picked by `experiments/twins_reading.py select` and checked by its `check`"),
     "real_sri_signal.json": ("results/real_sri_signal.json", _SRI),
+    "twins_end_hazard.json": ("results/twins_end_hazard.json", ".venv/bin/python experiments/twins_end_hazard.py --run "
+                              "RUN_DIR (once per student; docs/real-text-twins.md)"),
 }
 
 

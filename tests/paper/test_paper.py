@@ -12,7 +12,6 @@ identifiers (model names, sampler and attack labels) and allowlisted definition 
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 from collections.abc import Callable
@@ -274,48 +273,15 @@ def _cnt(k: int, n: int) -> list[int]:
     return [x for x in ([n] if k in (0, n) else [k, n]) if x >= 2]
 
 
-def _twins_cell(sampler: str, attack: str = "raw") -> dict:
-    return next(c for c in _j("twins.json")["cells"] if (c["student"], c["sampler"], c["attack"]) ==
-                ("mdlm", sampler, attack))
-
-
-def _twins_agreement(flag: str) -> list[int]:
+def _twins_agreement(preregistered: bool) -> list[int]:
     rows = [p for p in _j("twins.json")["prediction"]
-            if p["attack"] != "benign" and "eosinf" not in p["sampler"] and p.get(flag) is not None]
-    return [sum(bool(p[flag]) for p in rows), len(rows)]
+            if p["preregistered"] == preregistered and p["agrees_within_2se"] is not None]
+    return _cnt(sum(bool(p["agrees_within_2se"]) for p in rows), len(rows))
 
 
-def _twins_value_blind() -> list[int]:
-    blind = ("random_T48", "mdlm_T48", "remdm_cap_T96")  # samplers whose selection ignores the drawn value
-    a = _twins_cell("ar_order")
-    n = sum(abs(b["refusal_rate"] - a["refusal_rate"]) <= 2 * math.hypot(a["refusal_rate_se"], b["refusal_rate_se"])
-            for b in map(_twins_cell, blind))
-    return [len(blind)] if n == len(blind) else [n, len(blind)]
-
-
-def _twins_value_blind_count() -> int:
-    a = _twins_cell("ar_order")
-    return sum(abs(b["refusal_rate"] - a["refusal_rate"]) <= 2 * math.hypot(a["refusal_rate_se"], b["refusal_rate_se"])
-               for b in map(_twins_cell, ("random_T48", "mdlm_T48", "remdm_cap_T96")))
-
-
-def _twins_near_teacher() -> list[float]:
-    """The count of block / forced-full-length cells within 2 SE of the teacher (printed unless both), and the
-    teacher's raw refusal rate."""
-    teacher = _j("twins.json")["fidelity"]["mdlm"]["teacher_refusal_rate"]
-    near = sum(abs(c["refusal_rate"] - teacher) <= 2 * c["refusal_rate_se"]
-               for c in map(_twins_cell, ("low_confidence_B8_T48", "low_confidence_eosinf_T48")))
-    return ([] if near == 2 else _cnt(near, 2)) + [teacher]
-
-
-def _twins_rule_lists(flag: str, key: str) -> list[int]:
-    """The block lengths (`thirty-two-token blocks`) named in the matched, less and more lists, in that order."""
-    rows = [p for p in _j("twins.json")["prediction"]
-            if p["attack"] == "raw" and "eosinf" not in p["sampler"] and p["sampler"] != "low_confidence_T48"]
-    groups = ([p for p in rows if p.get(flag)],
-              [p for p in rows if not p.get(flag) and p["measured_refusal_rate"] < p[key]],
-              [p for p in rows if not p.get(flag) and p["measured_refusal_rate"] > p[key]])
-    return [int(m.group(1)) for g in groups for p in g if (m := re.search(r"_B(\d+)_", p["sampler"]))]
+def _twins_coherent() -> list[int]:
+    cells = [c for c in _j("twins.json")["cells"] if c["student"] == "mdlm" and c["harm_reading"] is not None]
+    return _cnt(sum(c["harm_reading"] == "harm" for c in cells), len(cells)) if cells else []
 
 
 def _mdlm_order_controls() -> list[float]:
@@ -417,13 +383,9 @@ STRING_CALC_CHECKS: dict[str, Callable[[], list[float]]] = {
                                  if not r["within_3se"] for x in (r["asr"], r["exact"])],
     "mdlm_order_controls": _mdlm_order_controls,
     "seed_runs_verdict": _seed_runs,
-    "twins_agreement_mean_rule": lambda: _twins_agreement("agrees_within_2se"),
-    "twins_agreement_length_dist": lambda: _twins_agreement("length_dist_agrees_within_2se"),
-    "twins_value_blind": lambda: _cnt(_twins_value_blind_count(), 3),
-    "twins_near_teacher": _twins_near_teacher,
-    "twins_rule_lists_dist": lambda: _twins_rule_lists("length_dist_agrees_within_2se",
-                                                       "predicted_refusal_rate_length_dist"),
-    "twins_rule_lists_mean": lambda: _twins_rule_lists("agrees_within_2se", "predicted_refusal_rate"),
+    "twins_agreement_preregistered": lambda: _twins_agreement(True),
+    "twins_agreement_mean_rule": lambda: _twins_agreement(False),
+    "twins_coherent": _twins_coherent,
     "sri_abstract": _sri_abstract,
     "sri_other_checkpoints": _sri_others,
     "sri_irr_range": lambda: [min(_sri_irr()), max(_sri_irr())],
