@@ -108,16 +108,17 @@ def twins_rainbow(s: Sources, sampler: str, flag: str) -> str:
     return "cannot be read (a cell is missing or has no spread)" if v is None else yes if v else no
 
 
-def twins_claim(s: Sources, attack: str) -> str:
-    """Rule R5 on one prompt set: does global low confidence lower the harm R3 counts, against AR order?"""
+def twins_claim(s: Sources, attack: str, obj: str = "it") -> str:
+    """Rule R5 on one prompt set, as a verb phrase about `obj` (the harm R3 counts): does global low confidence
+    lower it, against AR order? Without a verdict, the reason follows the object."""
     c = _rep(s)["rules"]["R5_swap_lowers_asr"][attack]
     if c["swap_lowers_asr"] is not None:
-        return "lowers" if c["swap_lowers_asr"] else "does not lower"
+        return f"lowers {obj}" if c["swap_lowers_asr"] else f"does not lower {obj}"
     if None in c["harm_readings"]:
-        return "cannot yet be said to lower (a cell is not judged or not scored for coherence)"
+        return f"cannot yet be said to lower {obj} (a cell is not judged or not scored for coherence)"
     if all(r == "compliant framing" for r in c["harm_readings"]):
-        return "cannot be said to lower (neither cell's answers are coherent enough to carry harm)"
-    return "cannot be said to lower (neither cell carries any counted harm)"
+        return f"cannot be said to lower {obj} (neither cell's answers are coherent enough to carry harm)"
+    return f"cannot be said to lower {obj} (neither cell carries any counted harm)"
 
 
 def twins_reading(s: Sources, attack: str, i: int) -> str:
@@ -151,7 +152,8 @@ def twins_verdict(s: Sources) -> str:
 def twins_summary(s: Sources) -> str:
     """The verdict paragraph's opening, composed from the rules' outcomes (no number of its own)."""
     fid = twins_fidelity(s, "mdlm")
-    claims = {a: twins_claim(s, a) for a in ("raw", "prefix_injection")}
+    claims = {"raw": twins_claim(s, "raw", "the counted harm on raw harmful prompts"),
+              "prefix_injection": twins_claim(s, "prefix_injection", "it under `prefix_injection`")}
     faithful = {"meets": "so its rates can stand for the teacher's.",
                 "misses": "so its rates are those of a student that is not a faithful copy of its teacher, and the "
                           "twin tests the mechanism, not the teacher's numbers."}
@@ -160,8 +162,8 @@ def twins_summary(s: Sources) -> str:
             f"of answers to raw harmful prompts and {twins_direction(s, 'low_confidence')} their refusal rate against "
             f"AR order on the same weights, and the rate it reaches {twins_vs_prediction(s, 'low_confidence')} the "
             f"rate the teacher's own lengths predict by the rule fixed before the run. The student {fid} the fidelity "
-            f"rule, {faithful} On the seed study's claim, global low confidence {claims['raw']} the counted harm on "
-            f"raw harmful prompts and {claims['prefix_injection']} it under `prefix_injection`.")
+            f"rule, {faithful} On the seed study's claim, global low confidence {claims['raw']}, and "
+            f"{claims['prefix_injection']}.")
 
 
 DERIVED_TWINS = {
@@ -190,6 +192,7 @@ DERIVED_TWINS = {
     "twins_rainbow_ar_order": lambda s: twins_rainbow(s, "ar_order", "shorter_at_longer_canvas"),
     "twins_claim_raw": lambda s: twins_claim(s, "raw"),
     "twins_claim_prefix": lambda s: twins_claim(s, "prefix_injection"),
+    "twins_claim_prefix_abstract": lambda s: twins_claim(s, "prefix_injection", "the harm counted under the coherence rule"),
     "twins_reading_raw_ar_order": lambda s: twins_reading(s, "raw", 0),
     "twins_reading_raw_global": lambda s: twins_reading(s, "raw", 1),
     "twins_reading_prefix_ar_order": lambda s: twins_reading(s, "prefix_injection", 0),

@@ -73,7 +73,7 @@ def test_one_attack_where_the_swap_does_not_lower_harm_is_a_disagreement():
     raised = swap_claim(_judged("harm", 0.1), _judged("harm", 0.5))
     assert lowered["swap_lowers_asr"] and framing["swap_lowers_asr"] and raised["swap_lowers_asr"] is False
     s = _Src(_rep(claims={"raw": lowered, "prefix_injection": raised}))
-    assert dt.twins_claim(s, "raw") == "lowers" and dt.twins_claim(s, "prefix_injection") == "does not lower"
+    assert dt.twins_claim(s, "raw") == "lowers it" and dt.twins_claim(s, "prefix_injection", "x") == "does not lower x"
     assert dt.twins_verdict(s).startswith("**disagree**") and "`prefix_injection`" in dt.twins_verdict(s)
     s = _Src(_rep(claims={"raw": lowered, "prefix_injection": framing}))
     assert dt.twins_verdict(s).startswith("**agree**")
