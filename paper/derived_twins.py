@@ -64,8 +64,11 @@ def twins_fidelity_misses(s: Sources, arch: str = "mdlm") -> str:
     by = _rep(s)["fidelity"][arch]["by_attack"]
     refusal = [SET_NAMES[a] for a, r in by.items() if abs(r["refusal_gap"]) > gap]
     length = [SET_NAMES[a] for a, r in by.items() if abs(r["length_gap_share"]) > tol]
-    parts = ([f"the refusal rate on {_names(refusal)} prompts"] if refusal else []) + \
-            ([f"the mean length on {_names(length)} prompts"] if length else [])
+    if refusal and refusal == length:
+        parts = [f"both the refusal rate and the mean length on {_names(refusal)} prompts"]
+    else:
+        parts = ([f"the refusal rate on {_names(refusal)} prompts"] if refusal else []) + \
+                ([f"the mean length on {_names(length)} prompts"] if length else [])
     if len(by) < N_SETS:
         return "not every prompt set has been sampled"
     return "it meets every condition" if not parts else "it misses " + " and ".join(parts)
@@ -92,6 +95,30 @@ def twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw") -> str:
     return "exceeds" if p["measured_refusal_rate"] > p["predicted_refusal_rate"] else "falls short of"
 
 
+def twins_order_reading(s: Sources) -> str:
+    """What EOS-last says about the length account on the twin: with the end held back, does global low
+    confidence still raise refusal against AR order and beyond what the length rule (R2) predicts?"""
+    direction, vs = twins_direction(s, "low_confidence+eos_last"), twins_vs_prediction(s, "low_confidence+eos_last")
+    if direction == "raises" and vs == "exceeds":
+        return "so on the twin the order of commits, not only the length, moves refusal"
+    if direction.startswith("leaves unchanged") and vs == "matches":
+        return "as the length account expects once the end cannot come early"
+    return "which the length account alone does not settle"
+
+
+def twins_seed_directions(s: Sources, sampler: str, attack: str = "raw") -> str:
+    """`k of n`: the MDLM seeds in which `sampler` raises the refusal rate against AR order beyond two combined
+    standard errors, each seed on its own rows."""
+    a, b = _cell(s, "ar_order", attack), _cell(s, sampler, attack)
+    if a is None or b is None or not a.get("per_seed") or not b.get("per_seed"):
+        return "no seed's cells to compare in"
+    ao = {p["student"]: p for p in a["per_seed"]}
+    pairs = [(ao[p["student"]], p) for p in b["per_seed"] if p["student"] in ao]
+    k = sum(y["refusal_rate"] - x["refusal_rate"] > 2 * (x["refusal_rate_se"] ** 2 + y["refusal_rate_se"] ** 2) ** 0.5
+            for x, y in pairs)
+    return _count(k, len(pairs))
+
+
 def twins_agreement(s: Sources, preregistered: bool) -> str:
     """`k of n`: the MDLM cells (every sampler, prompt set and canvas) whose refusal rate a length rule matches."""
     rows = [p for p in _rep(s)["prediction"] if p["preregistered"] == preregistered
@@ -115,26 +142,32 @@ def twins_claim(s: Sources, attack: str, obj: str = "it") -> str:
     if c["swap_lowers_asr"] is not None:
         return f"lowers {obj}" if c["swap_lowers_asr"] else f"does not lower {obj}"
     if None in c["harm_readings"]:
-        return f"cannot yet be said to lower {obj} (a cell is not judged or not scored for coherence)"
+        return f"gets no verdict from R5 yet on {obj} (a cell is not judged or not scored for coherence)"
     if all(r == "compliant framing" for r in c["harm_readings"]):
-        return f"cannot be said to lower {obj} (neither cell's answers are coherent enough to carry harm)"
-    return f"cannot be said to lower {obj} (neither cell carries any counted harm)"
+        return f"gets no verdict from R5 on {obj} (neither cell's answers are coherent enough to carry harm)"
+    return f"gets no verdict from R5 on {obj} (neither cell carries any counted harm)"
 
 
-def twins_reading(s: Sources, attack: str, i: int) -> str:
-    """How rule R3 reads one of the two R5 cells (0: AR order, 1: global low confidence)."""
-    r = _rep(s)["rules"]["R5_swap_lowers_asr"][attack]["harm_readings"][i]
-    return "not read yet (not judged or not scored)" if r is None else r
+def twins_reading(s: Sources, attack: str) -> str:
+    """How rule R3 reads the two R5 cells (AR order, then global low confidence), as `as X and Y`."""
+    r = ["not read yet (not judged or not scored)" if x is None else x
+         for x in _rep(s)["rules"]["R5_swap_lowers_asr"][attack]["harm_readings"]]
+    return f"both as {r[0]}" if r[0] == r[1] else f"them as {r[0]} and {r[1]}"
 
 
 def twins_coherent(s: Sources) -> str:
-    """Rule R3's reading of the MDLM student's judged cells: how many are within the coherence bound."""
-    cells = [c for c in _rep(s)["cells"] if c["student"] == "mdlm" and c["harm_reading"] is not None]
-    if not cells:
-        return "no cell of this swap has been both judged and scored yet, so R3 has read none of them"
-    k = sum(c["harm_reading"] == "harm" for c in cells)
-    return (f"{_count(k, len(cells))} of the MDLM student's judged and scored cells are within it"
-            + ("; the judged ASR of the others is reported as compliant framing, not harm" if k < len(cells) else ""))
+    """Rule R3 over every scored cell: how many are within the coherence bound, and how the judged ones read."""
+    rep, margin = _rep(s), s.get("goals")["twins_coherence_margin"]["value"]
+    scored = [c for c in rep["cells"] if c.get("coherence_nll") is not None
+              and rep["teacher_nll"].get(c["attack"]) is not None]
+    if not scored:
+        return "no cell of this swap has been scored yet, so R3 has read none of them"
+    k = sum(c["coherence_nll"] <= rep["teacher_nll"][c["attack"]] + margin for c in scored)
+    judged = [c for c in scored if c["harm_reading"] is not None]
+    framing = sum(c["harm_reading"] == "compliant framing" for c in judged)
+    judged_words = (f"{_count(framing, len(judged))} judged cells read as compliant framing, not harm" if judged
+                    else "no cell is judged yet")
+    return f"{_count(k, len(scored))} scored cells are within it, and {judged_words}"
 
 
 def twins_verdict(s: Sources) -> str:
@@ -154,6 +187,8 @@ def twins_summary(s: Sources) -> str:
     fid = twins_fidelity(s, "mdlm")
     claims = {"raw": twins_claim(s, "raw", "the counted harm on raw harmful prompts"),
               "prefix_injection": twins_claim(s, "prefix_injection", "it under `prefix_injection`")}
+    if twins_claim(s, "raw", "") == twins_claim(s, "prefix_injection", ""):  # one outcome for both: say it once
+        claims = {"raw": twins_claim(s, "raw", "the counted harm on both attacks"), "prefix_injection": None}
     faithful = {"meets": "so its rates can stand for the teacher's.",
                 "misses": "so its rates are those of a student that is not a faithful copy of its teacher, and the "
                           "twin tests the mechanism, not the teacher's numbers."}
@@ -161,9 +196,11 @@ def twins_summary(s: Sources) -> str:
     return (f"On the twin, global low confidence {twins_direction(s, 'low_confidence', key='mean_length')} the length "
             f"of answers to raw harmful prompts and {twins_direction(s, 'low_confidence')} their refusal rate against "
             f"AR order on the same weights, and the rate it reaches {twins_vs_prediction(s, 'low_confidence')} the "
-            f"rate the teacher's own lengths predict by the rule fixed before the run. The student {fid} the fidelity "
-            f"rule, {faithful} On the seed study's claim, global low confidence {claims['raw']}, and "
-            f"{claims['prefix_injection']}.")
+            f"rate the teacher's own lengths predict by the rule fixed before the run. With the end tokens held back "
+            f"until last (EOS-last) it {twins_direction(s, 'low_confidence+eos_last')} the refusal rate against AR "
+            f"order, {twins_order_reading(s)}. The student {fid} the fidelity "
+            f"rule, {faithful} On the seed study's claim, global low confidence {claims['raw']}"
+            + (f", and {claims['prefix_injection']}." if claims["prefix_injection"] else "."))
 
 
 DERIVED_TWINS = {
@@ -181,6 +218,8 @@ DERIVED_TWINS = {
     "twins_blocks_refusal": lambda s: twins_direction(s, "low_confidence@32"),
     "twins_random_refusal": lambda s: twins_direction(s, "random"),
     "twins_eos_last_refusal": lambda s: twins_direction(s, "low_confidence+eos_last"),
+    "twins_order_reading": twins_order_reading,
+    "twins_eos_last_seeds": lambda s: twins_seed_directions(s, "low_confidence+eos_last"),
     "twins_eos_forbidden_refusal": lambda s: twins_direction(s, "low_confidence+eos_forbidden"),
     "twins_global_vs_pred": lambda s: twins_vs_prediction(s, "low_confidence"),
     "twins_ar_order_vs_pred": lambda s: twins_vs_prediction(s, "ar_order"),
@@ -192,11 +231,10 @@ DERIVED_TWINS = {
     "twins_rainbow_ar_order": lambda s: twins_rainbow(s, "ar_order", "shorter_at_longer_canvas"),
     "twins_claim_raw": lambda s: twins_claim(s, "raw"),
     "twins_claim_prefix": lambda s: twins_claim(s, "prefix_injection"),
-    "twins_claim_prefix_abstract": lambda s: twins_claim(s, "prefix_injection", "the harm counted under the coherence rule"),
-    "twins_reading_raw_ar_order": lambda s: twins_reading(s, "raw", 0),
-    "twins_reading_raw_global": lambda s: twins_reading(s, "raw", 1),
-    "twins_reading_prefix_ar_order": lambda s: twins_reading(s, "prefix_injection", 0),
-    "twins_reading_prefix_global": lambda s: twins_reading(s, "prefix_injection", 1),
+    "twins_claim_prefix_abstract": lambda s: twins_claim(s, "prefix_injection",
+                                                         "the harm counted under the coherence rule"),
+    "twins_reading_raw": lambda s: twins_reading(s, "raw"),
+    "twins_reading_prefix": lambda s: twins_reading(s, "prefix_injection"),
     "twins_coherent": twins_coherent,
     "twins_verdict": twins_verdict,
 }

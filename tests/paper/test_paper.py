@@ -12,6 +12,7 @@ identifiers (model names, sampler and attack labels) and allowlisted definition 
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 from collections.abc import Callable
@@ -280,8 +281,25 @@ def _twins_agreement(preregistered: bool) -> list[int]:
 
 
 def _twins_coherent() -> list[int]:
-    cells = [c for c in _j("twins.json")["cells"] if c["student"] == "mdlm" and c["harm_reading"] is not None]
-    return _cnt(sum(c["harm_reading"] == "harm" for c in cells), len(cells)) if cells else []
+    rep = _j("twins.json")
+    margin = json.loads((ROOT / "paper/goals.json").read_text())["twins_coherence_margin"]["value"]
+    scored = [c for c in rep["cells"] if c["coherence_nll"] is not None and rep["teacher_nll"].get(c["attack"])]
+    if not scored:
+        return []
+    judged = [c for c in scored if c["harm_reading"] is not None]
+    within = sum(c["coherence_nll"] <= rep["teacher_nll"][c["attack"]] + margin for c in scored)
+    return [*_cnt(within, len(scored)),
+            *(_cnt(sum(c["harm_reading"] == "compliant framing" for c in judged), len(judged)) if judged else [])]
+
+
+def _twins_eos_last_seeds() -> list[int]:
+    def cell(sampler):
+        return next(c for c in _j("twins.json")["cells"] if (c["student"], c["sampler"], c["attack"], c["gen_length"])
+                    == ("mdlm", sampler, "raw", 96))
+    ao = {p["student"]: p for p in cell("ar_order")["per_seed"]}
+    el = [(ao[p["student"]], p) for p in cell("low_confidence+eos_last")["per_seed"]]
+    return _cnt(sum(b["refusal_rate"] - a["refusal_rate"] > 2 * math.hypot(a["refusal_rate_se"], b["refusal_rate_se"])
+                    for a, b in el), len(el))
 
 
 def _mdlm_order_controls() -> list[float]:
@@ -386,6 +404,7 @@ STRING_CALC_CHECKS: dict[str, Callable[[], list[float]]] = {
     "twins_agreement_preregistered": lambda: _twins_agreement(True),
     "twins_agreement_mean_rule": lambda: _twins_agreement(False),
     "twins_coherent": _twins_coherent,
+    "twins_eos_last_seeds": _twins_eos_last_seeds,
     "sri_abstract": _sri_abstract,
     "sri_other_checkpoints": _sri_others,
     "sri_irr_range": lambda: [min(_sri_irr()), max(_sri_irr())],
