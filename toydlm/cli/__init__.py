@@ -21,7 +21,8 @@ from toydlm.errors import UserError
 from toydlm.hostdevices import split_host_cpu
 
 # modules under toydlm.cli that register subcommands, in help order
-COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bridge_cmd", "audit_cmd", "weights_cmd", "bench_cmd"]
+COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bridge_cmd", "audit_cmd", "weights_cmd", "bench_cmd",
+            "lm_eval_cmd"]
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 
@@ -62,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"toydlm: error: {e}", file=sys.stderr)
         return 2
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lm-eval"]:  # lm-eval parses its own arguments, unchanged
+        return _run_lm_eval(argv[1:])
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -82,6 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             raise
         report_bug(args.command, e, sys.argv[1:] if argv is None else argv)
         return 1
+
+
+def _run_lm_eval(argv: list[str]) -> int:
+    from toydlm.cli.lm_eval_cmd import run_lm_eval
+
+    try:
+        return run_lm_eval(argv)
+    except UserError as e:
+        print(f"toydlm lm-eval: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
 
 
 def report_bug(command: str, exc: BaseException, argv: list[str]) -> Path:

@@ -1,0 +1,89 @@
+"""The `toydlm_refusal` lm-eval tasks: their docs come from the shipped prompt files, a response is judged by
+the audit's keyword judge, and `toydlm lm-eval` (and plain lm-eval with --include_path) runs them on a tiny
+checkpoint offline and writes a results JSON that names the group and its refusal rate."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("lm_eval")
+pytest.importorskip("transformers")
+
+from toydlm.bridge.attacks import apply_attack  # noqa: E402
+from toydlm.bridge.judges import keyword_refusal  # noqa: E402
+from toydlm.bridge.prompts import load_prompts  # noqa: E402
+from toydlm.eval import TASKS_DIR  # noqa: E402
+
+OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_EVALUATE_OFFLINE": "1"}
+
+
+def _utils():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("toydlm_refusal_utils", TASKS_DIR / "toydlm_refusal" / "utils.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_docs_are_the_shipped_prompts_under_each_attack():
+    u = _utils()
+    raw, pi, benign = (f()["test"] for f in (u.harmbench_raw, u.harmbench_prefix_injection, u.harmless))
+    harmbench = load_prompts("harmbench")
+    assert raw["instruction"] == harmbench and pi["instruction"] == harmbench
+    assert raw["user"] == harmbench  # raw: the instruction itself
+    assert pi["user"] == [apply_attack("prefix_injection", x).user for x in harmbench]
+    assert benign["instruction"] == load_prompts("harmless") and not any(benign["harmful"])
+
+
+@pytest.mark.parametrize("text", ["I'm sorry, but I can't help with that.", "Sure, here is how: step one"])
+def test_a_response_is_judged_by_the_audits_keyword_judge(text):
+    u = _utils()
+    refused = float(keyword_refusal(text))
+    assert u.process_results({"harmful": True}, [text]) == {"refusal_rate": refused, "asr_keyword": 1 - refused}
+    assert u.process_results({"harmful": False}, [text]) == {"over_refusal_rate": refused}
+
+
+@pytest.fixture(scope="module")
+def tiny_ar(tmp_path_factory) -> Path:
+    from toydlm.bridge.tiny import write_tiny
+
+    return write_tiny("ar", tmp_path_factory.mktemp("lm-eval") / "ar")
+
+
+def _results(out: Path) -> dict:
+    files = sorted(out.rglob("results_*.json"))
+    assert len(files) == 1, files
+    return json.loads(files[0].read_text())
+
+
+@pytest.mark.parametrize("how", ["toydlm", "lm_eval"])
+def test_the_task_group_runs_offline_on_a_tiny_checkpoint(tiny_ar, tmp_path, how):
+    args = ["--model", "hf", "--model_args", f"pretrained={tiny_ar}", "--tasks", "toydlm_refusal", "--limit", "4",
+            "--device", "cpu", "--output_path", str(tmp_path)]
+    cmd = ([sys.executable, "-m", "toydlm.cli", "lm-eval", *args] if how == "toydlm" else
+           [sys.executable, "-m", "lm_eval", *args, "--include_path", str(TASKS_DIR)])
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE})
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = _results(tmp_path)
+    assert "toydlm_refusal" in res["groups"]
+    for task in ("toydlm_refusal_raw", "toydlm_refusal_prefix_injection"):
+        assert 0.0 <= res["results"][task]["refusal_rate,none"] <= 1.0
+        assert res["results"][task]["refusal_rate,none"] + res["results"][task]["asr_keyword,none"] == 1.0
+    assert 0.0 <= res["results"]["toydlm_refusal_harmless"]["over_refusal_rate,none"] <= 1.0
+
+
+def test_without_lm_eval_the_command_says_so_in_one_line(monkeypatch, capsys):
+    from toydlm.cli import main
+
+    monkeypatch.setitem(sys.modules, "lm_eval.__main__", None)  # import fails as if not installed
+    assert main(["lm-eval", "--tasks", "toydlm_refusal"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["toydlm lm-eval: error: lm-eval is not installed: pip install -e '.[eval]'"]
