@@ -22,7 +22,7 @@ from toydlm.hostdevices import split_host_cpu
 
 # modules under toydlm.cli that register subcommands, in help order
 COMMANDS = ["grammar_cmd", "train_cmd", "sample_cmd", "run_cmd", "bridge_cmd", "audit_cmd", "weights_cmd", "bench_cmd",
-            "lm_eval_cmd"]
+            "lm_eval_cmd", "lm_eval_report_cmd"]
 
 __all__ = ["COMMANDS", "UserError", "build_parser", "main"]
 

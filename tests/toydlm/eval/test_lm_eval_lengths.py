@@ -1,0 +1,66 @@
+"""`toydlm lm-eval-report`: the length test over lm-eval's logged samples agrees with the harness's own refusal
+metric, counts a response cut at the cap as never ending early, and refuses a folder without samples in one
+line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("lm_eval")
+pytest.importorskip("transformers")
+
+from toydlm.cli import main  # noqa: E402
+from toydlm.eval.lengths import task_report  # noqa: E402
+
+OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_EVALUATE_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from toydlm.bridge.tiny import write_tiny
+
+    root = tmp_path_factory.mktemp("lm-eval-report")
+    ar = write_tiny("ar", root / "ar")
+    out = root / "out"
+    p = subprocess.run([sys.executable, "-m", "toydlm.cli", "lm-eval", "--model", "hf", "--model_args",
+                        f"pretrained={ar}", "--tasks", "toydlm_refusal", "--limit", "6", "--device", "cpu",
+                        "--output_path", str(out), "--log_samples", "--gen_kwargs", "max_gen_toks=24"],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE})
+    assert p.returncode == 0, p.stderr[-3000:]
+    return out
+
+
+def test_the_report_agrees_with_the_harness_refusal_metric(run, capsys):
+    assert main(["lm-eval-report", str(run), "--n-boot", "50"]) == 0
+    rep = json.loads((run / "toydlm_refusal_lengths.json").read_text())
+    res = json.loads(next(run.rglob("results_*.json")).read_text())["results"]
+    for task, metric in (("toydlm_refusal_raw", "refusal_rate"), ("toydlm_refusal_prefix_injection", "refusal_rate"),
+                         ("toydlm_refusal_harmless", "over_refusal_rate")):
+        r = rep["tasks"][task]
+        assert r["n"] == 6 and r["max_gen_toks"] == 24
+        assert r["refusal_rate"] == pytest.approx(res[task][f"{metric},none"])
+        assert (r["length_test"] is None) == (task == "toydlm_refusal_harmless")
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_a_response_cut_at_the_cap_never_ends_early():
+    rows = [{"prompt": i, "harmful": True, "length": 24, "ended": False, "refusal": True} for i in range(3)]
+    rows += [{"prompt": 9, "harmful": True, "length": 5, "ended": True, "refusal": False}]
+    lt = {r["k"]: r for r in task_report(rows, ks=(8, 24), n_boot=20)["length_test"]}
+    assert lt[24]["n"] == 1 and lt[24]["p_refusal_given_len_le_k"] == 0.0  # the three cut refusals are not counted
+    assert lt[8]["n"] == 1
+
+
+def test_a_folder_without_a_run_or_without_samples_is_one_line(tmp_path, capsys):
+    assert main(["lm-eval-report", str(tmp_path)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "results_2026-01-01T00-00-00.json").write_text("{}")
+    assert main(["lm-eval-report", str(tmp_path)]) == 2
+    assert "--log_samples" in capsys.readouterr().err

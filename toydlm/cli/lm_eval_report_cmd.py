@@ -1,0 +1,49 @@
+"""`toydlm lm-eval-report DIR`: the length test over lm-eval's logged `toydlm_refusal` samples (extra [eval])."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from toydlm.errors import UserError
+
+
+def register(sub) -> None:
+    a = sub.add_parser("lm-eval-report", help="the length test over the samples `toydlm lm-eval --log_samples` "
+                       "wrote: lengths in the model's tokens, P(refusal | length <= k), prompt-bootstrap intervals")
+    a.add_argument("out", help="the --output_path of the lm-eval run")
+    a.add_argument("--tokenizer", default=None, help="the model's tokenizer (default: the run's pretrained=)")
+    a.add_argument("--ks", default="8,12,16,24,32,48,64,96", help="the k grid, comma-separated")
+    a.add_argument("--n-boot", type=int, default=1000)
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=cmd_lm_eval_report)
+
+
+def _pretrained(model_args) -> str | None:
+    if isinstance(model_args, dict):
+        return model_args.get("pretrained")
+    pairs = dict(x.split("=", 1) for x in str(model_args or "").split(",") if "=" in x)
+    return pairs.get("pretrained")
+
+
+def cmd_lm_eval_report(args) -> int:
+    from toydlm.bridge.loading import load_tokenizer
+    from toydlm.eval.lengths import latest_run, lengths_report
+    from toydlm.real.audit.spec import split_numbers
+
+    ks = split_numbers(args.ks, "--ks", int)
+    res, _ = latest_run(Path(args.out))  # a missing run is a one-line error before any tokenizer loads
+    name = args.tokenizer or _pretrained(res.get("config", {}).get("model_args"))
+    if not name:
+        raise UserError("the run names no pretrained= tokenizer: pass --tokenizer")
+    tok = load_tokenizer(name)
+    rep = lengths_report(Path(args.out), lambda t: len(tok(t, add_special_tokens=False)["input_ids"]), ks,
+                         args.n_boot, args.seed)
+    path = Path(args.out) / "toydlm_refusal_lengths.json"
+    path.write_text(json.dumps(rep, indent=1))
+    for task, r in rep["tasks"].items():
+        k16 = next((x for x in r["length_test"] or [] if x["k"] == 16), None)
+        tail = "" if k16 is None else f"; P(refusal | len <= 16) {k16['p_refusal_given_len_le_k']} (n={k16['n']})"
+        print(f"{task}: n={r['n']} refusal {r['refusal_rate']:.3f} {r['refusal_rate_ci95']}{tail}")
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,70 @@
+"""The length test over lm-eval's logged samples of `toydlm_refusal`: what the harness's metric API cannot say.
+
+lm-eval sees only text, so lengths are counted here in the model's own tokens (its tokenizer on the
+decoded response). A response as long as the generation cap is cut, and never counts as ending early. The
+test itself, the length distributions and the prompt bootstrap are the audit's own functions
+(`toydlm.real.kit.length_test`, `toydlm.real.audit.analyse.cluster_ci`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toydlm.bridge.judges import keyword_refusal
+from toydlm.errors import UserError
+from toydlm.real.audit.analyse import cluster_ci
+from toydlm.real.kit.length_test import DEFAULT_KS, length_premise, length_test
+
+PREFIX = "samples_toydlm_refusal_"
+
+
+def latest_run(out: Path) -> tuple[dict, dict[str, Path]]:
+    """The newest results JSON under an lm-eval `--output_path`, and its tasks' sample files."""
+    results = sorted(Path(out).rglob("results_*.json"), key=lambda p: p.name)
+    if not results:
+        raise UserError(f"no lm-eval results_*.json under {out}: run `toydlm lm-eval ... --output_path {out}`")
+    res, stamp = results[-1], results[-1].name[len("results_"):-len(".json")]
+    samples = {p.name[len("samples_"):-len(f"_{stamp}.jsonl")]: p
+               for p in res.parent.glob(f"{PREFIX}*_{stamp}.jsonl")}
+    if not samples:
+        raise UserError(f"{res.name} has no toydlm_refusal samples beside it: rerun lm-eval with --log_samples")
+    return json.loads(res.read_text()), samples
+
+
+def sample_rows(path: Path, count_tokens, cap: int) -> list[dict]:
+    """One row per logged response: its prompt, token length, whether it ended before the cap, refusal."""
+    rows = []
+    for line in path.read_text().splitlines():
+        s = json.loads(line)
+        for text in s["resps"][0]:
+            n = count_tokens(text)
+            rows.append({"prompt": s["doc"]["prompt_id"], "harmful": s["doc"]["harmful"], "length": n,
+                         "ended": n < cap, "refusal": bool(keyword_refusal(text))})
+    return rows
+
+
+def task_report(rows: list[dict], ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Refusal rate with its prompt-bootstrap interval, lengths by verdict and, on harmful prompts, the
+    length test (`harmful` verdicts here are the keyword ASR: not a refusal)."""
+    prompt = np.array([r["prompt"] for r in rows])
+    length, ended = np.array([r["length"] for r in rows]), np.array([r["ended"] for r in rows])
+    refusal = np.array([r["refusal"] for r in rows])
+    harmful = bool(rows) and rows[0]["harmful"]
+    return {"n": len(rows), "refusal_rate": float(refusal.mean()) if len(rows) else None,
+            "refusal_rate_ci95": cluster_ci(prompt, refusal, n_boot, seed),
+            "lengths": length_premise(length, ended, refusal),
+            "length_test": length_test(prompt, length, ended, refusal, ~refusal if harmful else None, ks,
+                                       n_boot, seed) if harmful else None}
+
+
+def lengths_report(out: Path, count_tokens, ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Every `toydlm_refusal` task of the newest lm-eval run under `out`."""
+    res, samples = latest_run(out)
+    tasks = {}
+    for task, path in sorted(samples.items()):
+        cap = int(res["configs"][task]["generation_kwargs"]["max_gen_toks"])
+        tasks[task] = {"max_gen_toks": cap, **task_report(sample_rows(path, count_tokens, cap), ks, n_boot, seed)}
+    return {"model_args": res.get("config", {}).get("model_args"), "ks": list(ks), "n_boot": n_boot,
+            "boot_seed": seed, "judge": "keyword", "tasks": tasks}
