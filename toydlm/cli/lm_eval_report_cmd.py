@@ -28,7 +28,7 @@ def _pretrained(model_args) -> str | None:
 
 def cmd_lm_eval_report(args) -> int:
     from toydlm.bridge.loading import load_tokenizer
-    from toydlm.eval.lengths import latest_run, lengths_report
+    from toydlm.real.audit.harness_samples import latest_run, lengths_report
     from toydlm.real.audit.spec import split_numbers
 
     ks = split_numbers(args.ks, "--ks", int)

@@ -15,7 +15,7 @@ pytest.importorskip("lm_eval")
 pytest.importorskip("transformers")
 
 from toydlm.cli import main  # noqa: E402
-from toydlm.eval.lengths import task_report  # noqa: E402
+from toydlm.real.audit.harness_samples import task_report  # noqa: E402
 
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_EVALUATE_OFFLINE": "1"}
