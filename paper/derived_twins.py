@@ -39,10 +39,13 @@ def twins_direction(s: Sources, sampler: str, attack: str = "raw", key: str = "r
         return "cannot be compared with (a cell was not sampled)"
     if a[key] is None or b[key] is None:
         return "cannot yet be compared on this measure with (a cell is not judged yet)"
+    return {1: "raises", -1: "lowers", 0: "leaves unchanged (within two standard errors)"}[_shift(a, b, key)]
+
+
+def _shift(a: dict, b: dict, key: str = "refusal_rate") -> int:
+    """+1 or -1 when `b[key]` is above or below `a[key]` by more than two combined standard errors, else 0."""
     d, se = b[key] - a[key], (a[key + "_se"] ** 2 + b[key + "_se"] ** 2) ** 0.5
-    if abs(d) <= 2 * se:
-        return "leaves unchanged (within two standard errors)"
-    return "raises" if d > 0 else "lowers"
+    return 0 if abs(d) <= 2 * se else (1 if d > 0 else -1)
 
 
 N_SETS = len(SET_NAMES)
@@ -98,10 +101,12 @@ def twins_vs_prediction(s: Sources, sampler: str, attack: str = "raw") -> str:
 def twins_order_reading(s: Sources) -> str:
     """What EOS-last says about the length account on the twin: with the end held back, does global low
     confidence still raise refusal against AR order and beyond what the length rule (R2) predicts?"""
-    direction, vs = twins_direction(s, "low_confidence+eos_last"), twins_vs_prediction(s, "low_confidence+eos_last")
-    if direction == "raises" and vs == "exceeds":
+    a, b = _cell(s, "ar_order", "raw"), _cell(s, "low_confidence+eos_last", "raw")
+    shift = None if a is None or b is None else _shift(a, b)
+    vs = twins_vs_prediction(s, "low_confidence+eos_last")
+    if shift == 1 and vs == "exceeds":
         return "so on the twin the order of commits, not only the length, moves refusal"
-    if direction.startswith("leaves unchanged") and vs == "matches":
+    if shift == 0 and vs == "matches":
         return "as the length account expects once the end cannot come early"
     return "which the length account alone does not settle"
 
@@ -114,8 +119,7 @@ def twins_seed_directions(s: Sources, sampler: str, attack: str = "raw") -> str:
         return "no seed's cells to compare in"
     ao = {p["student"]: p for p in a["per_seed"]}
     pairs = [(ao[p["student"]], p) for p in b["per_seed"] if p["student"] in ao]
-    k = sum(y["refusal_rate"] - x["refusal_rate"] > 2 * (x["refusal_rate_se"] ** 2 + y["refusal_rate_se"] ** 2) ** 0.5
-            for x, y in pairs)
+    k = sum(_shift(x, y) == 1 for x, y in pairs)
     return _count(k, len(pairs))
 
 
