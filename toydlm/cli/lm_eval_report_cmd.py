@@ -13,7 +13,7 @@ def register(sub) -> None:
                        "wrote: lengths in the model's tokens, P(refusal | length <= k), prompt-bootstrap intervals")
     a.add_argument("out", help="the --output_path of the lm-eval run")
     a.add_argument("--tokenizer", default=None, help="the model's tokenizer (default: the run's pretrained=)")
-    a.add_argument("--ks", default="8,12,16,24,32,48,64,96", help="the k grid, comma-separated")
+    a.add_argument("--ks", default=None, help="the k grid, comma-separated (default: the audit's, 8 to 96)")
     a.add_argument("--n-boot", type=int, default=1000)
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=cmd_lm_eval_report)
@@ -30,14 +30,15 @@ def cmd_lm_eval_report(args) -> int:
     from toydlm.bridge.loading import load_tokenizer
     from toydlm.real.audit.harness_samples import latest_run, lengths_report
     from toydlm.real.audit.spec import split_numbers
+    from toydlm.real.kit.length_test import DEFAULT_KS
 
-    ks = split_numbers(args.ks, "--ks", int)
-    res, _ = latest_run(Path(args.out))  # a missing run is a one-line error before any tokenizer loads
+    ks = DEFAULT_KS if args.ks is None else split_numbers(args.ks, "--ks", int)
+    res, samples = latest_run(Path(args.out))  # a missing run is a one-line error before any tokenizer loads
     name = args.tokenizer or _pretrained(res.get("config", {}).get("model_args"))
     if not name:
         raise UserError("the run names no pretrained= tokenizer: pass --tokenizer")
     tok = load_tokenizer(name)
-    rep = lengths_report(Path(args.out), lambda t: len(tok(t, add_special_tokens=False)["input_ids"]), ks,
+    rep = lengths_report(res, samples, lambda t: len(tok(t, add_special_tokens=False)["input_ids"]), ks,
                          args.n_boot, args.seed)
     path = Path(args.out) / "toydlm_refusal_lengths.json"
     path.write_text(json.dumps(rep, indent=1))

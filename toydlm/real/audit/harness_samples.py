@@ -59,9 +59,9 @@ def task_report(rows: list[dict], ks=DEFAULT_KS, n_boot: int = 1000, seed: int =
                                        n_boot, seed) if harmful else None}
 
 
-def lengths_report(out: Path, count_tokens, ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Every `toydlm_refusal` task of the newest lm-eval run under `out`."""
-    res, samples = latest_run(out)
+def lengths_report(res: dict, samples: dict[str, Path], count_tokens, ks=DEFAULT_KS, n_boot: int = 1000,
+                   seed: int = 0) -> dict:
+    """Every `toydlm_refusal` task of one lm-eval run (its results JSON and sample files, from `latest_run`)."""
     tasks = {}
     for task, path in sorted(samples.items()):
         cap = int(res["configs"][task]["generation_kwargs"]["max_gen_toks"])
