@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - every other failure is a bug, reported as one
         if os.environ.get("TOYDLM_DEBUG"):
             raise
-        report_bug(args.command, e, sys.argv[1:] if argv is None else argv)
+        report_bug(args.command, e, argv)
         return 1
 
 
