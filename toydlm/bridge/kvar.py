@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toydlm.bridge.adapters import find_final_norm, position_ids, widen
-from toydlm.bridge.sampling import canonical_ends, prompt_batch
+from toydlm.bridge.sampling import canonical_ends, prompt_batch, row_index
 from toydlm.errors import UserError
 from toydlm.samplers import SamplerConfig, init_state, row_keys, run_key
 from toydlm.samplers.drivers import all_step_keys
@@ -217,7 +217,8 @@ def _host(x) -> np.ndarray:
 def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_len: int, cfg: SamplerConfig,
                  seed: int, mask_id: int, eos_id: int, vocab_size: int, batch_size: int = 16, end_ids=(),
                  forbid: tuple[int, ...] = (), record_hidden: bool = True, before_batch=None,
-                 on_step=None, stop_at_end: bool = False, draw: str = "race", row_offset: int = 0) -> Trace:
+                 on_step=None, stop_at_end: bool = False, draw: str = "race", row_offset: int = 0,
+                 rows: np.ndarray | None = None) -> Trace:
     """The `ar` sampler with the KV cache over every prompt (left-padded `[N, P]`, `attention` False at
     padding); the same keys, tokens and trace schema as `loop_sample` over `HFDenoiser`.
     `stop_at_end`: a row stops being decoded once it commits an end id, so a batch costs its rows'
@@ -226,7 +227,8 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
     `hidden_committed` averages the states up to the end only. `draw="icdf"` samples by inverse CDF
     (`icdf_draw`): the same distribution, far cheaper on a large vocabulary, other tokens than the loop
     driver's for the same keys. `row_offset`: the rows are rows `row_offset ..` of a larger set (their keys
-    follow), so a set sampled in pieces equals one sampled at once."""
+    follow), so a set sampled in pieces equals one sampled at once; `rows` names each row's index outright
+    (for rows that are not contiguous, as a harness shard's are) and overrides `row_offset`."""
     if draw not in ("race", "icdf"):
         raise ValueError(f"draw must be 'race' or 'icdf', not {draw!r}")
     if cfg.draw != "race":
@@ -244,7 +246,7 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
             if before_batch is not None:
                 before_batch(a, b)
             batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
-            keys = row_keys(key, np.arange(row_offset + a, row_offset + b))
+            keys = row_keys(key, row_index(rows, row_offset, a, b))
             final, rec = _decode_chunk(cm, batch, attention[a:b], cfg, keys,
                                        record_hidden, on_step, stop, eos_id, draw == "icdf")
             parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))

@@ -1,4 +1,5 @@
-"""`toydlm lm-eval ARGS...`: lm-eval's own command line, with toydlm's `toydlm_refusal` tasks on its include path.
+"""`toydlm lm-eval ARGS...`: lm-eval's own command line, with toydlm's tasks on its include path and its `toydlm`
+model registered.
 
 ARGS reach lm-eval unchanged (`toydlm lm-eval --model hf --model_args pretrained=DIR --tasks toydlm_refusal`), so
 `main` hands them over before argparse sees them; this module only registers the name for `toydlm --help`."""
@@ -18,11 +19,14 @@ def register(sub) -> None:
 
 
 def run_lm_eval(argv: list[str]) -> int:
-    """Run lm-eval's CLI on `argv` with the shipped task folder added to `--include_path`."""
+    """Run lm-eval's CLI on `argv` with the shipped task folder added to `--include_path` and the `toydlm`
+    model registered beside lm-eval's own (whose lazy entries load only when its registry is empty)."""
     try:
+        import lm_eval.models  # noqa: F401 - lm-eval's own models (hf, vllm, ...) stay available
         from lm_eval.__main__ import cli_evaluate
     except ImportError:
         raise UserError("lm-eval is not installed: pip install -e '.[eval]'") from None
+    import toydlm.real.harness.lm  # noqa: F401 - registers `--model toydlm`
     from toydlm.eval import TASKS_DIR
 
     saved = sys.argv

@@ -37,20 +37,28 @@ def cell_config(st, cell: AuditCell):
 def decode_batch(st, cell: AuditCell, a: int, b: int, chat: bool = True, on_step=None) -> list[dict]:
     """Rows a..b of the cell (keys by row index, so batching never changes a row's draw)."""
     ids, att = batch_inputs(st, cell, a, b, chat)
+    return decode_rows(st, cell, np.arange(a, b), ids, att, on_step)
+
+
+def decode_rows(st, cell: AuditCell, rows: np.ndarray, ids: np.ndarray, att: np.ndarray, on_step=None) -> list[dict]:
+    """The cell's rows `rows` (any row indices) from their encoded, left-padded prompts `ids`/`att`: each row
+    draws with its own index's keys, so the audit's contiguous batches and a harness shard's scattered rows
+    give a row the same sample."""
     cfg = cell_config(st, cell)
     forbid = tuple(st.end_ids[1:]) if cfg.eos_inf else ()
+    rows = np.asarray(rows, np.int64)
     if st.kind == "ar":
         from toydlm.bridge.kvar import kv_ar_sample
 
         trace = kv_ar_sample(st.hf, ids, att, cell.gen_length, cfg, cell.seed, st.mask_id, st.eos_id, st.vocab,
-                             b - a, end_ids=st.end_ids, forbid=forbid, record_hidden=False, on_step=on_step,
-                             stop_at_end=True, draw="icdf", row_offset=a)
-        return rows_of(st, trace, cell, a, diffusion=False)
-    trace = _diffusion_trace(st, cell, cfg, ids, att, a, forbid, on_step)
-    return rows_of(st, trace, cell, a, diffusion=True)
+                             len(rows), end_ids=st.end_ids, forbid=forbid, record_hidden=False, on_step=on_step,
+                             stop_at_end=True, draw="icdf", rows=rows)
+        return rows_of(st, trace, cell, rows, diffusion=False)
+    trace = _diffusion_trace(st, cell, cfg, ids, att, rows, forbid, on_step)
+    return rows_of(st, trace, cell, rows, diffusion=True)
 
 
-def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, a: int, forbid, on_step):
+def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, rows: np.ndarray, forbid, on_step):
     import torch
 
     from toydlm.bridge.adapters import HFDenoiser
@@ -58,24 +66,23 @@ def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, a: int, forbid, on_step
 
     if hasattr(st, "den"):  # a twins student: its JAX denoiser, on the same key stream as the twins' swap
         return loop_sample(st.den, ids, cell.gen_length, cfg, cell.seed, st.mask_id, st.eos_id, len(ids),
-                           row_offset=a, on_step=on_step, end_ids=st.end_ids)
+                           rows=rows, on_step=on_step, end_ids=st.end_ids)
     den = HFDenoiser(st.hf, "dlm", mask_id=st.mask_id, pad_id=st.pad_id, vocab_size=st.vocab,
                      prompt_len=ids.shape[1], response_len=cell.gen_length, name=st.name,
                      logits_shift=st.logits_shift, forbid=forbid)
     den.attention_mask = torch.as_tensor(np.concatenate([att, np.ones((len(ids), cell.gen_length), bool)], 1))
     try:
         return loop_sample(den, ids, cell.gen_length, cfg, cell.seed, st.mask_id, st.eos_id, len(ids),
-                           row_offset=a, on_step=on_step, end_ids=st.end_ids)
+                           rows=rows, on_step=on_step, end_ids=st.end_ids)
     finally:
         den.close()
 
 
-def rows_of(st, trace, cell: AuditCell, a: int, diffusion: bool) -> list[dict]:
-    """Per-row records of a decoded batch whose first row is row `a` of the cell."""
+def rows_of(st, trace, cell: AuditCell, rows: np.ndarray, diffusion: bool) -> list[dict]:
+    """Per-row records of a decoded batch whose i-th row is row `rows[i]` of the cell."""
     final = np.asarray(trace.final_response)
     out = []
-    for i, row in enumerate(final):
-        r = a + i
+    for r, row in zip(rows.tolist(), final):
         hit = np.flatnonzero(row == st.eos_id)
         n = int(hit[0]) if len(hit) else len(row)
         ids = [int(t) for t in row[:n] if t != st.mask_id]

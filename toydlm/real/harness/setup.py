@@ -1,0 +1,221 @@
+"""The `toydlm` model's arguments, checked before any weights load, and the loaded checkpoint they describe.
+
+model_args (`--model_args pretrained=DIR,kind=dlm,sampler=low_confidence,...`):
+  pretrained   a local Hugging Face folder or a `toydlm weights` name (required; nothing is downloaded)
+  kind         `dlm` (default) or `ar`
+  sampler      any diffusion sampler spec of the audit (`low_confidence`, `random@32+eos_last`, ...); `ar` for AR
+  steps        diffusion steps (default: one per position)    block_length  semi-AR blocks (same as NAME@B)
+  gen_length   canvas length (default: the task's max_gen_toks)
+  temperature  overrides the task's (default: the task's; 0 when it does not sample)
+  seed         the run's seed, as `toydlm audit --seed` (default 0)
+  elbo_draws   Monte-Carlo draws per loglikelihood request of a diffusion model (default 32)
+  dtype, mask_id, logits_shift, trust_remote_code   as for `toydlm audit`
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from toydlm.errors import UserError
+from toydlm.real.audit.plan import AuditCell, cell_seed
+from toydlm.real.audit.shard import rank_and_world
+from toydlm.real.harness.requests import CellKey
+from toydlm.real.kit.sampler_specs import parse_sampler
+
+ARGS = ("kind", "sampler", "steps", "block_length", "gen_length", "temperature", "seed", "elbo_draws", "dtype",
+        "mask_id", "logits_shift", "trust_remote_code")
+DEFAULT_BATCH = 16
+
+
+@dataclass
+class HarnessSetup:
+    """A loaded checkpoint (the bridge's Setup, `st`) with the sampler and settings the harness runs."""
+
+    st: object
+    kind: str
+    sampler_text: str
+    steps: int | None
+    gen_length: int | None
+    temperature: float | None
+    seed: int
+    elbo_draws: int
+    batch_size: int
+    context: int | None = None  # the checkpoint's positions, when its config says
+    rank: int = 0
+    world: int = 1
+
+    def cell(self, key: CellKey, samples: int) -> AuditCell:
+        """The audit cell these requests belong to: its sampler at the cell's length and temperature, and the
+        audit's seed for the cell (prompts are passed encoded, so the cell carries none)."""
+        sp = parse_sampler(self.sampler_text, self.kind, key.gen_length, key.temperature, self.steps)
+        return AuditCell(sp, key.attack, key.temperature, key.gen_length, (), (), (), (), samples,
+                         cell_seed(self.seed, key.attack, key.temperature, key.gen_length))
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self.st.tok(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, contexts: list[str], gen_length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Contexts as the harness hands them (already chat-templated under --apply_chat_template), left-padded."""
+        from toydlm.bridge.encode import check_lengths, left_pad, pad_id
+
+        rows = [self._tokens(c) or [self.st.eos_id] for c in contexts]
+        check_lengths(rows, self.context, gen_length, "lm-eval requests")
+        return left_pad(rows, pad_id(self.st.tok))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """(context ids, continuation ids): split where the joint encoding starts the continuation, as the
+        harness's own models do, so a leading space belongs to the continuation's first token."""
+        whole = self._tokens(context + continuation)
+        ctx = self._tokens(context)
+        n = len(whole) - len(ctx)
+        if n < 1:
+            raise UserError("an lm-eval loglikelihood request has an empty continuation")
+        return (whole[:-n] or [self.st.eos_id]), whole[-n:]
+
+    def decode(self, cell: AuditCell, rows: np.ndarray, ids: np.ndarray, att: np.ndarray) -> list[dict]:
+        from toydlm.real.audit.sample import decode_rows
+
+        return decode_rows(self.st, cell, rows, ids, att)
+
+    def scorer(self):
+        """The checkpoint as a denoiser for scoring (no forbidden ids: scores see the full distribution)."""
+        from toydlm.bridge.adapters import HFDenoiser
+
+        st = self.st
+        return HFDenoiser(st.hf, self.kind, mask_id=st.mask_id, pad_id=st.pad_id, vocab_size=st.vocab,
+                          name=st.name, logits_shift=st.logits_shift)
+
+    def all_gather(self, tensor):
+        if self.world == 1:
+            return tensor
+        import torch
+        import torch.distributed as dist
+
+        t = tensor.reshape(-1)
+        parts = [torch.zeros_like(t) for _ in range(self.world)]
+        dist.all_gather(parts, t)
+        return torch.cat(parts)
+
+    def gather_object(self, obj, dst: int = 0):
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world if self.rank == dst else None
+        dist.gather_object(obj, out, dst=dst)
+        return out
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+def _int(args: dict, name: str, default, low: int = 0):
+    v = args.get(name, default)
+    if v is None:
+        return None
+    try:
+        out = int(v)
+    except (TypeError, ValueError):
+        raise UserError(f"model_args {name}={v!r} must be an integer") from None
+    if out < low:
+        raise UserError(f"model_args {name}={v!r} must be at least {low}")
+    return out
+
+
+def _batch(batch_size) -> int:
+    """The harness's --batch_size: a number, or `auto` (which the toydlm model reads as 16)."""
+    if batch_size is None or str(batch_size).startswith("auto"):
+        return DEFAULT_BATCH
+    if not str(batch_size).isdigit() or int(batch_size) < 1:
+        raise UserError(f"--batch_size {batch_size!r} must be a positive integer or auto")
+    return int(batch_size)
+
+
+def _device(device: str | None) -> str:
+    """The harness defaults --device to cuda:0; without a GPU the toydlm model says so and runs on the CPU."""
+    import torch
+
+    device = device or "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print(f"toydlm: --device {device} asked but no GPU is visible; running on cpu", file=sys.stderr)
+        return "cpu"
+    return device
+
+
+def sampler_text(kind: str, sampler: str | None, block_length) -> str:
+    """The sampler spec the args describe (block_length=B is the same as NAME@B)."""
+    if kind == "ar":
+        if sampler not in (None, "ar") or block_length is not None:
+            raise UserError(f"model_args kind=ar runs only sampler=ar, not sampler={sampler!r}"
+                            + (f" with block_length={block_length}" if block_length is not None else "")
+                            + "; use kind=dlm for a diffusion checkpoint")
+        return "ar"
+    text = sampler or "low_confidence"
+    if block_length is not None:
+        base, plus, control = text.partition("+")
+        if "@" in base:
+            raise UserError(f"model_args sampler={text!r} names a block already; drop block_length")
+        text = f"{base}@{block_length}{plus}{control}"
+    return text
+
+
+def open_harness_setup(pretrained: str | None, batch_size, device: str | None, args: dict) -> HarnessSetup:
+    """Check every argument (one-line errors, nothing loaded yet), then load the checkpoint."""
+    unknown = sorted(set(args) - set(ARGS))
+    if unknown:
+        raise UserError(f"unknown toydlm model_args {', '.join(unknown)} (valid: pretrained, {', '.join(ARGS)})")
+    if not pretrained:
+        raise UserError("the toydlm model needs model_args pretrained=PATH (a local folder or a toydlm weights name)")
+    kind = str(args.get("kind", "dlm"))
+    if kind not in ("ar", "dlm"):
+        raise UserError(f"model_args kind={kind!r} must be ar or dlm")
+    L = _int(args, "gen_length", None, 1)
+    steps, block = _int(args, "steps", None, 1), _int(args, "block_length", None, 1)
+    text = sampler_text(kind, args.get("sampler"), block)
+    parse_sampler(text, kind, L or block or 1, 1.0, steps)  # an unknown sampler fails here, before any load
+    T = args.get("temperature")
+    hs = dict(kind=kind, sampler_text=text, steps=steps, gen_length=L, seed=_int(args, "seed", 0),
+              temperature=None if T is None else float(T), elbo_draws=_int(args, "elbo_draws", 32, 1),
+              batch_size=_batch(batch_size))
+    rank, world = rank_and_world()
+    st, context = _load(str(pretrained), kind, _device(device), args, L or 128, hs["batch_size"], hs["seed"])
+    _join(world)
+    return HarnessSetup(st, **hs, context=context, rank=rank, world=world)
+
+
+def _load(pretrained: str, kind: str, device: str, args: dict, L: int, batch: int,
+          seed: int) -> tuple[object, int | None]:
+    """The audit's checks of the folder (kind against its config, its mask id), then its weights."""
+    from toydlm.bridge.loading import context_length, load_tokenizer, require_local
+    from toydlm.real.audit.checkpoint import check_kind, logits_shift_for
+    from toydlm.real.kit.checkpoint import open_checkpoint
+
+    trust = bool(args.get("trust_remote_code", False))
+    mask = _int(args, "mask_id", None)
+    p = require_local(pretrained)
+    tok = load_tokenizer(p, trust)
+    try:
+        check_kind(p, kind, tok, mask)
+    except UserError as e:  # the audit names its flags; here they are model_args
+        raise UserError(str(e).replace("use --kind ar", "use kind=ar").replace("pass --mask-id", "pass mask_id=ID")
+                        ) from None
+    shift = logits_shift_for(p, args.get("logits_shift")) if kind == "dlm" else False
+    st = open_checkpoint(str(p), kind, gen_length=L, batch_size=batch, dtype=str(args.get("dtype", "float32")),
+                         device=device, seed=seed, trust_remote_code=trust, mask_id=mask, tok=tok,
+                         logits_shift=shift, verbose=False)
+    return st, context_length(p)
+
+
+def _join(world: int) -> None:
+    """Under `accelerate launch`: join the processes' group (gloo) the harness gathers results over."""
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
