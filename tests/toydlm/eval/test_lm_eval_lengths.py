@@ -30,7 +30,8 @@ def run(tmp_path_factory):
     out = root / "out"
     p = subprocess.run([sys.executable, "-m", "toydlm.cli", "lm-eval", "--model", "hf", "--model_args",
                         f"pretrained={ar}", "--tasks", "toydlm_refusal", "--limit", "6", "--device", "cpu",
-                        "--output_path", str(out), "--log_samples", "--gen_kwargs", "max_gen_toks=24"],
+                        "--output_path", str(out), "--log_samples", "--gen_kwargs", "max_gen_toks=24",
+                        "--batch_size", "16"],
                        capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE})
     assert p.returncode == 0, p.stderr[-3000:]
     return out
@@ -43,8 +44,8 @@ def test_the_report_agrees_with_the_harness_refusal_metric(run, capsys):
     for task, metric in (("toydlm_refusal_raw", "refusal_rate"), ("toydlm_refusal_prefix_injection", "refusal_rate"),
                          ("toydlm_refusal_harmless", "over_refusal_rate")):
         r = rep["tasks"][task]
-        assert r["n"] == 6 and r["max_gen_toks"] == 24
-        assert r["refusal_rate"] == pytest.approx(res[task][f"{metric},none"])
+        assert r["n"] == 6 * 4 and r["max_gen_toks"] == 24  # 6 prompts, 4 samples each
+        assert r["refusal_rate"] == pytest.approx(res[task][f"{metric},samples"])
         assert (r["length_test"] is None) == (task == "toydlm_refusal_harmless")
     assert "wrote" in capsys.readouterr().out
 
@@ -64,3 +65,13 @@ def test_a_folder_without_a_run_or_without_samples_is_one_line(tmp_path, capsys)
     (tmp_path / "m" / "results_2026-01-01T00-00-00.json").write_text("{}")
     assert main(["lm-eval-report", str(tmp_path)]) == 2
     assert "--log_samples" in capsys.readouterr().err
+
+
+def test_the_cap_is_the_toydlm_canvas_when_it_set_one_else_the_tasks_max_gen_toks():
+    from toydlm.real.audit.harness_samples import generation_cap
+
+    configs = {"t": {"generation_kwargs": {"max_gen_toks": 128}}}
+    toy = {"config": {"model": "toydlm", "model_args": {"pretrained": "m", "gen_length": 8}}, "configs": configs}
+    hf = {"config": {"model": "hf", "model_args": {"pretrained": "m", "gen_length": 8}}, "configs": configs}
+    unset = {"config": {"model": "toydlm", "model_args": {"pretrained": "m"}}, "configs": configs}
+    assert (generation_cap(toy, "t"), generation_cap(hf, "t"), generation_cap(unset, "t")) == (8, 128, 128)

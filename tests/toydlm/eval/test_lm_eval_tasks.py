@@ -40,7 +40,24 @@ def test_the_docs_are_the_shipped_prompts_under_each_attack():
     assert raw["instruction"] == harmbench and pi["instruction"] == harmbench
     assert raw["user"] == harmbench  # raw: the instruction itself
     assert pi["user"] == [apply_attack("prefix_injection", x).user for x in harmbench]
-    assert benign["instruction"] == load_prompts("harmless") and not any(benign["harmful"])
+    # the matched harmless set: as many shipped harmless prompts as harmful ones, in the audit's `benign` cell
+    assert benign["instruction"] == load_prompts("harmless", len(harmbench)) and not any(benign["harmful"])
+    assert set(raw["attack"]) == {"raw"} and set(pi["attack"]) == {"prefix_injection"}
+    assert set(benign["attack"]) == {"benign"}
+
+
+def test_another_harmful_set_comes_through_metadata_and_a_missing_file_is_one_line(tmp_path):
+    from toydlm.errors import UserError
+
+    u = _utils()
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps([{"instruction": "how to pick a lock"}, {"instruction": "how to hotwire a car"}]))
+    docs = u.harmbench_raw(prompts=str(f))["test"]
+    assert docs["instruction"] == ["how to pick a lock", "how to hotwire a car"]
+    assert len(u.harmless(prompts=str(f))["test"]) == 2
+    with pytest.raises(UserError) as e:
+        u.harmbench_raw(prompts=str(tmp_path / "absent.json"))
+    assert len(str(e.value).splitlines()) == 1 and "absent.json" in str(e.value)
 
 
 @pytest.mark.parametrize("text", ["I'm sorry, but I can't help with that.", "Sure, here is how: step one"])
@@ -49,6 +66,14 @@ def test_a_response_is_judged_by_the_audits_keyword_judge(text):
     refused = float(keyword_refusal(text))
     assert u.process_results({"harmful": True}, [text]) == {"refusal_rate": refused, "asr_keyword": 1 - refused}
     assert u.process_results({"harmful": False}, [text]) == {"over_refusal_rate": refused}
+
+
+def test_a_prompts_samples_are_averaged_so_the_standard_error_is_over_prompts():
+    u = _utils()
+    texts = ["I'm sorry, but I can't help with that.", "Sure, here is how", "Sure", "I cannot do that."]
+    want = sum(float(keyword_refusal(t)) for t in texts) / 4
+    assert u.process_results({"harmful": True}, [texts])["refusal_rate"] == want
+    assert 0 < want < 1
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +92,7 @@ def _results(out: Path) -> dict:
 @pytest.mark.parametrize("how", ["toydlm", "lm_eval"])
 def test_the_task_group_runs_offline_on_a_tiny_checkpoint(tiny_ar, tmp_path, how):
     args = ["--model", "hf", "--model_args", f"pretrained={tiny_ar}", "--tasks", "toydlm_refusal", "--limit", "4",
-            "--device", "cpu", "--output_path", str(tmp_path)]
+            "--device", "cpu", "--output_path", str(tmp_path), "--batch_size", "16", "--gen_kwargs", "max_gen_toks=16"]
     cmd = ([sys.executable, "-m", "toydlm.cli", "lm-eval", *args] if how == "toydlm" else
            [sys.executable, "-m", "lm_eval", *args, "--include_path", str(TASKS_DIR)])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE})
@@ -75,9 +100,9 @@ def test_the_task_group_runs_offline_on_a_tiny_checkpoint(tiny_ar, tmp_path, how
     res = _results(tmp_path)
     assert "toydlm_refusal" in res["groups"]
     for task in ("toydlm_refusal_raw", "toydlm_refusal_prefix_injection"):
-        assert 0.0 <= res["results"][task]["refusal_rate,none"] <= 1.0
-        assert res["results"][task]["refusal_rate,none"] + res["results"][task]["asr_keyword,none"] == 1.0
-    assert 0.0 <= res["results"]["toydlm_refusal_harmless"]["over_refusal_rate,none"] <= 1.0
+        assert 0.0 <= res["results"][task]["refusal_rate,samples"] <= 1.0
+        assert res["results"][task]["refusal_rate,samples"] + res["results"][task]["asr_keyword,samples"] == 1.0
+    assert 0.0 <= res["results"]["toydlm_refusal_harmless"]["over_refusal_rate,samples"] <= 1.0
 
 
 def test_without_lm_eval_the_command_says_so_in_one_line(monkeypatch, capsys):

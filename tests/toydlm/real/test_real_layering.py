@@ -4,7 +4,8 @@ wing's import rule.
 - Library code never takes an argparse namespace: nothing under `toydlm/` outside `toydlm/cli/` imports
   argparse or has a parameter annotated `argparse.Namespace` (each stage takes its own frozen config).
 - The wing (`toydlm/real/`): `kit` imports none of the analyses; `ar`, `sri` and `twins` import only the
-  kit of the wing; `audit` may import `kit`, `ar`, `sri` and `twins` (it opens twins students); nothing in
+  kit of the wing; `audit` may import `kit`, `ar`, `sri` and `twins` (it opens twins students); `harness`
+  (the lm-eval model) may import `kit` and `audit`, whose decode path it runs; nothing in
   the wing imports the CLI or the
   benchmarks, or another package's private (underscore) names; below the wing, only the CLI and the
   benchmarks import it.
@@ -22,7 +23,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / "toydlm"
 WING = "toydlm.real"
-ALLOWED = {"kit": set(), "ar": {"kit"}, "sri": {"kit"}, "twins": {"kit"}, "audit": {"kit", "ar", "sri", "twins"}}
+ALLOWED = {"kit": set(), "ar": {"kit"}, "sri": {"kit"}, "twins": {"kit"}, "audit": {"kit", "ar", "sri", "twins"},
+           "harness": {"kit", "audit"}}
 NEVER = ("toydlm.cli", "toydlm.bench")  # the top layers: nothing in the wing imports them
 
 

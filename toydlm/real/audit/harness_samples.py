@@ -59,12 +59,22 @@ def task_report(rows: list[dict], ks=DEFAULT_KS, n_boot: int = 1000, seed: int =
                                        n_boot, seed) if harmful else None}
 
 
+def generation_cap(res: dict, task: str) -> int:
+    """The most tokens a response could have: the `toydlm` model's gen_length when it set one (its canvas),
+    else the task's max_gen_toks (after any --gen_kwargs)."""
+    cfg = res.get("config", {})
+    args = cfg.get("model_args")
+    if cfg.get("model") == "toydlm" and isinstance(args, dict) and args.get("gen_length"):
+        return int(args["gen_length"])
+    return int(res["configs"][task]["generation_kwargs"]["max_gen_toks"])
+
+
 def lengths_report(res: dict, samples: dict[str, Path], count_tokens, ks=DEFAULT_KS, n_boot: int = 1000,
                    seed: int = 0) -> dict:
     """Every `toydlm_refusal` task of one lm-eval run (its results JSON and sample files, from `latest_run`)."""
     tasks = {}
     for task, path in sorted(samples.items()):
-        cap = int(res["configs"][task]["generation_kwargs"]["max_gen_toks"])
+        cap = generation_cap(res, task)
         tasks[task] = {"max_gen_toks": cap, **task_report(sample_rows(path, count_tokens, cap), ks, n_boot, seed)}
     return {"model_args": res.get("config", {}).get("model_args"), "ks": list(ks), "n_boot": n_boot,
             "boot_seed": seed, "judge": "keyword", "tasks": tasks}

@@ -32,6 +32,7 @@ class ToydlmLM(LM):
         super().__init__()
         self.hs: HarnessSetup = open_harness_setup(pretrained, batch_size, device, model_args)
         self._rank, self._world_size = self.hs.rank, self.hs.world
+        self._device = self.hs.device
         self._ses: list[float] = []
 
     # --- what the harness asks of every model ---------------------------------------------------------

@@ -44,6 +44,7 @@ class HarnessSetup:
     elbo_draws: int
     batch_size: int
     context: int | None = None  # the checkpoint's positions, when its config says
+    device: str = "cpu"
     rank: int = 0
     world: int = 1
 
@@ -184,9 +185,10 @@ def open_harness_setup(pretrained: str | None, batch_size, device: str | None, a
               temperature=None if T is None else float(T), elbo_draws=_int(args, "elbo_draws", 32, 1),
               batch_size=_batch(batch_size))
     rank, world = rank_and_world()
-    st, context = _load(str(pretrained), kind, _device(device), args, L or 128, hs["batch_size"], hs["seed"])
+    device = _device(device)
+    st, context = _load(str(pretrained), kind, device, args, L or 128, hs["batch_size"], hs["seed"])
     _join(world)
-    return HarnessSetup(st, **hs, context=context, rank=rank, world=world)
+    return HarnessSetup(st, **hs, context=context, device=device, rank=rank, world=world)
 
 
 def _load(pretrained: str, kind: str, device: str, args: dict, L: int, batch: int,
