@@ -71,7 +71,7 @@ def test_the_cap_is_the_toydlm_canvas_when_it_set_one_else_the_tasks_max_gen_tok
     from toydlm.real.audit.harness_samples import generation_cap
 
     configs = {"t": {"generation_kwargs": {"max_gen_toks": 128}}}
-    toy = {"config": {"model": "toydlm", "model_args": {"pretrained": "m", "gen_length": 8}}, "configs": configs}
+    toy = {"config": {"model": "toydlm", "toydlm": {"gen_length": 8, "max_canvas": None}}, "configs": configs}
+    student = {"config": {"model": "toydlm", "toydlm": {"gen_length": None, "max_canvas": 96}}, "configs": configs}
     hf = {"config": {"model": "hf", "model_args": {"pretrained": "m", "gen_length": 8}}, "configs": configs}
-    unset = {"config": {"model": "toydlm", "model_args": {"pretrained": "m"}}, "configs": configs}
-    assert (generation_cap(toy, "t"), generation_cap(hf, "t"), generation_cap(unset, "t")) == (8, 128, 128)
+    assert [generation_cap(r, "t") for r in (toy, student, hf)] == [8, 96, 128]

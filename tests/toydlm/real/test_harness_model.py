@@ -154,3 +154,25 @@ def test_the_harness_draws_the_audits_samples(tiny, tmp_path, kind, sampler):
             for j, text in enumerate(s["filtered_resps"][0]):
                 harness[(s["doc"]["attack"], s["doc_id"], j)] = text
     assert len(harness) == 2 * n * k and harness == {key: audit[key] for key in harness}
+
+
+def test_lm_eval_keeps_its_own_models_beside_toydlm():
+    from lm_eval.api.registry import get_model
+
+    assert get_model("toydlm") is ToydlmLM
+    assert get_model("hf").__name__ == "HFLM"
+
+
+def test_the_run_records_what_it_decoded_on(dlm):
+    info = dlm.get_model_info()["toydlm"]
+    assert info["gen_length"] == 8 and info["sampler"] == "low_confidence" and info["elbo_draws"] == 64
+
+
+def test_a_students_canvas_bounds_every_request():
+    from toydlm.real.harness.setup import HarnessSetup
+
+    hs = HarnessSetup(st=None, kind="dlm", sampler_text="low_confidence", steps=None, gen_length=None,
+                      temperature=None, seed=0, elbo_draws=1, batch_size=1, max_canvas=96)
+    assert (hs.canvas(128), hs.canvas(64)) == (96, 64)
+    hs.gen_length = 32
+    assert hs.canvas(128) == 32

@@ -60,13 +60,16 @@ def task_report(rows: list[dict], ks=DEFAULT_KS, n_boot: int = 1000, seed: int =
 
 
 def generation_cap(res: dict, task: str) -> int:
-    """The most tokens a response could have: the `toydlm` model's gen_length when it set one (its canvas),
-    else the task's max_gen_toks (after any --gen_kwargs)."""
-    cfg = res.get("config", {})
-    args = cfg.get("model_args")
-    if cfg.get("model") == "toydlm" and isinstance(args, dict) and args.get("gen_length"):
-        return int(args["gen_length"])
-    return int(res["configs"][task]["generation_kwargs"]["max_gen_toks"])
+    """The most tokens a response could have: the task's max_gen_toks (after any --gen_kwargs), or what the
+    `toydlm` model recorded it decoded on instead (its gen_length, or a student's shorter canvas)."""
+    cap = int(res["configs"][task]["generation_kwargs"]["max_gen_toks"])
+    toy = res.get("config", {}).get("toydlm")
+    if isinstance(toy, dict):
+        if toy.get("gen_length"):
+            return int(toy["gen_length"])
+        if toy.get("max_canvas"):
+            return min(cap, int(toy["max_canvas"]))
+    return cap
 
 
 def lengths_report(res: dict, samples: dict[str, Path], count_tokens, ks=DEFAULT_KS, n_boot: int = 1000,

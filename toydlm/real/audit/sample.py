@@ -40,10 +40,11 @@ def decode_batch(st, cell: AuditCell, a: int, b: int, chat: bool = True, on_step
     return decode_rows(st, cell, np.arange(a, b), ids, att, on_step)
 
 
-def decode_rows(st, cell: AuditCell, rows: np.ndarray, ids: np.ndarray, att: np.ndarray, on_step=None) -> list[dict]:
+def decode_rows(st, cell: AuditCell, rows: np.ndarray, ids: np.ndarray, att: np.ndarray, on_step=None,
+                steps: bool = True) -> list[dict]:
     """The cell's rows `rows` (any row indices) from their encoded, left-padded prompts `ids`/`att`: each row
     draws with its own index's keys, so the audit's contiguous batches and a harness shard's scattered rows
-    give a row the same sample."""
+    give a row the same sample. `steps=False` skips a diffusion row's step strings (the harness needs text only)."""
     cfg = cell_config(st, cell)
     forbid = tuple(st.end_ids[1:]) if cfg.eos_inf else ()
     rows = np.asarray(rows, np.int64)
@@ -55,7 +56,7 @@ def decode_rows(st, cell: AuditCell, rows: np.ndarray, ids: np.ndarray, att: np.
                              stop_at_end=True, draw="icdf", rows=rows)
         return rows_of(st, trace, cell, rows, diffusion=False)
     trace = _diffusion_trace(st, cell, cfg, ids, att, rows, forbid, on_step)
-    return rows_of(st, trace, cell, rows, diffusion=True)
+    return rows_of(st, trace, cell, rows, diffusion=steps)
 
 
 def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, rows: np.ndarray, forbid, on_step):
@@ -79,7 +80,8 @@ def _diffusion_trace(st, cell: AuditCell, cfg, ids, att, rows: np.ndarray, forbi
 
 
 def rows_of(st, trace, cell: AuditCell, rows: np.ndarray, diffusion: bool) -> list[dict]:
-    """Per-row records of a decoded batch whose i-th row is row `rows[i]` of the cell."""
+    """Per-row records of a decoded batch whose i-th row is row `rows[i]` of the cell (with a diffusion row's
+    EOS-first terms and step strings when `diffusion`)."""
     final = np.asarray(trace.final_response)
     out = []
     for r, row in zip(rows.tolist(), final):

@@ -9,6 +9,7 @@ ELBO for a diffusion one (`toydlm.real.harness.elbo`). Importing this module reg
 
 from __future__ import annotations
 
+import lm_eval.models  # noqa: F401 - lm-eval's own models first: its registry loads them only while empty
 import numpy as np
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
@@ -45,6 +46,8 @@ class ToydlmLM(LM):
 
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The checkpoint's own chat template as text (the harness then hands it back as the context)."""
+        if self.hs.student:
+            raise UserError("a twins student lays out its prompts itself: drop --apply_chat_template")
         return self.hs.st.tok.apply_chat_template(chat_history, tokenize=False,
                                                   add_generation_prompt=add_generation_prompt,
                                                   continue_final_message=not add_generation_prompt)
@@ -90,6 +93,9 @@ class ToydlmLM(LM):
         raise UserError("the toydlm model does not score whole documents (loglikelihood_rolling, used by perplexity "
                         "tasks); run those with --model hf")
 
+    def get_model_info(self) -> dict:
+        return self.hs.info()
+
     # --- several processes (accelerate launch) ---------------------------------------------------------
     def all_gather(self, tensor):
         return self.hs.all_gather(tensor)
@@ -105,6 +111,6 @@ class ToydlmLM(LM):
         """(stop strings, canvas length, temperature): the model's gen_length and temperature, when set,
         override the task's max_gen_toks and temperature."""
         g = normalize_gen_kwargs(dict(gen_kwargs or {}), DEFAULT_MAX_GEN_TOKS)
-        L = self.hs.gen_length or int(g["max_gen_toks"])
+        L = self.hs.canvas(int(g["max_gen_toks"]))
         T = self.hs.temperature if self.hs.temperature is not None else float(g["temperature"])
         return tuple(g["until"]), L, T

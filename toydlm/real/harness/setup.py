@@ -44,9 +44,22 @@ class HarnessSetup:
     elbo_draws: int
     batch_size: int
     context: int | None = None  # the checkpoint's positions, when its config says
+    max_canvas: int | None = None  # a twins student's trained canvas: no response can be longer
     device: str = "cpu"
     rank: int = 0
     world: int = 1
+
+    def canvas(self, max_gen_toks: int) -> int:
+        """The canvas a request decodes on: gen_length when set, else the task's cap (within a student's canvas)."""
+        if self.gen_length is not None:
+            return self.gen_length
+        return min(max_gen_toks, self.max_canvas) if self.max_canvas else max_gen_toks
+
+    def info(self) -> dict:
+        """What the results JSON records of the run (lm-eval-report reads the length cap from it)."""
+        return {"toydlm": {"kind": self.kind, "sampler": self.sampler_text, "steps": self.steps,
+                           "gen_length": self.gen_length, "max_canvas": self.max_canvas, "seed": self.seed,
+                           "elbo_draws": self.elbo_draws, "batch_size": self.batch_size}}
 
     def cell(self, key: CellKey, samples: int) -> AuditCell:
         """The audit cell these requests belong to: its sampler at the cell's length and temperature, and the
@@ -55,6 +68,11 @@ class HarnessSetup:
         return AuditCell(sp, key.attack, key.temperature, key.gen_length, (), (), (), (), samples,
                          cell_seed(self.seed, key.attack, key.temperature, key.gen_length))
 
+    @property
+    def student(self) -> bool:
+        """A twins student: it lays out its prompts itself and has no Hugging Face model to score with."""
+        return hasattr(self.st.tok, "encode_prompts")
+
     def _tokens(self, text: str) -> list[int]:
         return list(self.st.tok(text, add_special_tokens=False)["input_ids"])
 
@@ -62,6 +80,8 @@ class HarnessSetup:
         """Contexts as the harness hands them (already chat-templated under --apply_chat_template), left-padded."""
         from toydlm.bridge.encode import check_lengths, left_pad, pad_id
 
+        if self.student:  # the context is the user turn, laid out in the student's own prompt window
+            return self.st.tok.encode_prompts(list(contexts), [""] * len(contexts))
         rows = [self._tokens(c) or [self.st.eos_id] for c in contexts]
         check_lengths(rows, self.context, gen_length, "lm-eval requests")
         return left_pad(rows, pad_id(self.st.tok))
@@ -79,12 +99,14 @@ class HarnessSetup:
     def decode(self, cell: AuditCell, rows: np.ndarray, ids: np.ndarray, att: np.ndarray) -> list[dict]:
         from toydlm.real.audit.sample import decode_rows
 
-        return decode_rows(self.st, cell, rows, ids, att)
+        return decode_rows(self.st, cell, rows, ids, att, steps=False)
 
     def scorer(self):
         """The checkpoint as a denoiser for scoring (no forbidden ids: scores see the full distribution)."""
         from toydlm.bridge.adapters import HFDenoiser
 
+        if self.student:
+            raise UserError("a twins student cannot score continuations here (loglikelihood): run generation tasks")
         st = self.st
         return HFDenoiser(st.hf, self.kind, mask_id=st.mask_id, pad_id=st.pad_id, vocab_size=st.vocab,
                           name=st.name, logits_shift=st.logits_shift)
@@ -186,17 +208,22 @@ def open_harness_setup(pretrained: str | None, batch_size, device: str | None, a
               batch_size=_batch(batch_size))
     rank, world = rank_and_world()
     device = _device(device)
-    st, context = _load(str(pretrained), kind, device, args, L or 128, hs["batch_size"], hs["seed"])
+    st, context = _load(str(pretrained), kind, device, args, L, hs["batch_size"], hs["seed"])
+    canvas = getattr(st, "response_len", None)  # a student decodes on its trained canvas or a shorter one
     _join(world)
-    return HarnessSetup(st, **hs, context=context, device=device, rank=rank, world=world)
+    return HarnessSetup(st, **hs, context=context, max_canvas=canvas, device=device, rank=rank, world=world)
 
 
-def _load(pretrained: str, kind: str, device: str, args: dict, L: int, batch: int,
+def _load(pretrained: str, kind: str, device: str, args: dict, L: int | None, batch: int,
           seed: int) -> tuple[object, int | None]:
     """The audit's checks of the folder (kind against its config, its mask id), then its weights."""
     from toydlm.bridge.loading import context_length, load_tokenizer, require_local
     from toydlm.real.audit.checkpoint import check_kind, logits_shift_for
     from toydlm.real.kit.checkpoint import open_checkpoint
+    from toydlm.real.twins.student_setup import student_root
+
+    if student_root(pretrained) is not None:
+        return _load_student(pretrained, kind, L)
 
     trust = bool(args.get("trust_remote_code", False))
     mask = _int(args, "mask_id", None)
@@ -208,10 +235,23 @@ def _load(pretrained: str, kind: str, device: str, args: dict, L: int, batch: in
         raise UserError(str(e).replace("use --kind ar", "use kind=ar").replace("pass --mask-id", "pass mask_id=ID")
                         ) from None
     shift = logits_shift_for(p, args.get("logits_shift")) if kind == "dlm" else False
-    st = open_checkpoint(str(p), kind, gen_length=L, batch_size=batch, dtype=str(args.get("dtype", "float32")),
+    st = open_checkpoint(str(p), kind, gen_length=L or 128, batch_size=batch, dtype=str(args.get("dtype", "float32")),
                          device=device, seed=seed, trust_remote_code=trust, mask_id=mask, tok=tok,
                          logits_shift=shift, verbose=False)
     return st, context_length(p)
+
+
+def _load_student(pretrained: str, kind: str, L: int | None) -> tuple[object, int | None]:
+    """A real-text twins student (the audit opens it the same way): a diffusion model on its trained canvas."""
+    from toydlm.real.twins.student_setup import open_student, read_record, student_root, student_tokenizer
+
+    root = student_root(pretrained)
+    if kind != "dlm":
+        raise UserError(f"{pretrained} is a twins student: run it with kind=dlm")
+    canvas = int(read_record(root)["response_len"])
+    if L is not None and L > canvas:
+        raise UserError(f"gen_length {L} is longer than the {canvas}-token canvas the student was trained on")
+    return open_student(pretrained, student_tokenizer(root)), None
 
 
 def _join(world: int) -> None:
