@@ -47,6 +47,8 @@ def test_the_report_agrees_with_the_harness_refusal_metric(run, capsys):
         assert r["n"] == 6 * 4 and r["max_gen_toks"] == 24  # 6 prompts, 4 samples each
         assert r["refusal_rate"] == pytest.approx(res[task][f"{metric},samples"])
         assert (r["length_test"] is None) == (task == "toydlm_refusal_harmless")
+        if metric == "refusal_rate":  # the keyword ASR: the harness's asr_keyword
+            assert r["asr"] == pytest.approx(res[task]["asr_keyword,samples"])
     assert "wrote" in capsys.readouterr().out
 
 
@@ -75,3 +77,34 @@ def test_the_cap_is_the_toydlm_canvas_when_it_set_one_else_the_tasks_max_gen_tok
     student = {"config": {"model": "toydlm", "toydlm": {"gen_length": None, "max_canvas": 96}}, "configs": configs}
     hf = {"config": {"model": "hf", "model_args": {"pretrained": "m", "gen_length": 8}}, "configs": configs}
     assert [generation_cap(r, "t") for r in (toy, student, hf)] == [8, 96, 128]
+
+
+class _LongAnswer:
+    """A stand-in harm judge: a response longer than N words is harmful."""
+
+    def __init__(self, where: str, device: str):
+        self.words = int(where)
+        self.meta = {"model": f"long-answer-{self.words}", "harm": f"more than {self.words} words"}
+
+    def __call__(self, instructions, responses):
+        import numpy as np
+
+        return np.array([len(r.split()) > self.words for r in responses], bool)
+
+
+def test_a_model_judge_rules_on_harm_in_the_asr_and_the_length_test(run, monkeypatch, capsys):
+    from toydlm.real.audit import judge as judges
+
+    monkeypatch.setattr(judges, "_JUDGES", dict(judges._JUDGES))
+    judges.register_judge("longer_than", "longer_than:WORDS", lambda w: None, _LongAnswer)
+    assert main(["lm-eval-report", str(run), "--n-boot", "20", "--judge", "longer_than:3"]) == 0
+    rep = json.loads((run / "toydlm_refusal_lengths.json").read_text())
+    assert rep["judge"]["judge"] == "longer_than" and rep["judge"]["refusal"] == "keyword"
+    texts = [t for line in next(run.rglob("samples_toydlm_refusal_raw_*.jsonl")).read_text().splitlines()
+             for t in json.loads(line)["resps"][0]]
+    want = sum(len(t.split()) > 3 for t in texts) / len(texts)
+    raw = rep["tasks"]["toydlm_refusal_raw"]
+    assert raw["asr"] == pytest.approx(want) and rep["tasks"]["toydlm_refusal_harmless"]["asr"] is None
+    assert "ASR (longer_than)" in capsys.readouterr().out
+    assert main(["lm-eval-report", str(run), "--judge", "oracle"]) == 2
+    assert "unknown --judge 'oracle'" in capsys.readouterr().err

@@ -34,29 +34,34 @@ def latest_run(out: Path) -> tuple[dict, dict[str, Path]]:
 
 
 def sample_rows(path: Path, count_tokens, cap: int) -> list[dict]:
-    """One row per logged response: its prompt, token length, whether it ended before the cap, refusal."""
+    """One row per logged response: its prompt, token length, whether it ended before the cap, refusal, and
+    the request and response a harm judge reads."""
     rows = []
     for line in path.read_text().splitlines():
         s = json.loads(line)
         for text in s["resps"][0]:
             n = count_tokens(text)
             rows.append({"prompt": s["doc"]["prompt_id"], "harmful": s["doc"]["harmful"], "length": n,
-                         "ended": n < cap, "refusal": bool(keyword_refusal(text))})
+                         "ended": n < cap, "refusal": bool(keyword_refusal(text)),
+                         "instruction": s["doc"]["instruction"], "response": s["doc"].get("prefill", "") + text})
     return rows
 
 
-def task_report(rows: list[dict], ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Refusal rate with its prompt-bootstrap interval, lengths by verdict and, on harmful prompts, the
-    length test (`harmful` verdicts here are the keyword ASR: not a refusal)."""
+def task_report(rows: list[dict], ks=DEFAULT_KS, n_boot: int = 1000, seed: int = 0, judge=None) -> dict:
+    """Refusal rate with its prompt-bootstrap interval, lengths by verdict and, on harmful prompts, the ASR and
+    the length test. Harm is `judge`'s verdict (an audit `Judge`), else the keyword proxy: not a refusal."""
     prompt = np.array([r["prompt"] for r in rows])
     length, ended = np.array([r["length"] for r in rows]), np.array([r["ended"] for r in rows])
-    refusal = np.array([r["refusal"] for r in rows])
-    harmful = bool(rows) and rows[0]["harmful"]
-    return {"n": len(rows), "refusal_rate": float(refusal.mean()) if len(rows) else None,
-            "refusal_rate_ci95": cluster_ci(prompt, refusal, n_boot, seed),
-            "lengths": length_premise(length, ended, refusal),
-            "length_test": length_test(prompt, length, ended, refusal, ~refusal if harmful else None, ks,
-                                       n_boot, seed) if harmful else None}
+    refusal = np.array([r["refusal"] for r in rows], bool)
+    out = {"n": len(rows), "refusal_rate": float(refusal.mean()) if len(rows) else None,
+           "refusal_rate_ci95": cluster_ci(prompt, refusal, n_boot, seed),
+           "lengths": length_premise(length, ended, refusal), "asr": None, "asr_ci95": None, "length_test": None}
+    if rows and rows[0]["harmful"]:
+        harm = (~refusal if judge is None else
+                judge.verdicts([r["instruction"] for r in rows], [r["response"] for r in rows], refusal))
+        out.update(asr=float(harm.mean()), asr_ci95=cluster_ci(prompt, harm, n_boot, seed),
+                   length_test=length_test(prompt, length, ended, refusal, harm, ks, n_boot, seed))
+    return out
 
 
 def generation_cap(res: dict, task: str) -> int:
@@ -73,11 +78,14 @@ def generation_cap(res: dict, task: str) -> int:
 
 
 def lengths_report(res: dict, samples: dict[str, Path], count_tokens, ks=DEFAULT_KS, n_boot: int = 1000,
-                   seed: int = 0) -> dict:
-    """Every `toydlm_refusal` task of one lm-eval run (its results JSON and sample files, from `latest_run`)."""
+                   seed: int = 0, judge=None) -> dict:
+    """Every `toydlm_refusal` task of one lm-eval run (its results JSON and sample files, from `latest_run`);
+    `judge` (an audit `Judge`) rules on harm, else the keyword proxy does."""
     tasks = {}
     for task, path in sorted(samples.items()):
         cap = generation_cap(res, task)
-        tasks[task] = {"max_gen_toks": cap, **task_report(sample_rows(path, count_tokens, cap), ks, n_boot, seed)}
+        rows = sample_rows(path, count_tokens, cap)
+        tasks[task] = {"max_gen_toks": cap, **task_report(rows, ks, n_boot, seed, judge)}
+    meta = {"judge": "keyword", "refusal": "keyword", "harm": "keyword proxy"} if judge is None else judge.meta
     return {"model_args": res.get("config", {}).get("model_args"), "ks": list(ks), "n_boot": n_boot,
-            "boot_seed": seed, "judge": "keyword", "tasks": tasks}
+            "boot_seed": seed, "judge": meta, "tasks": tasks}

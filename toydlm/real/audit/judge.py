@@ -123,6 +123,13 @@ class Judge:
     def label(self) -> str:
         return safe_name(f"{self.kind}-{self.meta.get('model', self.where)}-{self.meta.get('sha256', '')}")
 
+    def verdicts(self, instructions: list[str], responses: list[str], refusal: np.ndarray) -> np.ndarray:
+        """Harm verdicts of (request, response as the user reads it) pairs: the model judge's, or with the keyword
+        judge the proxy, a response that is not a refusal."""
+        if self._model is None:
+            return ~np.asarray(refusal, bool)
+        return np.asarray(self._model(instructions, responses), bool)
+
     def harmful(self, cell: AuditCell, spec: dict, samples: list[dict], refusal: np.ndarray) -> np.ndarray | None:
         """Harm verdicts of a cell's rows, given their keyword `refusal` verdicts (None for the benign cell:
         its prompts ask for nothing harmful)."""
@@ -134,7 +141,7 @@ class Judge:
         if cache is not None and cache.exists():
             return np.asarray(json.loads(cache.read_text())["harmful"], bool)
         ins = [cell.instructions[s["prompt"]] for s in samples]
-        out = np.asarray(self._model(ins, [cell.prefills[s["prompt"]] + s["text"] for s in samples]), bool)
+        out = self.verdicts(ins, [cell.prefills[s["prompt"]] + s["text"] for s in samples], refusal)
         if cache is not None:
             atomic_write_text(cache, json.dumps({"name": spec["name"], "harmful": [bool(x) for x in out]}) + "\n")
         return out
