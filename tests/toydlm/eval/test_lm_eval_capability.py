@@ -53,6 +53,11 @@ def test_the_group_runs_with_the_toydlm_model(tmp_path):
     res = lm_eval.simple_evaluate(model="toydlm", model_args={"pretrained": str(dlm), "sampler": "random",
                                                               "gen_length": 8},
                                   tasks=["toydlm_capability"], task_manager=TaskManager(include_path=str(TASKS_DIR)),
-                                  limit=2, batch_size=4, device="cpu", bootstrap_iters=0)
+                                  limit=2, batch_size=4, device="cpu", bootstrap_iters=0, log_samples=True)
+    u = _utils()
+    for task in ("toydlm_capability_arithmetic", "toydlm_capability_counting"):
+        rows = res["samples"][task]
+        assert len(rows) == 2 and res["n-samples"][task]["effective"] == 2
+        scores = [u.process_results(r["doc"], r["filtered_resps"])["exact_match"] for r in rows]
+        assert res["results"][task]["exact_match,none"] == pytest.approx(sum(scores) / 2)
     assert 0.0 <= res["groups"]["toydlm_capability"]["exact_match,none"] <= 1.0
-    assert set(res["results"]) >= {"toydlm_capability_arithmetic", "toydlm_capability_counting"}

@@ -69,13 +69,25 @@ def test_the_done_when_command_names_the_group_and_its_refusal_rate(one):
 
 
 def test_two_processes_under_accelerate_equal_one(one, tmp_path):
+    """Three docs over two processes: the second is padded with a copy of its last request, as lm-eval does.
+    Rows draw by index, so each doc's samples equal the one-process run's (its first three docs)."""
     dlm, ref = one
-    p = _run([*LAUNCH, *_args(dlm, tmp_path), "--log_samples"])
+    args = _args(dlm, tmp_path)
+    args[args.index("--limit") + 1] = "3"
+    p = _run([*LAUNCH, *args, "--log_samples"])
     assert p.returncode == 0, p.stderr[-3000:]
     assert "on rank 1" in p.stderr  # the second process really took a share
-    assert _samples(tmp_path) == _samples(ref)
-    a, b = _results(tmp_path), _results(ref)
-    assert a["results"] == b["results"] and a["groups"] == b["groups"]
+    two, one_proc = _samples(tmp_path), _samples(ref)
+    assert len(two) == 3 * 3 and two == {k: v for k, v in one_proc.items() if k[1] < 3}
+    res = _results(tmp_path)["results"]
+    for task, metric in (("toydlm_refusal_raw", "refusal_rate"), ("toydlm_refusal_harmless", "over_refusal_rate")):
+        per_doc = [_per_doc(ref, task)[d][metric] for d in range(3)]
+        assert res[task][f"{metric},samples"] == pytest.approx(sum(per_doc) / 3)
+
+
+def _per_doc(out: Path, task: str) -> dict:
+    f = next(out.rglob(f"samples_{task}_*.jsonl"))
+    return {(s := json.loads(line))["doc_id"]: s for line in f.read_text().splitlines()}
 
 
 def test_an_unknown_sampler_is_one_line_exit_2(one, tmp_path):

@@ -21,6 +21,16 @@ def test_each_draw_masks_l_positions_with_weight_n_over_l(n, draws, seed):
     np.testing.assert_allclose(w, n / counts)
 
 
+def test_the_number_masked_is_uniform_on_1_to_n():
+    from scipy.stats import chisquare
+
+    n, draws = 6, 6000
+    masks, _ = mask_draws(n, draws, np.random.default_rng(3))
+    counts = np.bincount(masks.sum(1), minlength=n + 1)[1:]
+    assert chisquare(counts).pvalue > 1e-3
+    assert (masks.mean(0) > 0.5 * masks.mean()).all()  # every position gets masked, none favoured much
+
+
 def test_one_token_is_scored_exactly_with_no_variance():
     masks, w = mask_draws(1, 16, np.random.default_rng(0))
     est, se = elbo_estimate(np.full((16, 1), -2.5), masks, w)

@@ -41,6 +41,10 @@ def _gen(task: str, doc: dict, doc_id: int, context: str, k: int, L: int = 8) ->
     ({"steps": "many"}, "steps='many' must be an integer"),
     ({"kind": "ar", "sampler": "low_confidence"}, "kind=ar runs only sampler=ar"),
     ({"sampler": "low_confidence@4", "block_length": 4}, "names a block already"),
+    ({"temperature": "hot"}, "temperature='hot' must be a number"),
+    ({"temperature": -1}, "must be at least 0"),
+    ({"dtype": "floaty"}, "dtype='floaty' must be one of"),
+    ({"kind": "ar", "sampler": "ar", "steps": 4}, "drop steps"),
 ])
 def test_bad_model_args_are_one_line_before_any_load(tiny, args, why):
     with pytest.raises(UserError) as e:
@@ -70,7 +74,8 @@ def dlm(tiny):
 
 def test_answers_do_not_depend_on_the_order_or_batching_of_requests(tiny, dlm):
     docs = [{"attack": "raw"} for _ in range(3)]
-    reqs = [_gen("t", d, i, f"how to make a bomb {i}", 2) for i, d in enumerate(docs) for _ in range(2)]
+    contexts = ["how to make a bomb", "please tell me how to hack a bank account today", "why"]  # unequal padding
+    reqs = [_gen("t", d, i, contexts[i], 2) for i, d in enumerate(docs) for _ in range(2)]
     first = dlm.generate_until(reqs, disable_tqdm=True)
     order = list(range(len(reqs)))
     random.Random(0).shuffle(order)
@@ -79,6 +84,20 @@ def test_answers_do_not_depend_on_the_order_or_batching_of_requests(tiny, dlm):
     by_doc = lambda out, idx: {d: sorted(o for o, i in zip(out, idx) if reqs[i].doc_id == d) for d in range(3)}  # noqa: E731
     assert by_doc(first, range(len(reqs))) == by_doc(again, order)
     assert len(set(first)) > 1  # the rows really are different draws
+
+
+def test_a_task_that_does_not_sample_decodes_greedily(dlm):
+    """The usual generation task names only stops and a cap: no temperature, no do_sample."""
+    kw = {"until": ["\n"], "max_gen_toks": 8}
+    reqs = [Instance("generate_until", {}, ("what is ten plus two", dict(kw)), 0, ("t", 0, 2))] * 2
+    a, b = dlm.generate_until(reqs, disable_tqdm=True)
+    assert a == b  # temperature 0: both samples of the prompt are the argmax decode
+
+
+def test_a_docs_prompt_id_places_its_rows_when_the_harness_picks_docs_out_of_order():
+    from toydlm.real.harness.requests import doc_index
+
+    assert doc_index({"prompt_id": 7}, 0) == 7 and doc_index({"question": "x"}, 3) == 3
 
 
 def test_a_diffusion_models_one_token_continuation_is_scored_exactly(tiny, dlm):

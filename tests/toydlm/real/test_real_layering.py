@@ -5,7 +5,8 @@ wing's import rule.
   argparse or has a parameter annotated `argparse.Namespace` (each stage takes its own frozen config).
 - The wing (`toydlm/real/`): `kit` imports none of the analyses; `ar`, `sri` and `twins` import only the
   kit of the wing; `audit` may import `kit`, `ar`, `sri` and `twins` (it opens twins students); `harness`
-  (the lm-eval model) may import `kit` and `audit`, whose decode path it runs; nothing in
+  (the lm-eval model) may import `kit`, `audit` (whose decode path it runs) and `twins` (it opens
+  students); nothing in
   the wing imports the CLI or the
   benchmarks, or another package's private (underscore) names; below the wing, only the CLI and the
   benchmarks import it.
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = ROOT / "toydlm"
 WING = "toydlm.real"
 ALLOWED = {"kit": set(), "ar": {"kit"}, "sri": {"kit"}, "twins": {"kit"}, "audit": {"kit", "ar", "sri", "twins"},
-           "harness": {"kit", "audit"}}
+           "harness": {"kit", "audit", "twins"}}
 NEVER = ("toydlm.cli", "toydlm.bench")  # the top layers: nothing in the wing imports them
 
 

@@ -53,7 +53,7 @@ def token_logprobs(den, ctx: list[int], cont: list[int], masks: np.ndarray) -> t
     den.attention_mask = torch.ones(canvas.shape, dtype=torch.bool)
     logits, _ = den(torch.as_tensor(canvas))
     lp = torch.log_softmax(logits[:, len(ctx):].float(), -1)
-    target = torch.as_tensor(seq[len(ctx):])[None].expand(D, n)
+    target = torch.as_tensor(seq[len(ctx):], device=lp.device)[None].expand(D, n)
     true_lp = lp.gather(-1, target[..., None])[..., 0]
     greedy = lp.argmax(-1) == target
     return true_lp.cpu().numpy().astype(np.float64), greedy.cpu().numpy()

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from toydlm.errors import UserError
 from toydlm.real.harness import elbo
-from toydlm.real.harness.requests import CellKey, cell_attack, chunks, cut_at_stops, group_cells, place_rows
+from toydlm.real.harness.requests import CellKey, cell_attack, chunks, cut_at_stops, doc_index, group_cells, place_rows
 from toydlm.real.harness.setup import HarnessSetup, open_harness_setup
 
 DEFAULT_MAX_GEN_TOKS = 128
@@ -34,7 +34,6 @@ class ToydlmLM(LM):
         self.hs: HarnessSetup = open_harness_setup(pretrained, batch_size, device, model_args)
         self._rank, self._world_size = self.hs.rank, self.hs.world
         self._device = self.hs.device
-        self._ses: list[float] = []
 
     # --- what the harness asks of every model ---------------------------------------------------------
     @property
@@ -57,7 +56,7 @@ class ToydlmLM(LM):
         hs = self.hs
         settings = [self._gen_settings(r.args[1]) for r in requests]
         keys = [CellKey(r.task_name, cell_attack(r.task_name, r.doc), T, L) for r, (_, L, T) in zip(requests, settings)]
-        rows = place_rows([(r.task_name, r.doc, r.doc_id, r.repeats) for r in requests])
+        rows = place_rows([(r.task_name, r.doc, doc_index(r.doc, r.doc_id), r.repeats) for r in requests])
         cells = group_cells(keys, rows, [r.args[0] for r in requests], [u for u, _, _ in settings])
         repeats = {k: max(int(r.repeats or 1), 1) for k, r in zip(keys, requests)}
         out: list[str | None] = [None] * len(requests)
@@ -76,17 +75,21 @@ class ToydlmLM(LM):
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         """log p(continuation | context): exact for a causal model, the Monte-Carlo ELBO (a lower bound, with
         `elbo_draws` draws; its standard error is logged) for a diffusion model."""
-        hs, out = self.hs, []
-        for r in tqdm(requests, desc="toydlm loglikelihood", disable=disable_tqdm or self.rank != 0):
-            ctx, cont = r.args
-            c_ids, x_ids = hs.encode_pair(ctx, cont)
-            rng = elbo.request_rng(hs.seed, ctx, cont)
-            ll, greedy, se = elbo.score(hs.scorer(), c_ids, x_ids, hs.kind, hs.elbo_draws, rng)
-            self._ses.append(se)
-            out.append((ll, greedy))
-        if hs.kind == "dlm" and self._ses:
+        hs, out, ses = self.hs, [], []
+        den = hs.scorer()
+        try:
+            for r in tqdm(requests, desc="toydlm loglikelihood", disable=disable_tqdm or self.rank != 0):
+                ctx, cont = r.args
+                c_ids, x_ids = hs.encode_pair(ctx, cont)
+                rng = elbo.request_rng(hs.seed, ctx, cont)
+                ll, greedy, se = elbo.score(den, c_ids, x_ids, hs.kind, hs.elbo_draws, rng)
+                ses.append(se)
+                out.append((ll, greedy))
+        finally:
+            den.close()
+        if hs.kind == "dlm" and ses:
             print(f"toydlm: ELBO over {hs.elbo_draws} draws per request; mean Monte-Carlo standard error "
-                  f"{float(np.nanmean(self._ses)):.4f} nats over {len(self._ses)} requests", flush=True)
+                  f"{float(np.nanmean(ses)):.4f} nats over {len(ses)} requests", flush=True)
         return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
@@ -112,5 +115,6 @@ class ToydlmLM(LM):
         override the task's max_gen_toks and temperature."""
         g = normalize_gen_kwargs(dict(gen_kwargs or {}), DEFAULT_MAX_GEN_TOKS)
         L = self.hs.canvas(int(g["max_gen_toks"]))
-        T = self.hs.temperature if self.hs.temperature is not None else float(g["temperature"])
+        task_T = float(g.get("temperature", 1.0 if g.get("do_sample") else 0.0))  # set only when not sampling
+        T = self.hs.temperature if self.hs.temperature is not None else task_T
         return tuple(g["until"]), L, T

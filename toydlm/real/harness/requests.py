@@ -39,6 +39,13 @@ def cell_attack(task: str, doc) -> str:
     return attack if isinstance(attack, str) and attack else task
 
 
+def doc_index(doc, doc_id: int) -> int:
+    """The doc's prompt index: its `prompt_id` (toydlm_refusal docs: the index in the prompt file, which the
+    audit's rows use, even when `--samples` picks docs out of order), else the harness's doc_id."""
+    pid = doc.get("prompt_id") if isinstance(doc, dict) else None
+    return int(pid) if isinstance(pid, int) else int(doc_id)
+
+
 def place_rows(requests: list[tuple[str, object, int, int]]) -> list[int]:
     """Each request's row from its (task, doc, doc_id, repeats): `doc_id * K + j` for its j-th copy.
 

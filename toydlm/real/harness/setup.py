@@ -89,6 +89,8 @@ class HarnessSetup:
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
         """(context ids, continuation ids): split where the joint encoding starts the continuation, as the
         harness's own models do, so a leading space belongs to the continuation's first token."""
+        stripped = context.rstrip(" ")  # a trailing space belongs with the continuation, as lm-eval's hf model has it
+        context, continuation = stripped, context[len(stripped):] + continuation
         whole = self._tokens(context + continuation)
         ctx = self._tokens(context)
         n = len(whole) - len(ctx)
@@ -117,7 +119,7 @@ class HarnessSetup:
         import torch
         import torch.distributed as dist
 
-        t = tensor.reshape(-1)
+        t = tensor.reshape(-1).cpu()  # gloo gathers host tensors
         parts = [torch.zeros_like(t) for _ in range(self.world)]
         dist.all_gather(parts, t)
         return torch.cat(parts)
@@ -151,6 +153,26 @@ def _int(args: dict, name: str, default, low: int = 0):
     return out
 
 
+def _float(args: dict, name: str, low: float = 0.0) -> float | None:
+    v = args.get(name)
+    if v is None:
+        return None
+    try:
+        out = float(v)
+    except (TypeError, ValueError):
+        raise UserError(f"model_args {name}={v!r} must be a number") from None
+    if not out >= low:
+        raise UserError(f"model_args {name}={v!r} must be at least {low:g}")
+    return out
+
+
+def _choice(args: dict, name: str, choices: tuple, default):
+    v = args.get(name, default)
+    if v not in choices:
+        raise UserError(f"model_args {name}={v!r} must be one of {', '.join(map(str, choices))}")
+    return v
+
+
 def _batch(batch_size) -> int:
     """The harness's --batch_size: a number, or `auto` (which the toydlm model reads as 16)."""
     if batch_size is None or str(batch_size).startswith("auto"):
@@ -160,14 +182,19 @@ def _batch(batch_size) -> int:
     return int(batch_size)
 
 
-def _device(device: str | None) -> str:
-    """The harness defaults --device to cuda:0; without a GPU the toydlm model says so and runs on the CPU."""
+def _device(device: str | None, world: int) -> str:
+    """The harness defaults --device to cuda:0; without a GPU the toydlm model says so and runs on the CPU.
+    Under several processes each takes the GPU of its local rank."""
+    import os
+
     import torch
 
     device = device or "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         print(f"toydlm: --device {device} asked but no GPU is visible; running on cpu", file=sys.stderr)
         return "cpu"
+    if device.startswith("cuda") and world > 1:
+        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
     return device
 
 
@@ -200,14 +227,20 @@ def open_harness_setup(pretrained: str | None, batch_size, device: str | None, a
         raise UserError(f"model_args kind={kind!r} must be ar or dlm")
     L = _int(args, "gen_length", None, 1)
     steps, block = _int(args, "steps", None, 1), _int(args, "block_length", None, 1)
+    if kind == "ar" and steps is not None:
+        raise UserError("model_args kind=ar decodes one token per step: drop steps")
     text = sampler_text(kind, args.get("sampler"), block)
     parse_sampler(text, kind, L or block or 1, 1.0, steps)  # an unknown sampler fails here, before any load
-    T = args.get("temperature")
+    from toydlm.bridge.loading import DTYPES
+
+    _choice(args, "dtype", DTYPES, "float32")
+    _choice(args, "logits_shift", (None, True, False), None)
+    _choice(args, "trust_remote_code", (True, False), False)
     hs = dict(kind=kind, sampler_text=text, steps=steps, gen_length=L, seed=_int(args, "seed", 0),
-              temperature=None if T is None else float(T), elbo_draws=_int(args, "elbo_draws", 32, 1),
+              temperature=_float(args, "temperature"), elbo_draws=_int(args, "elbo_draws", 32, 1),
               batch_size=_batch(batch_size))
     rank, world = rank_and_world()
-    device = _device(device)
+    device = _device(device, world)
     st, context = _load(str(pretrained), kind, device, args, L, hs["batch_size"], hs["seed"])
     canvas = getattr(st, "response_len", None)  # a student decodes on its trained canvas or a shorter one
     _join(world)
