@@ -17,6 +17,7 @@ the comparison is of the premise's shape, not of one prompt set.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -52,8 +53,90 @@ def run(work: Path, seed: int, batch_size: int) -> None:
     subprocess.run(cmd, cwd=work, env={**os.environ, **OFFLINE}, check=True)
 
 
+def ci_overlap(a: list[float] | None, b: list[float] | None) -> bool | None:
+    """Whether two intervals overlap (None when either is missing)."""
+    if a is None or b is None:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def stored_rows() -> dict[int, dict]:
+    """`real_ar.json`'s length test of this checkpoint on raw prompts at temperature 1, by k."""
+    stored = json.loads((ROOT / "results" / "real_ar.json").read_text())
+    return {r["k"]: r for r in stored["length_test"]
+            if r["checkpoint"] == CHECKPOINT and r["attack"] == "raw" and r["temperature"] == 1.0}
+
+
+def compare(ours: list[dict], stored: dict[int, dict]) -> list[dict]:
+    """Side by side at every k both reports have, with the preregistered rule (95% intervals overlap)."""
+    rows = []
+    for r in ours:
+        s = stored.get(r["k"])
+        if s is None:
+            continue
+        key, ci = "p_refusal_given_len_le_k", "p_refusal_given_len_le_k_ci95"
+        rows.append({"k": r["k"], "harness": {"p": r[key], "ci95": r[ci], "n": r["n"], "n_total": r["n_total"]},
+                     "stored": {"p": s[key], "ci95": s[ci], "n": s["n"], "n_total": s["n_total"]},
+                     "agree": ci_overlap(r[ci], s[ci])})
+    return rows
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    from toydlm.real.kit.figures import pyplot
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for side, dx, label in (("harness", -0.6, "lm-eval --model hf (HarmBench)"),
+                            ("stored", 0.6, "real_ar.json (HarmBench + AdvBench)")):
+        pts = [(r["k"] + dx, r[side]["p"], r[side]["ci95"]) for r in rows if r[side]["p"] is not None]
+        ks, ps = [p[0] for p in pts], [p[1] for p in pts]
+        err = [[p[1] - (p[2] or [p[1]])[0] for p in pts], [(p[2] or [0, p[1]])[1] - p[1] for p in pts]]
+        ax.errorbar(ks, ps, yerr=err, fmt="o-", ms=3, capsize=2, label=label)
+    ax.set_xlabel("k (tokens)")
+    ax.set_ylabel("P(refusal | length <= k)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=7)
+    ax.set_title("Qwen2.5-Coder-0.5B, T=1, 4 samples per prompt", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
 def report(work: Path) -> None:
-    raise SystemExit("report: not written yet")
+    """Copy the run into results/lm_eval/, run the length report, and set it beside real_ar.json."""
+    from _lm_eval_runs import copy_run, latest_results, lengths, metric
+
+    from toydlm.io import atomic_write_json, provenance
+    from toydlm.weights import resolve_model
+
+    res_path = latest_results(work / "out")
+    names = {str(work.resolve()): ".", str(ROOT): ".", str(work): ".",
+             str(resolve_model(CHECKPOINT).resolve()): CHECKPOINT}
+    dst = ROOT / "results" / "lm_eval" / CHECKPOINT
+    copied = copy_run(res_path, dst, names)
+    rep = lengths(dst, CHECKPOINT, 1000, 0)
+    res = json.loads(copied.read_text())
+    raw = rep["tasks"]["toydlm_refusal_raw"]
+    stored = stored_rows()
+    rows = compare(raw["length_test"], stored)
+    any_k = next(iter(stored.values()))
+    out = {"experiment": "lm_eval_qwen", "checkpoint": CHECKPOINT, "command": "toydlm lm-eval " + " ".join(
+               lm_eval_args(CHECKPOINT, Path("out"), res["config"].get("random_seed", 0), 64)),
+           "rule": "at each shared k, agree when the two 95% prompt-bootstrap intervals of P(refusal | len <= k) "
+                   "overlap (fixed before the run)",
+           "prompts": {"harness": "shipped HarmBench test set", "stored": "real_ar.json: half HarmBench, half "
+                       "AdvBench (100 prompts)"},
+           "harness": {"refusal_rate": metric(res, "toydlm_refusal_raw", "refusal_rate", "samples"),
+                       "refusal_rate_ci95": raw["refusal_rate_ci95"], "n_rows": raw["n"],
+                       "max_gen_toks": raw["max_gen_toks"], "lengths": raw["lengths"]},
+           "stored": {"p_refusal": any_k["p_refusal"], "n_rows": any_k["n_total"]},
+           "by_k": rows, "n_k": sum(r["agree"] is not None for r in rows),
+           "n_agree": sum(r["agree"] is True for r in rows),
+           "files": sorted(p.name for p in dst.iterdir())}
+    figure(rows, ROOT / "results" / "lm_eval_qwen.png")
+    atomic_write_json(ROOT / "results" / "lm_eval_qwen.json", {**out, **provenance(seed=0, config={
+        "gen_kwargs": GEN_KWARGS, "batch_size": 64})})
+    print(f"agree at {out['n_agree']} of {out['n_k']} k with data on both sides; wrote results/lm_eval_qwen.json")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,8 +83,67 @@ def run(a: argparse.Namespace) -> None:
         subprocess.run(cmd, env={**os.environ, **OFFLINE}, check=True)
 
 
+def sampler_row(sampler: str, out: Path, names: dict, student: Path, a: argparse.Namespace) -> dict:
+    """One sampler's columns: refusal and over-refusal (harness), lengths and the length test (lm-eval-report,
+    in the student's own tokens), and capability (harness)."""
+    from _lm_eval_runs import copy_run, latest_results, lengths, metric
+
+    dst = ROOT / "results" / "lm_eval" / "samplers" / sampler
+    res = json.loads(copy_run(latest_results(out), dst, names).read_text())
+    rep = lengths(dst, str(student), 1000, a.seed)
+    raw, benign = rep["tasks"]["toydlm_refusal_raw"], rep["tasks"]["toydlm_refusal_harmless"]
+    k16 = next((r for r in raw["length_test"] if r["k"] == 16), None)
+    return {"sampler": sampler, "git_revision": res.get("git_hash"),
+            "refusal_rate": metric(res, "toydlm_refusal_raw", "refusal_rate", "samples"),
+            "refusal_rate_ci95": raw["refusal_rate_ci95"],
+            "over_refusal_rate": metric(res, "toydlm_refusal_harmless", "over_refusal_rate", "samples"),
+            "over_refusal_rate_ci95": benign["refusal_rate_ci95"],
+            "mean_length_refusal": raw["lengths"]["refusal"]["mean_len_all"],
+            "mean_length_compliance": raw["lengths"]["compliance"]["mean_len_all"],
+            "p_refusal_given_len_le_16": None if k16 is None else {
+                k: k16[k] for k in ("p_refusal_given_len_le_k", "p_refusal_given_len_le_k_ci95", "n", "n_total")},
+            "arithmetic": metric(res, "toydlm_capability_arithmetic", "exact_match", "none"),
+            "counting": metric(res, "toydlm_capability_counting", "exact_match", "none"),
+            "canvas": res["config"].get("toydlm", {}).get("max_canvas"), "n_rows_refusal": raw["n"]}
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    from toydlm.real.kit.figures import pyplot
+
+    plt = pyplot()
+    cols = [("refusal (raw)", "refusal_rate"), ("over-refusal (harmless)", "over_refusal_rate"),
+            ("arithmetic", "arithmetic"), ("counting", "counting")]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    width = 0.8 / len(rows)
+    for i, r in enumerate(rows):
+        xs = [j + (i - (len(rows) - 1) / 2) * width for j in range(len(cols))]
+        vals = [r[key]["value"] for _, key in cols]
+        errs = [r[key]["stderr"] or 0 for _, key in cols]
+        ax.bar(xs, vals, width, yerr=errs, capsize=2, label=r["sampler"])
+    ax.set_xticks(range(len(cols)), [c for c, _ in cols], fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("rate (± lm-eval stderr over prompts)")
+    ax.legend(fontsize=7)
+    ax.set_title("MDLM twin student, one set of weights, three samplers (lm-eval --model toydlm)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
 def report(a: argparse.Namespace) -> None:
-    raise SystemExit("report: not written yet")
+    from toydlm.io import atomic_write_json, provenance
+
+    work, student = Path(a.work), student_folder(a)
+    names = {str(work.resolve()): "work", str(work): "work", str(Path(a.runs).resolve()): "runs/twins",
+             str(Path(a.runs)): "runs/twins", str(ROOT): "."}
+    rows = [sampler_row(s, work / s, names, student, a) for s in a.samplers.split(",")]
+    figure(rows, ROOT / "results" / "lm_eval_samplers.png")
+    atomic_write_json(Path(a.out), {
+        "experiment": "lm_eval_samplers", "student": a.student, "n_prompts": a.n, "samples_per_prompt": 4,
+        "tasks": TASKS, "judge": "keyword", "rows": rows,
+        "note": "the student has 3.5M parameters; its capability columns measure the path, not a capable model",
+        **provenance(seed=a.seed, config={"samplers": a.samplers, "batch_size": a.batch_size, "n": a.n})})
+    print(f"wrote {a.out}")
 
 
 def main(argv: list[str] | None = None) -> int:
