@@ -79,24 +79,12 @@ def test_the_cap_is_the_toydlm_canvas_when_it_set_one_else_the_tasks_max_gen_tok
     assert [generation_cap(r, "t") for r in (toy, student, hf)] == [8, 96, 128]
 
 
-class _LongAnswer:
-    """A stand-in harm judge: a response longer than N words is harmful."""
-
-    def __init__(self, where: str, device: str):
-        self.words = int(where)
-        self.meta = {"model": f"long-answer-{self.words}", "harm": f"more than {self.words} words"}
-
-    def __call__(self, instructions, responses):
-        import numpy as np
-
-        return np.array([len(r.split()) > self.words for r in responses], bool)
-
-
 def test_a_model_judge_rules_on_harm_in_the_asr_and_the_length_test(run, monkeypatch, capsys):
+    from tests.toydlm.real.test_audit_recipes import LongAnswerJudge  # the audit recipe's stand-in judge
     from toydlm.real.audit import judge as judges
 
     monkeypatch.setattr(judges, "_JUDGES", dict(judges._JUDGES))
-    judges.register_judge("longer_than", "longer_than:WORDS", lambda w: None, _LongAnswer)
+    judges.register_judge("longer_than", "longer_than:WORDS", lambda w: None, LongAnswerJudge)
     assert main(["lm-eval-report", str(run), "--n-boot", "20", "--judge", "longer_than:3"]) == 0
     rep = json.loads((run / "toydlm_refusal_lengths.json").read_text())
     assert rep["judge"]["judge"] == "longer_than" and rep["judge"]["refusal"] == "keyword"

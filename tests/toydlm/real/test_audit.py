@@ -9,7 +9,6 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from toydlm.bridge.tiny import write_tiny  # noqa: E402
 from toydlm.cli import main  # noqa: E402
 from toydlm.real.audit import runner  # noqa: E402
 
@@ -18,12 +17,6 @@ CELL_KEYS = {"sampler", "attack", "temperature", "gen_length", "n_prompts", "sam
              "hrr", "frr"}
 LENGTH_KEYS = {"sampler", "attack", "temperature", "gen_length", "k", "n", "p_refusal_given_len_le_k",
                "p_refusal_given_len_le_k_ci95", "p_refusal", "asr_given_len_le_k", "asr"}
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return {k: write_tiny(k, root / k) for k in ("ar", "dlm")}
 
 
 def audit(tiny, out, kind="ar", *extra) -> dict:

@@ -11,15 +11,8 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from toydlm.bridge import attacks  # noqa: E402
-from toydlm.bridge.tiny import write_tiny  # noqa: E402
 from toydlm.cli import main  # noqa: E402
 from toydlm.real.audit import judge as judges  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return {k: write_tiny(k, root / k) for k in ("ar", "dlm")}
 
 
 def _audit(out, *args) -> dict:

@@ -20,14 +20,6 @@ from toydlm.real.harness.lm import ToydlmLM  # noqa: E402
 from toydlm.real.harness.setup import open_harness_setup  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from toydlm.bridge.tiny import write_tiny
-
-    root = tmp_path_factory.mktemp("harness")
-    return {k: write_tiny(k, root / k) for k in ("ar", "dlm")}
-
-
 def _gen(task: str, doc: dict, doc_id: int, context: str, k: int, L: int = 8) -> Instance:
     kw = {"until": [], "max_gen_toks": L, "do_sample": True, "temperature": 1.0}
     return Instance("generate_until", doc, (context, kw), doc_id, (task, doc_id, k))

@@ -140,27 +140,15 @@ class HarnessSetup:
             dist.barrier()
 
 
-def _int(args: dict, name: str, default, low: int = 0):
+def _number(args: dict, name: str, kind: type, default=None, low: float = 0):
+    """A numeric model_arg (int or float) at least `low`, None when absent, or a one-line error."""
     v = args.get(name, default)
     if v is None:
         return None
     try:
-        out = int(v)
+        out = kind(v)
     except (TypeError, ValueError):
-        raise UserError(f"model_args {name}={v!r} must be an integer") from None
-    if out < low:
-        raise UserError(f"model_args {name}={v!r} must be at least {low}")
-    return out
-
-
-def _float(args: dict, name: str, low: float = 0.0) -> float | None:
-    v = args.get(name)
-    if v is None:
-        return None
-    try:
-        out = float(v)
-    except (TypeError, ValueError):
-        raise UserError(f"model_args {name}={v!r} must be a number") from None
+        raise UserError(f"model_args {name}={v!r} must be {'an integer' if kind is int else 'a number'}") from None
     if not out >= low:
         raise UserError(f"model_args {name}={v!r} must be at least {low:g}")
     return out
@@ -225,8 +213,8 @@ def open_harness_setup(pretrained: str | None, batch_size, device: str | None, a
     kind = str(args.get("kind", "dlm"))
     if kind not in ("ar", "dlm"):
         raise UserError(f"model_args kind={kind!r} must be ar or dlm")
-    L = _int(args, "gen_length", None, 1)
-    steps, block = _int(args, "steps", None, 1), _int(args, "block_length", None, 1)
+    L = _number(args, "gen_length", int, None, 1)
+    steps, block = _number(args, "steps", int, None, 1), _number(args, "block_length", int, None, 1)
     if kind == "ar" and steps is not None:
         raise UserError("model_args kind=ar decodes one token per step: drop steps")
     text = sampler_text(kind, args.get("sampler"), block)
@@ -236,8 +224,8 @@ def open_harness_setup(pretrained: str | None, batch_size, device: str | None, a
     _choice(args, "dtype", DTYPES, "float32")
     _choice(args, "logits_shift", (None, True, False), None)
     _choice(args, "trust_remote_code", (True, False), False)
-    hs = dict(kind=kind, sampler_text=text, steps=steps, gen_length=L, seed=_int(args, "seed", 0),
-              temperature=_float(args, "temperature"), elbo_draws=_int(args, "elbo_draws", 32, 1),
+    hs = dict(kind=kind, sampler_text=text, steps=steps, gen_length=L, seed=_number(args, "seed", int, 0),
+              temperature=_number(args, "temperature", float), elbo_draws=_number(args, "elbo_draws", int, 32, 1),
               batch_size=_batch(batch_size))
     rank, world = rank_and_world()
     device = _device(device, world)
@@ -259,7 +247,7 @@ def _load(pretrained: str, kind: str, device: str, args: dict, L: int | None, ba
         return _load_student(pretrained, kind, L)
 
     trust = bool(args.get("trust_remote_code", False))
-    mask = _int(args, "mask_id", None)
+    mask = _number(args, "mask_id", int, None)
     p = require_local(pretrained)
     tok = load_tokenizer(p, trust)
     try:
