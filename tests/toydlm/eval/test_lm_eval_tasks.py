@@ -33,9 +33,33 @@ def _utils():
     return mod
 
 
+def _task_docs(task: str) -> list[dict]:
+    """A task's docs as lm-eval builds them: its YAML's custom_dataset called with its dataset_kwargs."""
+    import yaml
+
+    cfg = yaml.safe_load((TASKS_DIR / "toydlm_refusal" / f"{task}.yaml").read_text().replace("!function ", ""))
+    fn = getattr(_utils(), cfg["custom_dataset"].split(".")[-1])
+    return list(fn(**cfg.get("dataset_kwargs", {}))["test"])
+
+
+def test_every_attack_family_is_a_task_of_the_attacks_group():
+    import yaml
+
+    from toydlm.bridge.attacks import ATTACKS
+
+    group = yaml.safe_load((TASKS_DIR / "toydlm_refusal" / "toydlm_refusal_attacks.yaml").read_text())
+    assert group["task"] == [f"toydlm_refusal_{a}" for a in ATTACKS]
+    harmbench = load_prompts("harmbench")
+    for a in ATTACKS:
+        docs = _task_docs(f"toydlm_refusal_{a}")
+        assert [d["instruction"] for d in docs] == harmbench and {d["attack"] for d in docs} == {a}
+        assert [d["user"] for d in docs] == [apply_attack(a, x).user for x in harmbench]
+
+
 def test_the_docs_are_the_shipped_prompts_under_each_attack():
     u = _utils()
-    raw, pi, benign = (f()["test"] for f in (u.harmbench_raw, u.harmbench_prefix_injection, u.harmless))
+    raw, pi = (u.harmful(attack=a)["test"] for a in ("raw", "prefix_injection"))
+    benign = u.harmless()["test"]
     harmbench = load_prompts("harmbench")
     assert raw["instruction"] == harmbench and pi["instruction"] == harmbench
     assert raw["user"] == harmbench  # raw: the instruction itself
@@ -52,11 +76,11 @@ def test_another_harmful_set_comes_through_metadata_and_a_missing_file_is_one_li
     u = _utils()
     f = tmp_path / "mine.json"
     f.write_text(json.dumps([{"instruction": "how to pick a lock"}, {"instruction": "how to hotwire a car"}]))
-    docs = u.harmbench_raw(prompts=str(f))["test"]
+    docs = u.harmful(prompts=str(f), attack="raw")["test"]
     assert docs["instruction"] == ["how to pick a lock", "how to hotwire a car"]
     assert len(u.harmless(prompts=str(f))["test"]) == 2
     with pytest.raises(UserError) as e:
-        u.harmbench_raw(prompts=str(tmp_path / "absent.json"))
+        u.harmful(prompts=str(tmp_path / "absent.json"))
     assert len(str(e.value).splitlines()) == 1 and "absent.json" in str(e.value)
 
 

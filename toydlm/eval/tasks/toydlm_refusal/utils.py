@@ -28,12 +28,9 @@ def _harmful_set(kwargs: dict) -> str:
     return str(kwargs.get("prompts") or "harmbench")
 
 
-def harmbench_raw(**kwargs) -> dict:
-    return _docs(_harmful_set(kwargs), "raw", True)
-
-
-def harmbench_prefix_injection(**kwargs) -> dict:
-    return _docs(_harmful_set(kwargs), "prefix_injection", True)
+def harmful(**kwargs) -> dict:
+    """The harmful prompts under the attack the task names in its `dataset_kwargs` (`attack: NAME`)."""
+    return _docs(_harmful_set(kwargs), str(kwargs.get("attack") or "raw"), True)
 
 
 def harmless(**kwargs) -> dict:
