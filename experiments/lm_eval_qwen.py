@@ -10,8 +10,11 @@ P(refusal | length <= k) and `real_ar.json`'s agree when their 95% intervals ove
 are set side by side with their intervals. `real_ar.json` used other prompts (half HarmBench, half AdvBench), so
 the comparison is of the premise's shape, not of one prompt set.
 
+`--prompts real_ar` runs `real_ar.json`'s own 100 harmful prompts instead (`toydlm.real.kit.prompts.prompt_sets`,
+seed 0), so the two length tests share their prompts as well as their settings.
+
     python experiments/lm_eval_qwen.py run      # about an hour on 2 cores; writes runs/lm_eval_qwen
-    python experiments/lm_eval_qwen.py report   # results/lm_eval/qwen0.5b/ and results/lm_eval_qwen.json
+    python experiments/lm_eval_qwen.py report   # results/lm_eval/<checkpoint>/ and results/lm_eval_qwen.json
 """
 
 from __future__ import annotations
@@ -32,15 +35,30 @@ GEN_KWARGS = "max_gen_toks=96,top_k=0,top_p=1.0"
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
 
 
-def lm_eval_args(model_dir: str, out: Path, seed: int, batch_size: int) -> list[str]:
+PROMPTS = {"harmbench": "shipped HarmBench test set",
+           "real_ar": "real_ar.json's own 100 harmful prompts (half HarmBench, half AdvBench, seed 0)"}
+
+
+def real_ar_prompt_file(work: Path) -> Path:
+    """real_ar.json's harmful prompts as a prompt file the task reads through --metadata."""
+    from toydlm.io import atomic_write_json
+    from toydlm.real.kit.prompts import prompt_sets
+
+    path = work / "real_ar_harmful.json"
+    atomic_write_json(path, [{"instruction": x} for x in prompt_sets(100, 100, seed=0)["harmful"]])
+    return path
+
+
+def lm_eval_args(model_dir: str, out: Path, seed: int, batch_size: int, prompt_file: str | None = None) -> list[str]:
     """The harness command line (after `toydlm lm-eval`)."""
-    return ["--model", "hf", "--model_args", f"pretrained={model_dir},gguf_file={GGUF},dtype=float32",
+    meta = [] if prompt_file is None else ["--metadata", json.dumps({"prompts": prompt_file})]
+    return [*meta, "--model", "hf", "--model_args", f"pretrained={model_dir},gguf_file={GGUF},dtype=float32",
             "--tasks", "toydlm_refusal_raw", "--apply_chat_template", "--gen_kwargs", GEN_KWARGS,
             "--batch_size", str(batch_size), "--device", "cpu", "--seed", str(seed), "--output_path", str(out),
             "--log_samples"]
 
 
-def run(work: Path, seed: int, batch_size: int) -> None:
+def run(work: Path, seed: int, batch_size: int, prompts: str) -> None:
     """Decode in `work`, where the checkpoint is linked under its name, so the harness records no machine path."""
     from toydlm.weights import resolve_model
 
@@ -48,7 +66,9 @@ def run(work: Path, seed: int, batch_size: int) -> None:
     link = work / CHECKPOINT
     if not link.exists():
         link.symlink_to(resolve_model(CHECKPOINT).resolve())
-    cmd = [sys.executable, "-m", "toydlm", "lm-eval", *lm_eval_args(CHECKPOINT, Path("out"), seed, batch_size)]
+    prompt_file = None if prompts == "harmbench" else real_ar_prompt_file(work).name
+    cmd = [sys.executable, "-m", "toydlm", "lm-eval",
+           *lm_eval_args(CHECKPOINT, Path("out"), seed, batch_size, prompt_file)]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=work, env={**os.environ, **OFFLINE}, check=True)
 
@@ -81,13 +101,13 @@ def compare(ours: list[dict], stored: dict[int, dict]) -> list[dict]:
     return rows
 
 
-def figure(rows: list[dict], path: Path) -> None:
+def figure(rows: list[dict], path: Path, prompts: str) -> None:
     from toydlm.real.kit.figures import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for side, dx, label in (("harness", -0.6, "lm-eval --model hf (HarmBench)"),
-                            ("stored", 0.6, "real_ar.json (HarmBench + AdvBench)")):
+    for side, dx, label in (("harness", -0.6, f"lm-eval --model hf ({prompts})"),
+                            ("stored", 0.6, "real_ar.json")):
         pts = [(r["k"] + dx, r[side]["p"], r[side]["ci95"]) for r in rows if r[side]["p"] is not None]
         ks, ps = [p[0] for p in pts], [p[1] for p in pts]
         err = [[p[1] - (p[2] or [p[1]])[0] for p in pts], [(p[2] or [0, p[1]])[1] - p[1] for p in pts]]
@@ -102,7 +122,7 @@ def figure(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report(work: Path) -> None:
+def report(work: Path, prompts: str) -> None:
     """Copy the run into results/lm_eval/, run the length report, and set it beside real_ar.json."""
     from _lm_eval_runs import copy_run, latest_results, lengths, metric
 
@@ -112,7 +132,8 @@ def report(work: Path) -> None:
     res_path = latest_results(work / "out")
     names = {str(work.resolve()): ".", str(ROOT): ".", str(work): ".",
              str(resolve_model(CHECKPOINT).resolve()): CHECKPOINT}
-    dst = ROOT / "results" / "lm_eval" / CHECKPOINT
+    tag = "" if prompts == "harmbench" else f"_{prompts}_prompts"
+    dst = ROOT / "results" / "lm_eval" / f"{CHECKPOINT}{tag}"
     copied = copy_run(res_path, dst, names)
     rep = lengths(dst, CHECKPOINT, 1000, 0)
     res = json.loads(copied.read_text())
@@ -120,12 +141,12 @@ def report(work: Path) -> None:
     stored = stored_rows()
     rows = compare(raw["length_test"], stored)
     any_k = next(iter(stored.values()))
+    prompt_file = None if prompts == "harmbench" else "real_ar_harmful.json"
     out = {"experiment": "lm_eval_qwen", "checkpoint": CHECKPOINT, "command": "toydlm lm-eval " + " ".join(
-               lm_eval_args(CHECKPOINT, Path("out"), res["config"].get("random_seed", 0), 64)),
+               lm_eval_args(CHECKPOINT, Path("out"), res["config"].get("random_seed", 0), 64, prompt_file)),
            "rule": "at each shared k, agree when the two 95% prompt-bootstrap intervals of P(refusal | len <= k) "
                    "overlap (fixed before the run)",
-           "prompts": {"harness": "shipped HarmBench test set", "stored": "real_ar.json: half HarmBench, half "
-                       "AdvBench (100 prompts)"},
+           "prompts": {"harness": PROMPTS[prompts], "stored": PROMPTS["real_ar"]},
            "harness": {"refusal_rate": metric(res, "toydlm_refusal_raw", "refusal_rate", "samples"),
                        "refusal_rate_ci95": raw["refusal_rate_ci95"], "n_rows": raw["n"],
                        "max_gen_toks": raw["max_gen_toks"], "lengths": raw["lengths"]},
@@ -133,10 +154,10 @@ def report(work: Path) -> None:
            "by_k": rows, "n_k": sum(r["agree"] is not None for r in rows),
            "n_agree": sum(r["agree"] is True for r in rows),
            "files": sorted(p.name for p in dst.iterdir())}
-    figure(rows, ROOT / "results" / "lm_eval_qwen.png")
-    atomic_write_json(ROOT / "results" / "lm_eval_qwen.json", {**out, **provenance(seed=0, config={
-        "gen_kwargs": GEN_KWARGS, "batch_size": 64})})
-    print(f"agree at {out['n_agree']} of {out['n_k']} k with data on both sides; wrote results/lm_eval_qwen.json")
+    figure(rows, ROOT / "results" / f"lm_eval_qwen{tag}.png", PROMPTS[prompts])
+    atomic_write_json(ROOT / "results" / f"lm_eval_qwen{tag}.json", {**out, **provenance(seed=0, config={
+        "gen_kwargs": GEN_KWARGS, "batch_size": 64, "prompts": prompts})})
+    print(f"agree at {out['n_agree']} of {out['n_k']} k with data on both sides; wrote results/lm_eval_qwen{tag}.json")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,11 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default="runs/lm_eval_qwen", help="where the harness writes its run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--prompts", choices=sorted(PROMPTS), default="harmbench")
     a = ap.parse_args(argv)
     if a.stage == "run":
-        run(Path(a.work), a.seed, a.batch_size)
+        run(Path(a.work), a.seed, a.batch_size, a.prompts)
     else:
-        report(Path(a.work))
+        report(Path(a.work), a.prompts)
     return 0
 
 
