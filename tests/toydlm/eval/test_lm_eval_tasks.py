@@ -116,9 +116,10 @@ def _results(out: Path) -> dict:
 @pytest.mark.parametrize("how", ["toydlm", "lm_eval"])
 def test_the_task_group_runs_offline_on_a_tiny_checkpoint(tiny_ar, tmp_path, how):
     args = ["--model", "hf", "--model_args", f"pretrained={tiny_ar}", "--tasks", "toydlm_refusal", "--limit", "4",
-            "--device", "cpu", "--output_path", str(tmp_path), "--batch_size", "16", "--gen_kwargs", "max_gen_toks=16"]
-    cmd = ([sys.executable, "-m", "toydlm.cli", "lm-eval", *args] if how == "toydlm" else
-           [sys.executable, "-m", "lm_eval", *args, "--include_path", str(TASKS_DIR)])
+            "--output_path", str(tmp_path)]
+    fast = ["--device", "cpu", "--batch_size", "16", "--gen_kwargs", "max_gen_toks=16"]
+    cmd = ([sys.executable, "-m", "toydlm.cli", "lm-eval", *args] if how == "toydlm" else  # the done-when command
+           [sys.executable, "-m", "lm_eval", *args, *fast, "--include_path", str(TASKS_DIR)])
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE})
     assert p.returncode == 0, p.stderr[-3000:]
     res = _results(tmp_path)
