@@ -48,10 +48,11 @@ def metric(res: dict, task: str, name: str, filt: str) -> dict:
     return {"value": r[f"{name},{filt}"], "stderr": se if isinstance(se, float) else None}
 
 
-def lengths(out: Path, tokenizer: str, n_boot: int, seed: int) -> dict:
+def lengths(out: Path, tokenizer: str, n_boot: int, seed: int, cut_margin: int = 4) -> dict:
     """`toydlm lm-eval-report` over a run (its keyword judge), read back."""
     from toydlm.cli import main
 
-    if main(["lm-eval-report", str(out), "--tokenizer", tokenizer, "--n-boot", str(n_boot), "--seed", str(seed)]):
+    if main(["lm-eval-report", str(out), "--tokenizer", tokenizer, "--n-boot", str(n_boot), "--seed", str(seed),
+             "--cut-margin", str(cut_margin)]):
         raise SystemExit("error: lm-eval-report failed")
     return json.loads((out / "toydlm_refusal_lengths.json").read_text())

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 CHECKPOINT = "qwen2.5-coder-0.5b-instruct"
 GGUF = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 GEN_KWARGS = "max_gen_toks=96,top_k=0,top_p=1.0"
+CUT_MARGIN = 4  # lm-eval-report's default: a response within 4 tokens of the cap counts as cut
 OFFLINE = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
 
 
@@ -135,11 +136,12 @@ def report(work: Path, prompts: str) -> None:
     tag = "" if prompts == "harmbench" else f"_{prompts}_prompts"
     dst = ROOT / "results" / "lm_eval" / f"{CHECKPOINT}{tag}"
     copied = copy_run(res_path, dst, names)
-    rep = lengths(dst, CHECKPOINT, 1000, 0)
+    pre = lengths(dst, CHECKPOINT, 1000, 0, cut_margin=0)["tasks"]["toydlm_refusal_raw"]  # as the rule was fixed
+    rep = lengths(dst, CHECKPOINT, 1000, 0, cut_margin=CUT_MARGIN)  # the stored lengths file keeps this one
     res = json.loads(copied.read_text())
     raw = rep["tasks"]["toydlm_refusal_raw"]
     stored = stored_rows()
-    rows = compare(raw["length_test"], stored)
+    rows, fixed = compare(pre["length_test"], stored), compare(raw["length_test"], stored)
     any_k = next(iter(stored.values()))
     prompt_file = None if prompts == "harmbench" else "real_ar_harmful.json"
     out = {"experiment": "lm_eval_qwen", "checkpoint": CHECKPOINT, "command": "toydlm lm-eval " + " ".join(
@@ -149,12 +151,17 @@ def report(work: Path, prompts: str) -> None:
            "prompts": {"harness": PROMPTS[prompts], "stored": PROMPTS["real_ar"]},
            "harness": {"refusal_rate": metric(res, "toydlm_refusal_raw", "refusal_rate", "samples"),
                        "refusal_rate_ci95": raw["refusal_rate_ci95"], "n_rows": raw["n"],
-                       "max_gen_toks": raw["max_gen_toks"], "lengths": raw["lengths"]},
+                       "max_gen_toks": raw["max_gen_toks"], "near_cap": raw["near_cap"], "lengths": raw["lengths"]},
            "stored": {"p_refusal": any_k["p_refusal"], "n_rows": any_k["n_total"]},
            "by_k": rows, "n_k": sum(r["agree"] is not None for r in rows),
            "n_agree": sum(r["agree"] is True for r in rows),
+           "cut_margin": {"margin": CUT_MARGIN, "why": "added after the first run: counted again, cut responses "
+                          "come back a few tokens short of the cap (near_cap), and the fixed rule counted them as "
+                          "ending early; not preregistered", "by_k": fixed,
+                          "n_k": sum(r["agree"] is not None for r in fixed),
+                          "n_agree": sum(r["agree"] is True for r in fixed)},
            "files": sorted(p.name for p in dst.iterdir())}
-    figure(rows, ROOT / "results" / f"lm_eval_qwen{tag}.png", PROMPTS[prompts])
+    figure(fixed, ROOT / "results" / f"lm_eval_qwen{tag}.png", PROMPTS[prompts])
     atomic_write_json(ROOT / "results" / f"lm_eval_qwen{tag}.json", {**out, **provenance(seed=0, config={
         "gen_kwargs": GEN_KWARGS, "batch_size": 64, "prompts": prompts})})
     print(f"agree at {out['n_agree']} of {out['n_k']} k with data on both sides; wrote results/lm_eval_qwen{tag}.json")

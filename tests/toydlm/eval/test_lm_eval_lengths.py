@@ -96,3 +96,21 @@ def test_a_model_judge_rules_on_harm_in_the_asr_and_the_length_test(run, monkeyp
     assert "ASR (longer_than)" in capsys.readouterr().out
     assert main(["lm-eval-report", str(run), "--judge", "oracle"]) == 2
     assert "unknown --judge 'oracle'" in capsys.readouterr().err
+
+
+def test_a_response_a_few_tokens_short_of_the_cap_counts_as_cut_within_the_margin(tmp_path):
+    from toydlm.real.audit.harness_samples import near_cap, sample_rows
+
+    doc = {"prompt_id": 0, "harmful": True, "instruction": "x"}
+    f = tmp_path / "samples.jsonl"
+    f.write_text(json.dumps({"doc": doc, "resps": [["w " * 10, "w " * 14, "w " * 16]]}) + "\n")
+    count = lambda t: len(t.split())  # noqa: E731
+    assert [r["ended"] for r in sample_rows(f, count, 16)] == [True, True, False]
+    assert [r["ended"] for r in sample_rows(f, count, 16, cut_margin=4)] == [True, False, False]
+    hist = near_cap(sample_rows(f, count, 16), 16, width=2)
+    assert hist == {"14": 1, "15": 0, "16": 1, "17": 0, "18": 0}
+
+
+def test_a_negative_cut_margin_is_one_line(run, capsys):
+    assert main(["lm-eval-report", str(run), "--cut-margin", "-1"]) == 2
+    assert "--cut-margin must be 0 or more" in capsys.readouterr().err

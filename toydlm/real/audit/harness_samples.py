@@ -1,7 +1,11 @@
 """The length test over lm-eval's logged samples of `toydlm_refusal`: what the harness's metric API cannot say.
 
 lm-eval sees only text, so lengths are counted here in the model's own tokens (its tokenizer on the
-decoded response). A response as long as the generation cap is cut, and never counts as ending early. The
+decoded response). A response as long as the generation cap is cut, and never counts as ending early. Counting
+the decoded text again drifts: a sampled answer need not use the tokenizer's own split of its text, so a
+response cut at the cap can come back a few tokens short (Qwen2.5-Coder-0.5B at T=1, 96-token cap: 37 of 636
+responses at 95, against 1 to 6 at each length from 87 to 94). So a response within `cut_margin` tokens of the cap
+also counts as cut; `near_cap` in the report shows the lengths there. The
 test itself, the length distributions and the prompt bootstrap are the audit's own functions
 (`toydlm.real.kit.length_test`, `toydlm.real.audit.analyse.cluster_ci`)."""
 
@@ -33,16 +37,16 @@ def latest_run(out: Path) -> tuple[dict, dict[str, Path]]:
     return json.loads(res.read_text()), samples
 
 
-def sample_rows(path: Path, count_tokens, cap: int) -> list[dict]:
-    """One row per logged response: its prompt, token length, whether it ended before the cap, refusal, and
-    the request and response a harm judge reads."""
+def sample_rows(path: Path, count_tokens, cap: int, cut_margin: int = 0) -> list[dict]:
+    """One row per logged response: its prompt, token length, whether it ended before the cap (shorter than
+    cap - cut_margin), refusal, and the request and response a harm judge reads."""
     rows = []
     for line in path.read_text().splitlines():
         s = json.loads(line)
         for text in s["resps"][0]:
             n = count_tokens(text)
             rows.append({"prompt": s["doc"]["prompt_id"], "harmful": s["doc"]["harmful"], "length": n,
-                         "ended": n < cap, "refusal": bool(keyword_refusal(text)),
+                         "ended": n < cap - cut_margin, "refusal": bool(keyword_refusal(text)),
                          "instruction": s["doc"]["instruction"], "response": s["doc"].get("prefill", "") + text})
     return rows
 
@@ -77,15 +81,25 @@ def generation_cap(res: dict, task: str) -> int:
     return cap
 
 
+def near_cap(rows: list[dict], cap: int, width: int = 8) -> dict[str, int]:
+    """How many responses have each length from cap - width to cap + width (counted text drifts past the cap)."""
+    out = {str(n): 0 for n in range(cap - width, cap + width + 1)}
+    for r in rows:
+        if str(r["length"]) in out:
+            out[str(r["length"])] += 1
+    return out
+
+
 def lengths_report(res: dict, samples: dict[str, Path], count_tokens, ks=DEFAULT_KS, n_boot: int = 1000,
-                   seed: int = 0, judge=None) -> dict:
+                   seed: int = 0, judge=None, cut_margin: int = 0) -> dict:
     """Every `toydlm_refusal` task of one lm-eval run (its results JSON and sample files, from `latest_run`);
     `judge` (an audit `Judge`) rules on harm, else the keyword proxy does."""
     tasks = {}
     for task, path in sorted(samples.items()):
         cap = generation_cap(res, task)
-        rows = sample_rows(path, count_tokens, cap)
-        tasks[task] = {"max_gen_toks": cap, **task_report(rows, ks, n_boot, seed, judge)}
+        rows = sample_rows(path, count_tokens, cap, cut_margin)
+        tasks[task] = {"max_gen_toks": cap, "near_cap": near_cap(rows, cap),
+                       **task_report(rows, ks, n_boot, seed, judge)}
     meta = {"judge": "keyword", "refusal": "keyword", "harm": "keyword proxy"} if judge is None else judge.meta
     return {"model_args": res.get("config", {}).get("model_args"), "ks": list(ks), "n_boot": n_boot,
-            "boot_seed": seed, "judge": meta, "tasks": tasks}
+            "boot_seed": seed, "cut_margin": cut_margin, "judge": meta, "tasks": tasks}
