@@ -4,7 +4,7 @@ lm-eval sees only text, so lengths are counted here in the model's own tokens (i
 decoded response). A response as long as the generation cap is cut, and never counts as ending early. Counting
 the decoded text again drifts: a sampled answer need not use the tokenizer's own split of its text, so a
 response cut at the cap can come back a few tokens short (Qwen2.5-Coder-0.5B at T=1, 96-token cap: 37 of 636
-responses at 95, against 1 to 6 at each length from 87 to 94). So a response within `cut_margin` tokens of the cap
+responses at 95, against at most 6 at each length from 88 to 94). So a response within `cut_margin` tokens of the cap
 also counts as cut; `near_cap` in the report shows the lengths there. The
 test itself, the length distributions and the prompt bootstrap are the audit's own functions
 (`toydlm.real.kit.length_test`, `toydlm.real.audit.analyse.cluster_ci`)."""
