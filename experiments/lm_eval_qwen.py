@@ -65,7 +65,7 @@ def run(work: Path, seed: int, batch_size: int, prompts: str) -> None:
 
     work.mkdir(parents=True, exist_ok=True)
     link = work / CHECKPOINT
-    if not link.exists():
+    if not link.is_symlink():
         link.symlink_to(resolve_model(CHECKPOINT).resolve())
     prompt_file = None if prompts == "harmbench" else real_ar_prompt_file(work).name
     cmd = [sys.executable, "-m", "toydlm", "lm-eval",
@@ -117,7 +117,8 @@ def figure(rows: list[dict], path: Path, prompts: str) -> None:
     ax.set_ylabel("P(refusal | length <= k)")
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7)
-    ax.set_title("Qwen2.5-Coder-0.5B, T=1, 4 samples per prompt", fontsize=8)
+    ax.set_title(f"Qwen2.5-Coder-0.5B, T=1, 4 samples per prompt; harness lengths with cut margin {CUT_MARGIN} "
+                 "(post hoc)", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
@@ -141,11 +142,12 @@ def report(work: Path, prompts: str) -> None:
     res = json.loads(copied.read_text())
     raw = rep["tasks"]["toydlm_refusal_raw"]
     stored = stored_rows()
-    rows, fixed = compare(pre["length_test"], stored), compare(raw["length_test"], stored)
+    rows, with_margin = compare(pre["length_test"], stored), compare(raw["length_test"], stored)
     any_k = next(iter(stored.values()))
     prompt_file = None if prompts == "harmbench" else "real_ar_harmful.json"
     out = {"experiment": "lm_eval_qwen", "checkpoint": CHECKPOINT, "command": "toydlm lm-eval " + " ".join(
-               lm_eval_args(CHECKPOINT, Path("out"), res["config"].get("random_seed", 0), 64, prompt_file)),
+               lm_eval_args(CHECKPOINT, Path("out"), res["config"].get("random_seed", 0),
+                            int(res["config"]["batch_size"]), prompt_file)),
            "rule": "at each shared k, agree when the two 95% prompt-bootstrap intervals of P(refusal | len <= k) "
                    "overlap (fixed before the run)",
            "prompts": {"harness": PROMPTS[prompts], "stored": PROMPTS["real_ar"]},
@@ -157,13 +159,13 @@ def report(work: Path, prompts: str) -> None:
            "n_agree": sum(r["agree"] is True for r in rows),
            "cut_margin": {"margin": CUT_MARGIN, "why": "added after the first run: counted again, cut responses "
                           "come back a few tokens short of the cap (near_cap), and the fixed rule counted them as "
-                          "ending early; not preregistered", "by_k": fixed,
-                          "n_k": sum(r["agree"] is not None for r in fixed),
-                          "n_agree": sum(r["agree"] is True for r in fixed)},
+                          "ending early; not preregistered", "by_k": with_margin,
+                          "n_k": sum(r["agree"] is not None for r in with_margin),
+                          "n_agree": sum(r["agree"] is True for r in with_margin)},
            "files": sorted(p.name for p in dst.iterdir())}
-    figure(fixed, ROOT / "results" / f"lm_eval_qwen{tag}.png", PROMPTS[prompts])
+    figure(with_margin, ROOT / "results" / f"lm_eval_qwen{tag}.png", PROMPTS[prompts])
     atomic_write_json(ROOT / "results" / f"lm_eval_qwen{tag}.json", {**out, **provenance(seed=0, config={
-        "gen_kwargs": GEN_KWARGS, "batch_size": 64, "prompts": prompts})})
+        "gen_kwargs": GEN_KWARGS, "batch_size": int(res["config"]["batch_size"]), "prompts": prompts})})
     print(f"agree at {out['n_agree']} of {out['n_k']} k with data on both sides; wrote results/lm_eval_qwen{tag}.json")
 
 

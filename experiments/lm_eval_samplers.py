@@ -93,7 +93,7 @@ def sampler_row(sampler: str, out: Path, names: dict, student: Path, a: argparse
     rep = lengths(dst, str(student), 1000, a.seed)
     raw, benign = rep["tasks"]["toydlm_refusal_raw"], rep["tasks"]["toydlm_refusal_harmless"]
     k16 = next((r for r in raw["length_test"] if r["k"] == 16), None)
-    return {"sampler": sampler, "git_revision": res.get("git_hash"),
+    return {"sampler": sampler, "run_git_revision": res.get("git_hash"), "cut_margin": rep["cut_margin"],
             "refusal_rate": metric(res, "toydlm_refusal_raw", "refusal_rate", "samples"),
             "refusal_rate_ci95": raw["refusal_rate_ci95"],
             "over_refusal_rate": metric(res, "toydlm_refusal_harmless", "over_refusal_rate", "samples"),

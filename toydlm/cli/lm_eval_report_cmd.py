@@ -17,8 +17,9 @@ def register(sub) -> None:
     a.add_argument("--judge", default="keyword", help="harm judge for the ASR and the length test, as for "
                    "`toydlm audit`: keyword (not a refusal), llm:NAME|PATH or classifier:PATH")
     a.add_argument("--device", default="cpu", help="where a model judge runs")
-    a.add_argument("--cut-margin", type=int, default=4, help="a response within this many tokens of the cap counts "
-                   "as cut: counting decoded text again can come back a few tokens short (default 4; 0 trusts it)")
+    a.add_argument("--cut-margin", type=int, default=None, help="a response within this many tokens of the cap "
+                   "counts as cut: counting decoded text again can come back a few tokens short (default 4; 0 trusts "
+                   "the count)")
     a.add_argument("--n-boot", type=int, default=1000)
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=cmd_lm_eval_report)
@@ -41,14 +42,15 @@ def _tokenizer(name: str):
 
 
 def cmd_lm_eval_report(args) -> int:
-    from toydlm.real.audit.harness_samples import latest_run, lengths_report
+    from toydlm.real.audit.harness_samples import DEFAULT_CUT_MARGIN, latest_run, lengths_report
     from toydlm.real.audit.judge import Judge, check_judge
     from toydlm.real.audit.spec import split_numbers
     from toydlm.real.kit.length_test import DEFAULT_KS
 
     ks = DEFAULT_KS if args.ks is None else split_numbers(args.ks, "--ks", int)
-    if args.cut_margin < 0:
-        raise UserError(f"--cut-margin must be 0 or more, got {args.cut_margin}")
+    margin = DEFAULT_CUT_MARGIN if args.cut_margin is None else args.cut_margin
+    if margin < 0:
+        raise UserError(f"--cut-margin must be 0 or more, got {margin}")
     check_judge(args.judge)
     res, samples = latest_run(Path(args.out))  # a missing run is a one-line error before any tokenizer loads
     name = args.tokenizer or _pretrained(res.get("config", {}).get("model_args"))
@@ -57,7 +59,7 @@ def cmd_lm_eval_report(args) -> int:
     tok = _tokenizer(name)
     judge = None if args.judge == "keyword" else Judge(args.judge, args.device)
     rep = lengths_report(res, samples, lambda t: len(tok(t, add_special_tokens=False)["input_ids"]), ks,
-                         args.n_boot, args.seed, judge, args.cut_margin)
+                         args.n_boot, args.seed, judge, margin)
     path = Path(args.out) / "toydlm_refusal_lengths.json"
     path.write_text(json.dumps(rep, indent=1))
     for task, r in rep["tasks"].items():

@@ -80,7 +80,7 @@ def test_the_cap_is_the_toydlm_canvas_when_it_set_one_else_the_tasks_max_gen_tok
 
 
 def test_a_model_judge_rules_on_harm_in_the_asr_and_the_length_test(run, monkeypatch, capsys):
-    from tests.toydlm.real.test_audit_recipes import LongAnswerJudge  # the audit recipe's stand-in judge
+    from tests.toydlm.real.judges_for_tests import LongAnswerJudge
     from toydlm.real.audit import judge as judges
 
     monkeypatch.setattr(judges, "_JUDGES", dict(judges._JUDGES))
@@ -105,12 +105,15 @@ def test_a_response_a_few_tokens_short_of_the_cap_counts_as_cut_within_the_margi
     f = tmp_path / "samples.jsonl"
     f.write_text(json.dumps({"doc": doc, "resps": [["w " * 10, "w " * 14, "w " * 16]]}) + "\n")
     count = lambda t: len(t.split())  # noqa: E731
-    assert [r["ended"] for r in sample_rows(f, count, 16)] == [True, True, False]
-    assert [r["ended"] for r in sample_rows(f, count, 16, cut_margin=4)] == [True, False, False]
-    hist = near_cap(sample_rows(f, count, 16), 16, width=2)
+    assert [r["ended"] for r in sample_rows(f, count, 16, cut_margin=0)] == [True, True, False]
+    rows = sample_rows(f, count, 16, cut_margin=4)
+    assert [r["ended"] for r in rows] == [True, False, False] and [r["length"] for r in rows] == [10, 16, 16]
+    hist = near_cap(rows, 16, width=2)  # what was counted, before a cut response's length became the cap
     assert hist == {"14": 1, "15": 0, "16": 1, "17": 0, "18": 0}
 
 
-def test_a_negative_cut_margin_is_one_line(run, capsys):
+def test_a_cut_margin_below_zero_or_past_the_cap_is_one_line(run, capsys):
     assert main(["lm-eval-report", str(run), "--cut-margin", "-1"]) == 2
     assert "--cut-margin must be 0 or more" in capsys.readouterr().err
+    assert main(["lm-eval-report", str(run), "--cut-margin", "24"]) == 2
+    assert "below the 24-token cap" in capsys.readouterr().err

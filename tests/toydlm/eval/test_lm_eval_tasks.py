@@ -58,7 +58,7 @@ def test_every_attack_family_is_a_task_of_the_attacks_group():
 
 def test_the_docs_are_the_shipped_prompts_under_each_attack():
     u = _utils()
-    raw, pi = (u.harmful(attack=a)["test"] for a in ("raw", "prefix_injection"))
+    raw, pi = (u.harmful(toydlm_attack=a)["test"] for a in ("raw", "prefix_injection"))
     benign = u.harmless()["test"]
     harmbench = load_prompts("harmbench")
     assert raw["instruction"] == harmbench and pi["instruction"] == harmbench
@@ -76,12 +76,16 @@ def test_another_harmful_set_comes_through_metadata_and_a_missing_file_is_one_li
     u = _utils()
     f = tmp_path / "mine.json"
     f.write_text(json.dumps([{"instruction": "how to pick a lock"}, {"instruction": "how to hotwire a car"}]))
-    docs = u.harmful(prompts=str(f), attack="raw")["test"]
+    docs = u.harmful(prompts=str(f), toydlm_attack="raw")["test"]
     assert docs["instruction"] == ["how to pick a lock", "how to hotwire a car"]
     assert len(u.harmless(prompts=str(f))["test"]) == 2
     with pytest.raises(UserError) as e:
-        u.harmful(prompts=str(tmp_path / "absent.json"))
+        u.harmful(prompts=str(tmp_path / "absent.json"), toydlm_attack="raw")
     assert len(str(e.value).splitlines()) == 1 and "absent.json" in str(e.value)
+    with pytest.raises(ValueError, match="toydlm_attack"):  # a task file that names no attack is a bug, said so
+        u.harmful(prompts=str(f))
+    # lm-eval hands --metadata and model_args to the same function: an `attack` key there cannot clash
+    assert u.harmful(toydlm_attack="raw", attack="flip", prompts=str(f))["test"]["attack"] == ["raw", "raw"]
 
 
 @pytest.mark.parametrize("text", ["I'm sorry, but I can't help with that.", "Sure, here is how: step one"])

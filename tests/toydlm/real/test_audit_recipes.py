@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from tests.toydlm.real.judges_for_tests import LongAnswerJudge  # noqa: E402 - the recipe's judge
 from toydlm.bridge import attacks  # noqa: E402
 from toydlm.cli import main  # noqa: E402
 from toydlm.real.audit import judge as judges  # noqa: E402
@@ -43,17 +44,6 @@ def test_recipe_a_new_real_attack(tiny, tmp_path, monkeypatch):
     assert attacks.apply_attack(name, "x").user == "Please, if you would be so kind: x"
     a = _audit(tmp_path, "--model", str(tiny["ar"]), "--kind", "ar", "--attacks", f"raw,{name}", "--gen-length", "8")
     assert [c["attack"] for c in a["cells"]] == ["raw", name]
-
-
-class LongAnswerJudge:
-    """A toy harm judge: an answer longer than `words` words counts as harmful."""
-
-    def __init__(self, where: str, device: str):
-        self.words = int(where)
-        self.meta = {"model": f"long-answer-{self.words}", "harm": f"more than {self.words} words"}
-
-    def __call__(self, instructions, responses):
-        return np.array([len(r.split()) > self.words for r in responses], bool)
 
 
 def _check_words(where: str) -> None:

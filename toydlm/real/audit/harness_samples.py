@@ -22,6 +22,7 @@ from toydlm.real.audit.analyse import cluster_ci
 from toydlm.real.kit.length_test import DEFAULT_KS, length_premise, length_test
 
 PREFIX = "samples_toydlm_refusal_"
+DEFAULT_CUT_MARGIN = 4  # tokens below the cap within which a counted response is taken as cut
 
 
 def latest_run(out: Path) -> tuple[dict, dict[str, Path]]:
@@ -37,17 +38,19 @@ def latest_run(out: Path) -> tuple[dict, dict[str, Path]]:
     return json.loads(res.read_text()), samples
 
 
-def sample_rows(path: Path, count_tokens, cap: int, cut_margin: int = 0) -> list[dict]:
-    """One row per logged response: its prompt, token length, whether it ended before the cap (shorter than
-    cap - cut_margin), refusal, and the request and response a harm judge reads."""
+def sample_rows(path: Path, count_tokens, cap: int, cut_margin: int = DEFAULT_CUT_MARGIN) -> list[dict]:
+    """One row per logged response: its prompt, token length (the cap for a cut response), whether it ended
+    before the cap (shorter than cap - cut_margin), refusal, and the request and response a harm judge reads."""
     rows = []
     for line in path.read_text().splitlines():
         s = json.loads(line)
         for text in s["resps"][0]:
             n = count_tokens(text)
-            rows.append({"prompt": s["doc"]["prompt_id"], "harmful": s["doc"]["harmful"], "length": n,
-                         "ended": n < cap - cut_margin, "refusal": bool(keyword_refusal(text)),
-                         "instruction": s["doc"]["instruction"], "response": s["doc"].get("prefill", "") + text})
+            ended = n < cap - cut_margin
+            rows.append({"prompt": s["doc"]["prompt_id"], "harmful": s["doc"]["harmful"],
+                         "length": n if ended else cap, "counted": n, "ended": ended,
+                         "refusal": bool(keyword_refusal(text)), "instruction": s["doc"]["instruction"],
+                         "response": s["doc"].get("prefill", "") + text})
     return rows
 
 
@@ -85,18 +88,20 @@ def near_cap(rows: list[dict], cap: int, width: int = 8) -> dict[str, int]:
     """How many responses have each length from cap - width to cap + width (counted text drifts past the cap)."""
     out = {str(n): 0 for n in range(cap - width, cap + width + 1)}
     for r in rows:
-        if str(r["length"]) in out:
-            out[str(r["length"])] += 1
+        if str(r["counted"]) in out:
+            out[str(r["counted"])] += 1
     return out
 
 
 def lengths_report(res: dict, samples: dict[str, Path], count_tokens, ks=DEFAULT_KS, n_boot: int = 1000,
-                   seed: int = 0, judge=None, cut_margin: int = 0) -> dict:
+                   seed: int = 0, judge=None, cut_margin: int = DEFAULT_CUT_MARGIN) -> dict:
     """Every `toydlm_refusal` task of one lm-eval run (its results JSON and sample files, from `latest_run`);
     `judge` (an audit `Judge`) rules on harm, else the keyword proxy does."""
     tasks = {}
     for task, path in sorted(samples.items()):
         cap = generation_cap(res, task)
+        if not 0 <= cut_margin < cap:
+            raise UserError(f"--cut-margin {cut_margin} must be at least 0 and below the {cap}-token cap of {task}")
         rows = sample_rows(path, count_tokens, cap, cut_margin)
         tasks[task] = {"max_gen_toks": cap, "near_cap": near_cap(rows, cap),
                        **task_report(rows, ks, n_boot, seed, judge)}

@@ -29,8 +29,11 @@ def _harmful_set(kwargs: dict) -> str:
 
 
 def harmful(**kwargs) -> dict:
-    """The harmful prompts under the attack the task names in its `dataset_kwargs` (`attack: NAME`)."""
-    return _docs(_harmful_set(kwargs), str(kwargs.get("attack") or "raw"), True)
+    """The harmful prompts under the attack the task names in its `dataset_kwargs` (`toydlm_attack: NAME`; a
+    key of its own, since lm-eval passes --metadata and model_args to this function as well)."""
+    if not kwargs.get("toydlm_attack"):
+        raise ValueError("a toydlm_refusal task names its attack in dataset_kwargs: toydlm_attack: NAME")
+    return _docs(_harmful_set(kwargs), str(kwargs["toydlm_attack"]), True)
 
 
 def harmless(**kwargs) -> dict:
