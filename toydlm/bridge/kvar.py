@@ -217,7 +217,7 @@ def _host(x) -> np.ndarray:
 def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_len: int, cfg: SamplerConfig,
                  seed: int, mask_id: int, eos_id: int, vocab_size: int, batch_size: int = 16, end_ids=(),
                  forbid: tuple[int, ...] = (), record_hidden: bool = True, before_batch=None,
-                 on_step=None, stop_at_end: bool = False, draw: str = "race", row_offset: int = 0,
+                 on_step=None, stop_at_end: bool = False, draw: str = "race",
                  rows: np.ndarray | None = None) -> Trace:
     """The `ar` sampler with the KV cache over every prompt (left-padded `[N, P]`, `attention` False at
     padding); the same keys, tokens and trace schema as `loop_sample` over `HFDenoiser`.
@@ -226,9 +226,8 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
     float rounding of a smaller batch), everything after it is `eos_id` with confidence 1, and
     `hidden_committed` averages the states up to the end only. `draw="icdf"` samples by inverse CDF
     (`icdf_draw`): the same distribution, far cheaper on a large vocabulary, other tokens than the loop
-    driver's for the same keys. `row_offset`: the rows are rows `row_offset ..` of a larger set (their keys
-    follow), so a set sampled in pieces equals one sampled at once; `rows` names each row's index outright
-    (for rows that are not contiguous, as a harness shard's are) and overrides `row_offset`."""
+    driver's for the same keys. `rows`: row i draws the keys of row `rows[i]` of a larger set (contiguous or
+    not, as a harness shard's are), so a set sampled in pieces equals one sampled at once."""
     if draw not in ("race", "icdf"):
         raise ValueError(f"draw must be 'race' or 'icdf', not {draw!r}")
     if cfg.draw != "race":
@@ -246,7 +245,7 @@ def kv_ar_sample(model, prompt_ids: np.ndarray, attention: np.ndarray, response_
             if before_batch is not None:
                 before_batch(a, b)
             batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
-            keys = row_keys(key, row_index(rows, row_offset, a, b))
+            keys = row_keys(key, row_index(rows, a, b))
             final, rec = _decode_chunk(cm, batch, attention[a:b], cfg, keys,
                                        record_hidden, on_step, stop, eos_id, draw == "icdf")
             parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))

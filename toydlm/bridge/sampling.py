@@ -39,19 +39,17 @@ def canonical_ends(rec: dict, eos_id: int, end_ids=()) -> dict:
     return out
 
 
-def row_index(rows: np.ndarray | None, row_offset: int, a: int, b: int) -> np.ndarray:
-    """The key indices of chunk a..b: named outright by `rows`, else `row_offset + a .. row_offset + b`."""
-    if rows is not None:
-        return np.asarray(rows[a:b], np.int64)
-    return np.arange(row_offset + a, row_offset + b)
+def row_index(rows: np.ndarray | None, a: int, b: int) -> np.ndarray:
+    """The key indices of chunk a..b: named outright by `rows`, else a..b."""
+    return np.arange(a, b) if rows is None else np.asarray(rows[a:b], np.int64)
 
 
 def loop_sample(denoiser, prompt_ids: np.ndarray, response_len: int, cfg: SamplerConfig, seed: int,
-                mask_id: int, eos_id: int, batch_size: int = 64, row_offset: int = 0,
+                mask_id: int, eos_id: int, batch_size: int = 64,
                 before_batch=None, on_step=None, end_ids=(), rows: np.ndarray | None = None) -> Trace:
     """Sample every prompt with the Python-loop driver; `before_batch(a, b)` prepares a chunk
     (e.g. sets the HF adapter's attention mask); `end_ids` are recorded as `eos_id`. Row i draws with
-    the keys of row `row_offset + i`, or of `rows[i]` when given (rows that are not contiguous)."""
+    the keys of row i, or of row `rows[i]` when given (a part of a larger set, contiguous or not)."""
     cfg = cfg.resolved(response_len)
     key = run_key(seed)
     parts = []
@@ -61,7 +59,7 @@ def loop_sample(denoiser, prompt_ids: np.ndarray, response_len: int, cfg: Sample
             before_batch(a, b)
         batch = prompt_batch(prompt_ids[a:b], response_len, mask_id)
         state = init_state(batch.prompt_ids, batch.response, batch.pinned, mask_id)
-        keys = row_keys(key, row_index(rows, row_offset, a, b))
+        keys = row_keys(key, row_index(rows, a, b))
         final, rec = loop_run(denoiser, cfg, state, keys, no_force(b - a), mask_id=mask_id, on_step=on_step)
         parts.append(build_trace(canonical_ends(rec, eos_id, end_ids), final, batch, {}, None, eos_id=eos_id))
     trace = concat_traces(parts)

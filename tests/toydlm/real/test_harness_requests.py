@@ -13,22 +13,22 @@ from toydlm.real.harness.requests import CellKey, cell_attack, chunks, cut_at_st
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=7, unique=True), st.integers(1, 4), st.randoms())
 def test_rows_follow_the_audit_layout_in_any_order(doc_ids, k, rnd):
-    reqs = [("t", {}, d, k) for d in doc_ids for _ in range(k)]  # K copies back to back, as the harness sends
+    reqs = [("t", d, k) for d in doc_ids for _ in range(k)]  # K copies back to back, as the harness sends
     rows = place_rows(reqs)
     assert sorted(rows) == sorted(d * k + j for d in doc_ids for j in range(k))
     by_doc = {}
-    for (_, _, d, _), r in zip(reqs, rows):
+    for (_, d, _), r in zip(reqs, rows):
         by_doc.setdefault(d, []).append(r)
     assert all(r // k == d for d, rs in by_doc.items() for r in rs)  # row r is prompt r // K
 
 
 def test_a_padded_copy_reuses_its_own_docs_rows():
-    rows = place_rows([("t", {}, 3, 2)] * 3)  # a shard padded with one more copy of its last request
+    rows = place_rows([("t", 3, 2)] * 3)  # a shard padded with one more copy of its last request
     assert rows == [6, 7, 6]
 
 
 def test_tasks_count_their_own_copies():
-    assert place_rows([("a", {}, 0, 2), ("b", {}, 0, 2), ("a", {}, 0, 2)]) == [0, 0, 1]
+    assert place_rows([("a", 0, 2), ("b", 0, 2), ("a", 0, 2)]) == [0, 0, 1]
 
 
 def test_the_cell_is_the_docs_attack_else_the_task():

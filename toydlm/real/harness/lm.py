@@ -56,7 +56,7 @@ class ToydlmLM(LM):
         hs = self.hs
         settings = [self._gen_settings(r.args[1]) for r in requests]
         keys = [CellKey(r.task_name, cell_attack(r.task_name, r.doc), T, L) for r, (_, L, T) in zip(requests, settings)]
-        rows = place_rows([(r.task_name, r.doc, doc_index(r.doc, r.doc_id), r.repeats) for r in requests])
+        rows = place_rows([(r.task_name, doc_index(r.doc, r.doc_id), r.repeats) for r in requests])
         cells = group_cells(keys, rows, [r.args[0] for r in requests], [u for u, _, _ in settings])
         repeats = {k: max(int(r.repeats or 1), 1) for k, r in zip(keys, requests)}
         out: list[str | None] = [None] * len(requests)

@@ -46,14 +46,14 @@ def doc_index(doc, doc_id: int) -> int:
     return int(pid) if isinstance(pid, int) else int(doc_id)
 
 
-def place_rows(requests: list[tuple[str, object, int, int]]) -> list[int]:
-    """Each request's row from its (task, doc, doc_id, repeats): `doc_id * K + j` for its j-th copy.
+def place_rows(requests: list[tuple[str, int, int]]) -> list[int]:
+    """Each request's row from its (task, doc_id, repeats): `doc_id * K + j` for its j-th copy.
 
     A copy past the K-th (the harness pads a short shard with copies of its last request, and drops
     their answers) reuses row `j % K`, so it never takes another doc's keys."""
     seen: dict[tuple[str, int], int] = defaultdict(int)
     rows = []
-    for task, _doc, doc_id, repeats in requests:
+    for task, doc_id, repeats in requests:
         k = max(int(repeats or 1), 1)
         j = seen[(task, int(doc_id))]
         seen[(task, int(doc_id))] += 1

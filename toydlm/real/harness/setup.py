@@ -21,7 +21,7 @@ import numpy as np
 
 from toydlm.errors import UserError
 from toydlm.real.audit.plan import AuditCell, cell_seed
-from toydlm.real.audit.shard import rank_and_world
+from toydlm.real.audit.shard import barrier, rank_and_world
 from toydlm.real.harness.requests import CellKey
 from toydlm.real.kit.sampler_specs import parse_sampler
 
@@ -134,10 +134,7 @@ class HarnessSetup:
         return out
 
     def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
+        barrier(self.world)
 
 
 def _number(args: dict, name: str, kind: type, default=None, low: float = 0):
@@ -231,7 +228,7 @@ def open_harness_setup(pretrained: str | None, batch_size, device: str | None, a
     device = _device(device, world)
     st, context = _load(str(pretrained), kind, device, args, L, hs["batch_size"], hs["seed"])
     canvas = getattr(st, "response_len", None)  # a student decodes on its trained canvas or a shorter one
-    _join(world)
+    barrier(world)  # under `accelerate launch`: every process joins the gloo group the harness gathers over
     return HarnessSetup(st, **hs, context=context, max_canvas=canvas, device=device, rank=rank, world=world)
 
 
@@ -273,12 +270,3 @@ def _load_student(pretrained: str, kind: str, L: int | None) -> tuple[object, in
     if L is not None and L > canvas:
         raise UserError(f"gen_length {L} is longer than the {canvas}-token canvas the student was trained on")
     return open_student(pretrained, student_tokenizer(root)), None
-
-
-def _join(world: int) -> None:
-    """Under `accelerate launch`: join the processes' group (gloo) the harness gathers results over."""
-    if world > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():
-            dist.init_process_group("gloo")
